@@ -1,0 +1,62 @@
+"""Batched, per-sample, differentiable augmentation ops and their registry.
+
+``OPS`` maps each op name to its :class:`OpSpec`. Every kernel takes float images ``[B, C, H, W]`` in [0, 1]
+(C = 1 or 3) and per-sample physical values ``[B]``; :func:`apply_op` takes normalised magnitudes instead.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from augmeta.ops import color, erase, geometric  # noqa: F401  (registers the ops)
+from augmeta.ops.images import as_float_batch, check_float_batch, restore_layout
+from augmeta.ops.registry import OPS, KernelContext, OpSpec, register_op
+from augmeta.ops.warp import inverse_affine_matrix, warp
+
+__all__ = [
+    "OPS",
+    "KernelContext",
+    "OpSpec",
+    "apply_op",
+    "as_float_batch",
+    "check_float_batch",
+    "inverse_affine_matrix",
+    "register_op",
+    "restore_layout",
+    "warp",
+]
+
+
+def apply_op(
+    name: str,
+    images: torch.Tensor,
+    magnitude: torch.Tensor | float,
+    *,
+    value_range: tuple[float, float] | None = None,
+    sign: torch.Tensor | None = None,
+    context: KernelContext | None = None,
+) -> torch.Tensor:
+    """Apply op ``name`` to every image with its own magnitude.
+
+    Args:
+        name: a key of :data:`OPS`.
+        images: float ``[B, C, H, W]`` in [0, 1], C = 1 or 3; not modified.
+        magnitude: ``[B]`` (or a float for all) normalised magnitudes in [0, 1]; 0 is the identity,
+            1 the end of ``value_range``. Gradients flow to it as ``OPS[name].gradient`` says.
+        value_range: physical ``(lo, hi)``; defaults to the op's registered range.
+        sign: optional ``[B]`` of +1/-1 that negates the value (for signed ops).
+        context: fill, interpolation and cutout positions; defaults to fill 0, nearest.
+
+    Returns:
+        Float ``[B, C, H, W]`` of the same dtype and device.
+    """
+    spec = OPS[name]
+    check_float_batch(images)
+    batch = images.shape[0]
+    magnitude = torch.as_tensor(magnitude, dtype=images.dtype, device=images.device)
+    if magnitude.dim() == 0:
+        magnitude = magnitude.expand(batch)
+    if magnitude.shape != (batch,):
+        raise ValueError(f"`magnitude` should have shape [{batch}], but got shape {tuple(magnitude.shape)} instead.")
+    value = spec.value(magnitude, value_range, sign)
+    return spec.kernel(images, value, context or KernelContext())

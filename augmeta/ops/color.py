@@ -1,0 +1,166 @@
+"""Photometric ops on float images in [0, 1], matching ``torchvision.transforms.v2.functional``.
+
+Enhance ops (brightness, color, contrast, sharpness) take the offset ``v`` of the enhance factor ``f = 1 + v``
+(v = 0 is the identity), as torchvision's AutoAugment does.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as nnf
+from torchvision.transforms.v2 import functional as F
+
+from augmeta.ops.gradients import straight_through
+from augmeta.ops.registry import KernelContext, register_op
+
+__all__: list[str] = []
+
+_GREY_WEIGHTS = (0.2989, 0.587, 0.114)
+
+
+def _per_sample(value: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    return value.to(images.dtype).view(-1, 1, 1, 1)
+
+
+def _blend(images: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (factor * images + (1.0 - factor) * degenerate).clamp(0.0, 1.0)
+
+
+def _greyscale(images: torch.Tensor) -> torch.Tensor:
+    if images.shape[1] == 1:
+        return images
+    r, g, b = images.unbind(dim=1)
+    return (_GREY_WEIGHTS[0] * r + _GREY_WEIGHTS[1] * g + _GREY_WEIGHTS[2] * b).unsqueeze(1)
+
+
+@register_op("identity", kind="identity", default_range=None, signed=False, gradient="none", unit="none")
+def identity(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    return images
+
+
+@register_op(
+    "brightness",
+    kind="color",
+    default_range=(0.0, 0.9),
+    signed=True,
+    gradient="exact",
+    unit="factor - 1",
+    limits=(-1.0, 4.0),
+)
+def brightness(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    return (images * (1.0 + _per_sample(value, images))).clamp(0.0, 1.0)
+
+
+@register_op(
+    "color",
+    kind="color",
+    default_range=(0.0, 0.9),
+    signed=True,
+    gradient="exact",
+    unit="factor - 1",
+    limits=(-1.0, 4.0),
+)
+def color(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    """Saturation; a single-channel image has none and is returned as it is."""
+    if images.shape[1] == 1:
+        return images
+    return _blend(images, _greyscale(images), 1.0 + _per_sample(value, images))
+
+
+@register_op(
+    "contrast",
+    kind="color",
+    default_range=(0.0, 0.9),
+    signed=True,
+    gradient="exact",
+    unit="factor - 1",
+    limits=(-1.0, 4.0),
+)
+def contrast(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    mean = _greyscale(images).mean(dim=(1, 2, 3), keepdim=True)
+    return _blend(images, mean, 1.0 + _per_sample(value, images))
+
+
+@register_op(
+    "sharpness",
+    kind="color",
+    default_range=(0.0, 0.9),
+    signed=True,
+    gradient="exact",
+    unit="factor - 1",
+    limits=(-1.0, 4.0),
+)
+def sharpness(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    """Blend with a 3x3 smoothed image (PIL's SMOOTH kernel); the one-pixel border is kept, as in torchvision."""
+    height, width = images.shape[-2:]
+    if height <= 2 or width <= 2:
+        return images
+    channels = images.shape[1]
+    kernel = torch.full((3, 3), 1.0 / 13.0, dtype=images.dtype, device=images.device)
+    kernel[1, 1] = 5.0 / 13.0
+    smooth = nnf.conv2d(images, kernel.expand(channels, 1, 3, 3), groups=channels)
+    factor = 1.0 + _per_sample(value, images)
+    inner = images[..., 1:-1, 1:-1]
+    inner = inner + (1.0 - factor) * (smooth - inner)
+    return nnf.pad(inner, (1, 1, 1, 1)).where(_interior_mask(images), images).clamp(0.0, 1.0)
+
+
+def _interior_mask(images: torch.Tensor) -> torch.Tensor:
+    height, width = images.shape[-2:]
+    mask = torch.zeros(height, width, dtype=torch.bool, device=images.device)
+    mask[1:-1, 1:-1] = True
+    return mask
+
+
+@register_op(
+    "solarize",
+    kind="color",
+    default_range=(1.0, 0.0),
+    signed=False,
+    gradient="straight_through",
+    unit="threshold, fraction of full scale",
+    limits=(0.0, 1.0),
+)
+def solarize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    """Invert pixels ``>= threshold``; threshold 1.0 inverts only pure white, as in the published policies."""
+    hard = torch.where(images >= _per_sample(value.detach(), images), 1.0 - images, images)
+    return straight_through(hard, value)
+
+
+@register_op(
+    "posterize",
+    kind="color",
+    default_range=(8.0, 4.0),
+    signed=False,
+    gradient="straight_through",
+    unit="bits kept",
+    limits=(1.0, 8.0),
+)
+def posterize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    """Keep ``round(value)`` bits of each 8-bit grey level (torchvision's uint8 semantics); 8 bits is the identity."""
+    bits = _per_sample(value.detach(), images).round().clamp(0.0, 8.0)
+    step = torch.pow(2.0, 8.0 - bits)
+    levels = (images * 255.0).round()
+    hard = torch.where(bits >= 8.0, images, torch.floor(levels / step) * step / 255.0)
+    return straight_through(hard, value)
+
+
+@register_op("auto_contrast", kind="color", default_range=None, signed=False, gradient="none", unit="none")
+def auto_contrast(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    low = images.amin(dim=(-2, -1), keepdim=True)
+    high = images.amax(dim=(-2, -1), keepdim=True)
+    flat = high == low
+    low = torch.where(flat, torch.zeros_like(low), low)
+    high = torch.where(flat, torch.ones_like(high), high)
+    return ((images - low) / (high - low)).clamp(0.0, 1.0)
+
+
+@register_op("equalize", kind="color", default_range=None, signed=False, gradient="none", unit="none")
+def equalize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    """Histogram equalisation per channel on 8-bit levels (torchvision's PIL-exact kernel)."""
+    return F.equalize(images.detach())
+
+
+@register_op("invert", kind="color", default_range=None, signed=False, gradient="none", unit="none")
+def invert(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    return 1.0 - images

@@ -1,0 +1,54 @@
+"""Checks and conversions at the boundary between users' images and the float kernels."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["as_float_batch", "check_float_batch", "restore_layout"]
+
+
+def check_float_batch(images: torch.Tensor, name: str = "images") -> None:
+    """Raise ``ValueError``/``TypeError`` unless ``images`` is a float ``[B, C, H, W]`` batch with C in (1, 3)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"`{name}` should be a torch.Tensor, but got {type(images).__name__} instead.")
+    if not images.is_floating_point():
+        raise TypeError(
+            f"`{name}` should be a float tensor with values in [0, 1], but got dtype {images.dtype} instead."
+        )
+    if images.dim() != 4:
+        raise ValueError(f"`{name}` should have shape [B, C, H, W], but got shape {tuple(images.shape)} instead.")
+    if images.shape[1] not in (1, 3):
+        raise ValueError(
+            f"`{name}` should have 1 or 3 channels (dimension 1 of [B, C, H, W]), but got {images.shape[1]} "
+            f"in shape {tuple(images.shape)} instead."
+        )
+
+
+def as_float_batch(images: torch.Tensor) -> tuple[torch.Tensor, torch.dtype, bool]:
+    """Turn a uint8 or float image or batch into a float ``[B, C, H, W]`` batch in [0, 1].
+
+    Returns:
+        ``(batch, original dtype, whether a batch dimension was added)``.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"`images` should be a torch.Tensor, but got {type(images).__name__} instead.")
+    if images.dim() not in (3, 4):
+        raise ValueError(
+            f"`images` should have shape [C, H, W] or [B, C, H, W], but got shape {tuple(images.shape)} instead."
+        )
+    if images.dtype != torch.uint8 and not images.is_floating_point():
+        raise TypeError(
+            f"`images` should be uint8 in [0, 255] or float in [0, 1], but got dtype {images.dtype} instead."
+        )
+    added = images.dim() == 3
+    batch = images.unsqueeze(0) if added else images
+    original = batch.dtype
+    batch = batch.float() / 255.0 if original == torch.uint8 else batch
+    check_float_batch(batch)
+    return batch, original, added
+
+
+def restore_layout(batch: torch.Tensor, dtype: torch.dtype, added_batch_dim: bool) -> torch.Tensor:
+    """Undo :func:`as_float_batch`: round back to uint8 when the input was uint8."""
+    out = batch.mul(255.0).round_().clamp_(0, 255).to(torch.uint8) if dtype == torch.uint8 else batch.to(dtype)
+    return out.squeeze(0) if added_batch_dim else out

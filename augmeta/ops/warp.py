@@ -1,0 +1,112 @@
+"""One batched affine warp shared by every geometric op, pixel-exact with torchvision's ``F.affine``.
+
+Matrices follow torchvision: they map *output* pixel coordinates to *input* ones, in pixels, with the origin
+at the image centre (``x`` to the right, ``y`` down).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as nnf
+
+from augmeta.ops.registry import KernelContext
+
+__all__ = ["inverse_affine_matrix", "warp"]
+
+
+def inverse_affine_matrix(
+    *,
+    angle: torch.Tensor,
+    translate: tuple[torch.Tensor, torch.Tensor],
+    shear_tan: tuple[torch.Tensor, torch.Tensor],
+    center: tuple[float, float] = (0.0, 0.0),
+) -> torch.Tensor:
+    """Batched port of torchvision's ``_get_inverse_affine_matrix`` with scale 1.
+
+    Args:
+        angle: ``[B]`` rotation in degrees, as ``F.affine`` takes it (clockwise on screen).
+        translate: ``([B], [B])`` shift in pixels.
+        shear_tan: ``([B], [B])`` tangents of the x and y shear angles.
+        center: rotation/shear centre relative to the image centre, in pixels.
+
+    Returns:
+        ``[B, 2, 3]`` inverse matrices.
+    """
+    # float64 like torchvision's Python-float matrices, so nearest sampling breaks ties the same way
+    angle = angle.double()
+    rot = angle * (math.pi / 180.0)
+    tan_x, tan_y = (t.double() for t in shear_tan)
+    cos_y = torch.rsqrt(1.0 + tan_y * tan_y)  # cos(atan(t))
+    sin_y = tan_y * cos_y
+    cos_ry = torch.cos(rot) * cos_y + torch.sin(rot) * sin_y  # cos(rot - sy)
+    sin_ry = torch.sin(rot) * cos_y - torch.cos(rot) * sin_y  # sin(rot - sy)
+    a = cos_ry / cos_y
+    b = -cos_ry * tan_x / cos_y - torch.sin(rot)
+    c = sin_ry / cos_y
+    d = -sin_ry * tan_x / cos_y + torch.cos(rot)
+    cx, cy = center
+    tx, ty = (t.double() for t in translate)
+    m2 = d * (-cx - tx) + b * (cy + ty) + cx
+    m5 = -c * (-cx - tx) + a * (-cy - ty) + cy
+    row0 = torch.stack([d, -b, m2], dim=-1)
+    row1 = torch.stack([-c, a, m5], dim=-1)
+    return torch.stack([row0, row1], dim=-2)
+
+
+def _sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """torchvision's ``_affine_grid`` for a batch of matrices: ``[B, 2, 3]`` -> ``[B, H, W, 2]``."""
+    dtype, device = torch.float32 if theta.dtype == torch.float64 else theta.dtype, theta.device
+    theta = theta.to(dtype)
+    xs = torch.linspace(-width * 0.5 + 0.5, width * 0.5 - 0.5, width, dtype=dtype, device=device)
+    ys = torch.linspace(-height * 0.5 + 0.5, height * 0.5 - 0.5, height, dtype=dtype, device=device)
+    base = torch.stack(
+        [
+            xs.expand(height, width),
+            ys[:, None].expand(height, width),
+            torch.ones(height, width, dtype=dtype, device=device),
+        ],
+        dim=-1,
+    ).reshape(1, height * width, 3)
+    scale = torch.tensor([0.5 * width, 0.5 * height], dtype=dtype, device=device)
+    grid = base @ (theta.transpose(1, 2) / scale)
+    return grid.reshape(-1, height, width, 2)
+
+
+def _sample(images: torch.Tensor, grid: torch.Tensor, mode: str, fill: torch.Tensor | None) -> torch.Tensor:
+    if fill is None:
+        return nnf.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    ones = torch.ones_like(images[:, :1])
+    sampled = nnf.grid_sample(
+        torch.cat([images, ones], dim=1), grid, mode=mode, padding_mode="zeros", align_corners=False
+    )
+    out, mask = sampled[:, :-1], sampled[:, -1:]
+    if mode == "nearest":
+        return torch.where(mask < 0.5, fill, out)
+    return (out - fill) * mask + fill
+
+
+def warp(images: torch.Tensor, theta: torch.Tensor, context: KernelContext) -> torch.Tensor:
+    """Warp each image by its own inverse affine matrix.
+
+    Args:
+        images: ``[B, C, H, W]`` float in [0, 1].
+        theta: ``[B, 2, 3]`` inverse matrices (see :func:`inverse_affine_matrix`).
+        context: fill and interpolation. With ``nearest`` and a matrix that requires grad, the gradient is taken
+            straight through a bilinear warp of the same matrix.
+
+    Returns:
+        ``[B, C, H, W]``, same dtype and device; areas outside the source get ``context.fill``.
+    """
+    if images.dtype in (torch.float16, torch.bfloat16):
+        return warp(images.float(), theta, context).to(images.dtype)
+    grid = _sampling_grid(theta, images.shape[-2], images.shape[-1]).to(images.dtype)
+    fill = None
+    if any(v != 0.0 for v in context.fill):
+        fill = torch.tensor(context.fill, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    out = _sample(images, grid, context.interpolation, fill)
+    if context.interpolation == "nearest" and grid.requires_grad:
+        smooth = _sample(images, grid, "bilinear", fill)
+        out = out.detach() + smooth - smooth.detach()
+    return out

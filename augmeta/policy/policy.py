@@ -1,0 +1,110 @@
+"""``Policy``: the validated policy model plus sampling, batched per-sample application and atomic saving."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import PrivateAttr, ValidationError
+
+from augmeta.ops import as_float_batch, restore_layout
+from augmeta.policy.applier import apply_draws
+from augmeta.policy.errors import PolicyError, from_validation_error
+from augmeta.policy.sampler import CompiledPolicy, Draws, compile_policy, sample
+from augmeta.policy.schema import PolicyModel
+from augmeta.utils import atomic_write_text
+
+__all__ = ["Policy", "PolicyAugmentation"]
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class Policy(PolicyModel):
+    """An augmentation policy (see :class:`PolicyModel` for the fields).
+
+    Build one with :meth:`from_dict` or :func:`augmeta.load_policy`; both raise :class:`PolicyError` on bad input.
+    """
+
+    _compiled: dict[str, CompiledPolicy] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "from a dict") -> Policy:
+        """Validate ``data`` (the parsed file) strictly; raise :class:`PolicyError` naming each bad field."""
+        if not isinstance(data, dict):
+            raise PolicyError(
+                f"Invalid policy {source}: the top level should be an object, but got {type(data).__name__}."
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise from_validation_error(error, source) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        """The canonical text: sorted keys, two-space indent, final newline (load -> save -> load is byte-identical)."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the policy atomically, as JSON (or YAML for ``.yaml``/``.yml``)."""
+        path = Path(path)
+        if path.suffix.lower() in _YAML_SUFFIXES:
+            import yaml
+
+            text = yaml.safe_dump(self.to_dict(), sort_keys=True, allow_unicode=True)
+        else:
+            text = self.to_json()
+        return atomic_write_text(path, text)
+
+    def compiled(self, device: torch.device | str = "cpu") -> CompiledPolicy:
+        """The sampling tables on ``device`` (built once per device)."""
+        key = str(torch.device(device))
+        if key not in self._compiled:
+            self._compiled[key] = compile_policy(self, device)
+        return self._compiled[key]
+
+    def sample(
+        self, batch_size: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None
+    ) -> Draws:
+        """Per-sample draws for ``batch_size`` images, made on ``device``."""
+        return sample(self.compiled(device), batch_size, generator)
+
+    def apply_draws(self, images: torch.Tensor, draws: Draws) -> torch.Tensor:
+        """Apply given draws to float ``[B, C, H, W]`` images in [0, 1] (no randomness: replayable)."""
+        return apply_draws(images, draws, tuple(self.fill), self.interpolation)
+
+    def apply(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Augment each image with its own draw of sub-policy, gates, ops and magnitudes.
+
+        Args:
+            images: ``[C, H, W]`` or ``[B, C, H, W]``, C = 1 or 3; uint8 in [0, 255] or float in [0, 1].
+                Not modified.
+            generator: optional ``torch.Generator`` for the draws (its device is used to draw).
+
+        Returns:
+            Augmented images of the same shape, dtype and device.
+        """
+        batch, dtype, added = as_float_batch(images)
+        draws = self.sample(batch.shape[0], batch.device, generator)
+        return restore_layout(self.apply_draws(batch, draws), dtype, added)
+
+
+class PolicyAugmentation(torch.nn.Module):
+    """``nn.Module`` wrapper: ``forward(images)`` is ``policy.apply(images)``; identity in eval mode if asked."""
+
+    def __init__(self, policy: Policy, *, train_only: bool = False) -> None:
+        super().__init__()
+        self.policy = policy
+        self.train_only = train_only
+
+    def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.train_only and not self.training:
+            return images
+        return self.policy.apply(images, generator)
+
+    def extra_repr(self) -> str:
+        return f"policy={self.policy.name!r}, subpolicies={len(self.policy.subpolicies)}"
