@@ -95,14 +95,14 @@ def sharpness(images: torch.Tensor, value: torch.Tensor, context: KernelContext)
     height, width = images.shape[-2:]
     if height <= 2 or width <= 2:
         return images
-    channels = images.shape[1]
-    kernel = torch.full((3, 3), 1.0 / 13.0, dtype=images.dtype, device=images.device)
-    kernel[1, 1] = 5.0 / 13.0
-    smooth = nnf.conv2d(images, kernel.expand(channels, 1, 3, 3), groups=channels)
-    factor = 1.0 + _per_sample(value, images)
+    # PIL's SMOOTH kernel: 1 around, 5 in the middle, over 13 = (9 * 3x3 mean + 4 * centre) / 13
     inner = images[..., 1:-1, 1:-1]
-    inner = inner + (1.0 - factor) * (smooth - inner)
-    return nnf.pad(inner, (1, 1, 1, 1)).where(_interior_mask(images), images).clamp(0.0, 1.0)
+    rows = images[..., :-2] + images[..., 1:-1] + images[..., 2:]
+    box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
+    smooth = (box + 4.0 * inner) / 13.0
+    factor = 1.0 + _per_sample(value, images)
+    sharpened = inner + (1.0 - factor) * (smooth - inner)
+    return nnf.pad(sharpened, (1, 1, 1, 1)).where(_interior_mask(images), images).clamp(0.0, 1.0)
 
 
 def _interior_mask(images: torch.Tensor) -> torch.Tensor:

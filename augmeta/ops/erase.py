@@ -39,7 +39,7 @@ def cutout_box(value: torch.Tensor, position: torch.Tensor, height: int, width: 
 def cutout(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     """Fill a square of side ``value * min(H, W)`` pixels with the fill value; its centre comes from
     ``context.position`` (the centre pixel when no position is given)."""
-    batch, channels, height, width = images.shape
+    batch, _, height, width = images.shape
     position = context.position
     if position is None:
         position = torch.full((batch, 2), 0.5, dtype=images.dtype, device=images.device)
@@ -52,6 +52,5 @@ def cutout(images: torch.Tensor, value: torch.Tensor, context: KernelContext) ->
         & (cols >= box[:, 1].view(-1, 1, 1))
         & (cols < box[:, 3].view(-1, 1, 1))
     ).unsqueeze(1)
-    fill = torch.tensor(context.fill, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-    hard = torch.where(inside, fill.expand(batch, channels, 1, 1), images)
+    hard = torch.where(inside, context.fill_tensor(images), images)
     return straight_through(hard, value)

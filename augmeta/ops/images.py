@@ -40,10 +40,15 @@ def as_float_batch(images: torch.Tensor) -> tuple[torch.Tensor, torch.dtype, boo
         raise TypeError(
             f"`images` should be uint8 in [0, 255] or float in [0, 1], but got dtype {images.dtype} instead."
         )
+    if images.shape[-3] not in (1, 3):
+        raise ValueError(
+            f"`images` should have 1 or 3 channels (dimension -3 of [C, H, W] or [B, C, H, W]), but got "
+            f"{images.shape[-3]} in shape {tuple(images.shape)} instead."
+        )
     added = images.dim() == 3
     batch = images.unsqueeze(0) if added else images
     original = batch.dtype
-    batch = batch.float() / 255.0 if original == torch.uint8 else batch
+    batch = batch.to(torch.float32).mul_(1.0 / 255.0) if original == torch.uint8 else batch
     check_float_batch(batch)
     return batch, original, added
 

@@ -35,6 +35,17 @@ class KernelContext:
     interpolation: Interpolation = "nearest"
     position: torch.Tensor | None = None
 
+    def fill_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """The fill as a ``[1, C, 1, 1]`` tensor matching ``images``; one value is used for every channel."""
+        channels = images.shape[1]
+        if len(self.fill) not in (1, channels):
+            raise ValueError(
+                f"`fill` should have 1 value or one per channel ({channels}), but got {list(self.fill)} "
+                f"for images of shape {tuple(images.shape)} instead."
+            )
+        fill = torch.tensor(self.fill, dtype=images.dtype, device=images.device)
+        return fill.view(1, -1, 1, 1).expand(1, channels, 1, 1)
+
     def subset(self, index: torch.Tensor) -> KernelContext:
         """The same context for the samples ``index`` of the batch."""
         if self.position is None:

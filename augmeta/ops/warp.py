@@ -102,11 +102,10 @@ def warp(images: torch.Tensor, theta: torch.Tensor, context: KernelContext) -> t
     if images.dtype in (torch.float16, torch.bfloat16):
         return warp(images.float(), theta, context).to(images.dtype)
     grid = _sampling_grid(theta, images.shape[-2], images.shape[-1]).to(images.dtype)
-    fill = None
-    if any(v != 0.0 for v in context.fill):
-        fill = torch.tensor(context.fill, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    fill = context.fill_tensor(images)
+    fill = None if not fill.any() else fill
     out = _sample(images, grid, context.interpolation, fill)
     if context.interpolation == "nearest" and grid.requires_grad:
         smooth = _sample(images, grid, "bilinear", fill)
-        out = out.detach() + smooth - smooth.detach()
+        out = out.detach() + (smooth - smooth.detach())
     return out

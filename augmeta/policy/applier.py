@@ -18,49 +18,72 @@ _IDENTITY = OP_NAMES.index("identity")
 _WARP_GROUP = len(OP_NAMES)  # group id shared by all geometric ops
 
 
-def _inverse_affine(step: StepDraw, height: int, width: int) -> torch.Tensor:
+def _inverse_affine(step: StepDraw, present: list[int], height: int, width: int) -> torch.Tensor:
+    """Each sample's inverse matrix, computed for the geometric ops ``present`` in the step only."""
     theta = None
-    for index in _GEOMETRIC:
-        spec = OPS[OP_NAMES[index]]
-        matrix = spec.inverse_affine(step.value, height, width)
+    for index in present:
+        matrix = OPS[OP_NAMES[index]].inverse_affine(step.value, height, width)
         theta = matrix if theta is None else torch.where((step.op == index).view(-1, 1, 1), matrix, theta)
     return theta
 
 
-def apply_step(images: torch.Tensor, step: StepDraw, fill: tuple[float, ...], interpolation: str) -> torch.Tensor:
-    """Apply one step's draws to float ``[B, C, H, W]`` images; returns a new tensor."""
-    group = step.op.clone()
-    geometric = torch.isin(step.op, torch.tensor(_GEOMETRIC, device=step.op.device))
-    group = torch.where(geometric, _WARP_GROUP, group)
+def apply_step(
+    images: torch.Tensor, step: StepDraw, fill: tuple[float, ...], interpolation: str, inplace: bool = False
+) -> torch.Tensor:
+    """Apply one step's draws to float ``[B, C, H, W]`` images.
+
+    Returns a new tensor, or ``images`` itself updated when ``inplace`` (for batches the caller owns).
+    """
+    op_counts = torch.bincount(step.op, minlength=len(OP_NAMES)).tolist()  # the one host sync of a step
+    geometric_present = [index for index in _GEOMETRIC if op_counts[index]]
+    group = torch.where(torch.isin(step.op, _geometric_ids(step.op.device)), _WARP_GROUP, step.op)
     order = torch.argsort(group, stable=True)
-    counts = torch.bincount(group, minlength=_WARP_GROUP + 1).tolist()
+    counts = [0 if index in _GEOMETRIC else count for index, count in enumerate(op_counts)]
+    counts.append(sum(op_counts[index] for index in _GEOMETRIC))
+    out = images if inplace else images.clone()
+    if counts[_IDENTITY] == images.shape[0]:
+        return out
     context = KernelContext(fill=fill, interpolation=interpolation, position=step.position)
-    pieces, start = [], 0
+    start = 0
     for group_id, count in enumerate(counts):
-        if count == 0:
-            continue
         index = order[start : start + count]
         start += count
+        if count == 0 or group_id == _IDENTITY:
+            continue
         chunk = images.index_select(0, index)
-        if group_id == _IDENTITY:
-            pieces.append(chunk)
-        elif group_id == _WARP_GROUP:
-            part = step.select(index)
-            theta = _inverse_affine(part, images.shape[-2], images.shape[-1])
-            pieces.append(warp(chunk, theta, context.subset(index)))
+        if group_id == _WARP_GROUP:
+            theta = _inverse_affine(step.select(index), geometric_present, images.shape[-2], images.shape[-1])
+            piece = warp(chunk, theta, context.subset(index))
         else:
             spec = OPS[OP_NAMES[group_id]]
-            pieces.append(spec.kernel(chunk, step.value.index_select(0, index), context.subset(index)))
-    if len(pieces) == 1 and counts[_IDENTITY] == images.shape[0]:
-        return images.clone()
-    return torch.cat(pieces).index_select(0, torch.argsort(order))
+            piece = spec.kernel(chunk, step.value.index_select(0, index), context.subset(index))
+        out.index_copy_(0, index, piece)
+    return out
+
+
+_GEOMETRIC_IDS: dict[torch.device, torch.Tensor] = {}
+
+
+def _geometric_ids(device: torch.device) -> torch.Tensor:
+    if device not in _GEOMETRIC_IDS:
+        _GEOMETRIC_IDS[device] = torch.tensor(_GEOMETRIC, device=device)
+    return _GEOMETRIC_IDS[device]
 
 
 def apply_draws(
-    images: torch.Tensor, draws: Draws, fill: tuple[float, ...] = (0.0,), interpolation: str = "nearest"
+    images: torch.Tensor,
+    draws: Draws,
+    fill: tuple[float, ...] = (0.0,),
+    interpolation: str = "nearest",
+    inplace: bool = False,
 ) -> torch.Tensor:
-    """Apply every step of ``draws`` to float ``[B, C, H, W]`` images in [0, 1]; ``images`` is not modified."""
+    """Apply every step of ``draws`` to float ``[B, C, H, W]`` images in [0, 1].
+
+    ``images`` is not modified unless ``inplace`` (a batch the caller owns); later steps always work in place on
+    augmeta's own copy unless autograd needs the intermediate images.
+    """
     out = images
-    for step in draws.steps:
-        out = apply_step(out, step, fill, interpolation)
+    for number, step in enumerate(draws.steps):
+        owned = inplace or number > 0  # `out` is a batch we may overwrite
+        out = apply_step(out, step, fill, interpolation, inplace=owned and not out.requires_grad)
     return out

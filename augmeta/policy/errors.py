@@ -13,13 +13,16 @@ class PolicyError(ValueError):
     """A policy (file) that is not valid. The message names the field path, the value and what was expected."""
 
 
+_UNION_TAGS = ("fixed", "uniform", "list[float]")
+
+
 def field_path(loc: tuple[Any, ...]) -> str:
     """``('subpolicies', 3, 'steps', 0, 'p')`` -> ``subpolicies[3].steps[0].p``."""
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif not str(part).startswith("function-") and part not in ("float", "UniformMagnitude", "list[float]"):
+        elif not str(part).startswith("function-") and part not in _UNION_TAGS:
             path += f".{part}" if path else str(part)
     return path or "<policy>"
 

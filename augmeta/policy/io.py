@@ -44,7 +44,11 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolicyError(f"Policy file {str(path)!r} does not exist.") from None
+    except IsADirectoryError:
+        raise PolicyError(f"Policy file {str(path)!r} is a directory; expected a .json or .yaml file.") from None
     except UnicodeDecodeError as error:
         raise PolicyError(f"Invalid policy {source}: not UTF-8 text ({error}).") from None
+    except OSError as error:
+        raise PolicyError(f"Policy file {str(path)!r} cannot be read: {error.strerror}.") from None
     data = parse_policy_text(text, source, yaml_format=path.suffix.lower() in (".yaml", ".yml"))
     return Policy.from_dict(data, source)

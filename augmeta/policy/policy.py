@@ -42,6 +42,14 @@ class Policy(PolicyModel):
         except ValidationError as error:
             raise from_validation_error(error, source) from None
 
+    def __eq__(self, other: object) -> bool:
+        """Policies are equal when their files would be: the per-device sampling cache is not compared."""
+        if not isinstance(other, PolicyModel):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # mutable-looking lists inside; compare with ==
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -73,9 +81,12 @@ class Policy(PolicyModel):
         """Per-sample draws for ``batch_size`` images, made on ``device``."""
         return sample(self.compiled(device), batch_size, generator)
 
-    def apply_draws(self, images: torch.Tensor, draws: Draws) -> torch.Tensor:
-        """Apply given draws to float ``[B, C, H, W]`` images in [0, 1] (no randomness: replayable)."""
-        return apply_draws(images, draws, tuple(self.fill), self.interpolation)
+    def apply_draws(self, images: torch.Tensor, draws: Draws, inplace: bool = False) -> torch.Tensor:
+        """Apply given draws to float ``[B, C, H, W]`` images in [0, 1] (no randomness: replayable).
+
+        ``images`` is left as it is unless ``inplace`` says the caller hands its batch over.
+        """
+        return apply_draws(images, draws, tuple(self.fill), self.interpolation, inplace)
 
     def apply(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Augment each image with its own draw of sub-policy, gates, ops and magnitudes.
@@ -90,7 +101,8 @@ class Policy(PolicyModel):
         """
         batch, dtype, added = as_float_batch(images)
         draws = self.sample(batch.shape[0], batch.device, generator)
-        return restore_layout(self.apply_draws(batch, draws), dtype, added)
+        fresh = batch is not images and batch.data_ptr() != images.data_ptr()  # converted from uint8: ours
+        return restore_layout(self.apply_draws(batch, draws, inplace=fresh), dtype, added)
 
 
 class PolicyAugmentation(torch.nn.Module):

@@ -51,21 +51,24 @@ class Draws:
         return Draws(self.subpolicy[index], tuple(step.select(index) for step in self.steps))
 
 
+_COLUMNS = ("weight", "op", "magnitude_low", "magnitude_high", "levels", "range_lo", "range_hi", "signed")
+_W, _OP, _MLO, _MHI, _LEVELS, _RLO, _RHI, _SIGNED = range(len(_COLUMNS))
+
+
 @dataclass(frozen=True)
 class CompiledPolicy:
-    """Padded tables of a policy on one device; shapes are ``[K]`` or ``[K, L, C]`` (K sub-policies, L steps, C ops)."""
+    """A policy as padded float64 tables on one device (K sub-policies, L step positions, C op choices).
 
-    subpolicy_weight: torch.Tensor
-    present: torch.Tensor
+    Attributes:
+        subpolicy_cdf: ``[K]`` cumulative sub-policy weights, normalised.
+        p: ``[K, L]`` firing probability per step (0 for padding).
+        choices: ``[K, L, C, 8]`` per op choice: cumulative normalised weight, op index, magnitude low/high,
+            levels (0 = continuous), range lo/hi, signed.
+    """
+
+    subpolicy_cdf: torch.Tensor
     p: torch.Tensor
-    choice_weight: torch.Tensor
-    op: torch.Tensor
-    magnitude_low: torch.Tensor
-    magnitude_high: torch.Tensor
-    levels: torch.Tensor
-    range_lo: torch.Tensor
-    range_hi: torch.Tensor
-    signed: torch.Tensor
+    choices: torch.Tensor
 
 
 def compile_policy(policy: PolicyModel, device: torch.device | str = "cpu") -> CompiledPolicy:
@@ -73,51 +76,34 @@ def compile_policy(policy: PolicyModel, device: torch.device | str = "cpu") -> C
     k = len(policy.subpolicies)
     length = max(len(sub.steps) for sub in policy.subpolicies)
     width = max(len(step.ops) for sub in policy.subpolicies for step in sub.steps)
-    present = torch.zeros(k, length, dtype=torch.bool)
     p = torch.zeros(k, length, dtype=torch.float64)
-    tables = {name: torch.zeros(k, length, width, dtype=torch.float64) for name in _FLOAT_TABLES}
-    op = torch.full((k, length, width), _IDENTITY, dtype=torch.long)
+    choices = torch.zeros(k, length, width, len(_COLUMNS), dtype=torch.float64)
+    choices[..., _OP] = _IDENTITY
+    choices[..., 0, _W] = 1.0  # padding steps and choices: a certain identity that never fires
     for i, sub in enumerate(policy.subpolicies):
         for j, step in enumerate(sub.steps):
-            present[i, j] = True
             p[i, j] = step.p
             for c, choice in enumerate(step.ops):
-                op[i, j, c] = OP_NAMES.index(choice.op)
-                for name, value in _choice_row(choice).items():
-                    tables[name][i, j, c] = value
-        tables["choice_weight"][i, len(sub.steps) :, 0] = 1.0  # padding steps: a certain identity
+                choices[i, j, c] = torch.tensor(_choice_row(choice), dtype=torch.float64)
+    choices[..., _W] = _cdf(choices[..., _W])
     weights = torch.tensor([sub.weight for sub in policy.subpolicies], dtype=torch.float64)
-    to = {"device": device}
-    return CompiledPolicy(
-        subpolicy_weight=weights.to(**to),
-        present=present.to(**to),
-        p=p.to(**to),
-        op=op.to(**to),
-        signed=tables.pop("signed").bool().to(**to),
-        levels=tables.pop("levels").long().to(**to),
-        **{name: table.to(**to) for name, table in tables.items()},
-    )
+    return CompiledPolicy(_cdf(weights).to(device), p.to(device), choices.to(device))
 
 
-_FLOAT_TABLES = ("choice_weight", "magnitude_low", "magnitude_high", "levels", "range_lo", "range_hi", "signed")
+def _cdf(weights: torch.Tensor) -> torch.Tensor:
+    cdf = torch.cumsum(weights / weights.sum(dim=-1, keepdim=True), dim=-1)
+    cdf[..., -1] = 1.0  # guard against rounding: u < 1 always lands in a bin
+    return cdf
 
 
-def _choice_row(choice) -> dict[str, float]:
+def _choice_row(choice) -> list[float]:
     magnitude = choice.magnitude
     if isinstance(magnitude, UniformMagnitude):
         low, high, levels = magnitude.low, magnitude.high, magnitude.levels or 0
     else:
         low, high, levels = magnitude, magnitude, 0
     lo, hi = choice.range if choice.range is not None else (0.0, 0.0)
-    return {
-        "choice_weight": choice.weight,
-        "magnitude_low": low,
-        "magnitude_high": high,
-        "levels": levels,
-        "range_lo": lo,
-        "range_hi": hi,
-        "signed": float(choice.signed),
-    }
+    return [choice.weight, OP_NAMES.index(choice.op), low, high, levels, lo, hi, float(choice.signed)]
 
 
 def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
@@ -125,34 +111,24 @@ def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: 
     return torch.rand(shape, generator=generator, device=gen_device, dtype=torch.float64).to(device)
 
 
-def _categorical(weights: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """One index per row of ``weights`` ``[B, C]`` (rows need not be normalised)."""
-    gen_device = generator.device if generator is not None else weights.device
-    drawn = torch.multinomial(weights.to(gen_device), 1, replacement=True, generator=generator)
-    return drawn.squeeze(1).to(weights.device)
+def _pick_bin(cdf: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw: the first bin of each row of ``cdf`` ``[B, C]`` whose cumulative weight exceeds ``u``."""
+    return (cdf <= u.unsqueeze(-1)).sum(dim=-1).clamp(max=cdf.shape[-1] - 1)
 
 
-def _pick(table: torch.Tensor, rows: torch.Tensor, j: int, choice: torch.Tensor) -> torch.Tensor:
-    return table[rows, j].gather(1, choice).squeeze(1)
-
-
-def _sample_step(
-    compiled: CompiledPolicy, rows: torch.Tensor, j: int, generator: torch.Generator | None, dtype: torch.dtype
-) -> StepDraw:
-    batch_size, device = rows.shape[0], rows.device
-    choice = _categorical(compiled.choice_weight[rows, j], generator).unsqueeze(1)
-    fires = compiled.present[rows, j] & (_uniform((batch_size,), generator, device) < compiled.p[rows, j])
-    low, high = _pick(compiled.magnitude_low, rows, j, choice), _pick(compiled.magnitude_high, rows, j, choice)
-    levels = _pick(compiled.levels, rows, j, choice)
-    u = _uniform((batch_size,), generator, device)
-    discrete = torch.floor(u * levels).clamp(max=(levels - 1).clamp(min=0)) / (levels - 1).clamp(min=1)
-    magnitude = low + (high - low) * torch.where(levels > 1, discrete, u)
-    flip = _pick(compiled.signed, rows, j, choice) & (_uniform((batch_size,), generator, device) < 0.5)
-    lo, hi = _pick(compiled.range_lo, rows, j, choice), _pick(compiled.range_hi, rows, j, choice)
-    value = (lo + magnitude * (hi - lo)) * torch.where(flip, -1.0, 1.0)
-    op = torch.where(fires, _pick(compiled.op, rows, j, choice), _IDENTITY)
-    position = _uniform((batch_size, 2), generator, device)
-    return StepDraw(op, magnitude.to(dtype), value.to(dtype), position.to(dtype))
+def _sample_step(compiled: CompiledPolicy, rows: torch.Tensor, j: int, u: torch.Tensor, dtype: torch.dtype) -> StepDraw:
+    """Draw step ``j`` from six uniforms per image ``u[B, 6]``: op choice, gate, magnitude, sign, position (2)."""
+    table = compiled.choices[rows, j]  # [B, C, 8]
+    choice = _pick_bin(table[..., _W], u[:, 0])
+    picked = table.gather(1, choice.view(-1, 1, 1).expand(-1, 1, table.shape[-1])).squeeze(1)  # [B, 8]
+    fires = u[:, 1] < compiled.p[rows, j]
+    low, high, levels = picked[:, _MLO], picked[:, _MHI], picked[:, _LEVELS]
+    bins = torch.minimum(torch.floor(u[:, 2] * levels), levels - 1) / (levels - 1).clamp(min=1)
+    magnitude = low + (high - low) * torch.where(levels > 1, bins, u[:, 2])
+    sign = torch.where((picked[:, _SIGNED] > 0) & (u[:, 3] < 0.5), -1.0, 1.0)
+    value = (picked[:, _RLO] + magnitude * (picked[:, _RHI] - picked[:, _RLO])) * sign
+    op = torch.where(fires, picked[:, _OP].long(), _IDENTITY)
+    return StepDraw(op, magnitude.to(dtype), value.to(dtype), u[:, 4:6].to(dtype))
 
 
 def sample(
@@ -162,6 +138,8 @@ def sample(
     dtype: torch.dtype = torch.float32,
 ) -> Draws:
     """Draw sub-policy, gates, ops, magnitudes, signs and cutout positions for ``batch_size`` images."""
-    rows = _categorical(compiled.subpolicy_weight.expand(batch_size, -1), generator)
-    steps = tuple(_sample_step(compiled, rows, j, generator, dtype) for j in range(compiled.p.shape[1]))
+    length = compiled.p.shape[1]
+    u = _uniform((batch_size, 1 + 6 * length), generator, compiled.p.device)
+    rows = _pick_bin(compiled.subpolicy_cdf.expand(batch_size, -1), u[:, 0])
+    steps = tuple(_sample_step(compiled, rows, j, u[:, 1 + 6 * j : 7 + 6 * j], dtype) for j in range(length))
     return Draws(rows, steps)

@@ -9,9 +9,9 @@ physical ``range`` (value at m = 0 and m = 1) and whether it is ``signed``: a fi
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from augmeta.ops import OPS
 
@@ -58,12 +58,21 @@ class UniformMagnitude(_Model):
         return self
 
 
+def _magnitude_kind(value: Any) -> str:
+    return "uniform" if isinstance(value, (dict, UniformMagnitude)) else "fixed"
+
+
+Magnitude = Annotated[
+    Annotated[float, Tag("fixed")] | Annotated[UniformMagnitude, Tag("uniform")], Discriminator(_magnitude_kind)
+]
+
+
 class OpChoice(_Model):
     """One op a step may apply, with its weight among the step's ops, its magnitude, range and sign."""
 
     op: str
     weight: float = Field(default=1.0)
-    magnitude: float | UniformMagnitude = 0.0
+    magnitude: Magnitude = 0.0
     range: list[float] | None
     signed: bool
 
