@@ -1,0 +1,104 @@
+"""``PolicyArtifacts``: after every training epoch, on rank 0 and atomically, write what a run produces.
+
+Under the run's log directory (``runs/<name>/`` with the default logger):
+``policy/epoch_NNN.json`` and ``policy/latest.json`` (the learned policy), ``meta_network.pt`` (the controller's
+state dict, loadable with ``torch.load(weights_only=True)``), ``policy_history.csv`` (op probabilities and magnitudes
+per epoch) and, when training ends, ``policy_evolution.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
+
+from augmeta.utils import atomic_write_bytes, atomic_write_text
+
+__all__ = ["PolicyArtifacts", "plot_policy_history"]
+
+
+class PolicyArtifacts(pl.Callback):
+    """Write the learned policy, the meta-network and the policy's history every ``every_n_epochs`` epochs."""
+
+    def __init__(self, every_n_epochs: int = 1, plot: bool = True) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.plot = plot
+        self.history: list[dict[str, float]] = []
+
+    @staticmethod
+    def run_dir(trainer: pl.Trainer) -> Path:
+        return Path(trainer.log_dir or trainer.default_root_dir)
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if getattr(pl_module, "meta", None) is None or trainer.sanity_checking:
+            return
+        epoch = trainer.current_epoch
+        self.history.append({"epoch": epoch, **pl_module.policy_summary()})
+        if (epoch + 1) % self.every_n_epochs and epoch + 1 != trainer.max_epochs:
+            return
+        run = self.run_dir(trainer)
+        policy = pl_module.current_policy(name=f"{run.name}_epoch_{epoch:03d}")
+        policy.save(run / "policy" / f"epoch_{epoch:03d}.json")
+        policy.save(run / "policy" / "latest.json")
+        buffer = io.BytesIO()
+        torch.save(pl_module.meta.state_dict(), buffer)
+        atomic_write_bytes(run / "meta_network.pt", buffer.getvalue())
+        atomic_write_text(run / "policy_history.csv", _history_csv(self.history))
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.plot or not self.history:
+            return
+        target = self.run_dir(trainer) / "policy_evolution.png"
+        try:
+            plot_policy_history(self.history, target)
+        except ImportError:
+            rank_zero_info("augmeta: matplotlib is not installed, so policy_evolution.png was not drawn.")
+        else:
+            rank_zero_info(f"augmeta: policy written to {self.run_dir(trainer) / 'policy' / 'latest.json'}")
+
+
+def _history_csv(history: list[dict[str, float]]) -> str:
+    columns = list(dict.fromkeys(key for row in history for key in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
+
+
+def plot_policy_history(history: list[dict[str, float]], path: str | Path) -> Path:
+    """Two panels (op probability, op magnitude) against the epoch, saved atomically as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    for key in history[-1]:
+        if key.startswith("policy/p_"):
+            top.plot(epochs, [row.get(key, float("nan")) for row in history], label=key.removeprefix("policy/p_"))
+        elif key.startswith("policy/m_"):
+            bottom.plot(epochs, [row.get(key, float("nan")) for row in history], label=key.removeprefix("policy/m_"))
+    top.set_ylabel("probability of the op")
+    bottom.set_ylabel("magnitude (upper end, 0..1)")
+    bottom.set_xlabel("epoch")
+    top.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    top.set_title("How the learned policy evolved")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return atomic_write_bytes(path, buffer.getvalue())

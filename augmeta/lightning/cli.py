@@ -1,0 +1,57 @@
+"""The training command line (``train.py``): a thin ``LightningCLI`` over :class:`AugMetaModule` and
+:class:`AugDataModule`. With no arguments it runs ``fit`` on the embedded digits data set."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Sequence
+
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningCLI
+
+from augmeta.lightning.callbacks import PolicyArtifacts
+from augmeta.lightning.data import AugDataModule
+from augmeta.lightning.module import AugMetaModule
+
+__all__ = ["AugMetaCLI", "main", "trainer_defaults"]
+
+_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+class AugMetaCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.in_channels", "model.in_channels", apply_on="instantiate")
+        parser.add_lightning_class_args(PolicyArtifacts, "artifacts")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True})
+
+
+def trainer_defaults(name: str = "augmeta") -> dict:
+    """Defaults of the Trainer: CSV logs and artefacts under ``runs/<name>/``, bf16 on a GPU, checkpoints with last."""
+    return {
+        "max_epochs": 30,
+        "precision": "bf16-mixed" if torch.cuda.is_available() else "32-true",
+        "log_every_n_steps": 5,
+        "logger": {
+            "class_path": "pytorch_lightning.loggers.CSVLogger",
+            "init_args": {"save_dir": "runs", "name": name, "version": ""},
+        },
+    }
+
+
+def main(args: Sequence[str] | None = None) -> AugMetaCLI:
+    """Run the command line; no subcommand means ``fit``."""
+    warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`")
+    args = list(sys.argv[1:] if args is None else args)
+    if not args or (args[0] not in _SUBCOMMANDS and args[0] not in ("-h", "--help")):
+        args = ["fit", *args]
+    return AugMetaCLI(
+        AugMetaModule,
+        AugDataModule,
+        trainer_defaults=trainer_defaults(),
+        save_config_kwargs={"overwrite": True},
+        args=args,
+    )

@@ -1,0 +1,492 @@
+"""Image classification data held in memory as uint8 tensors, split with seeded generators, served a batch at a time.
+
+Every data set is loaded once into ``uint8 [N, C, H, W]`` images (values 0..255) and ``int64 [N]`` labels. The
+validation split is held out of the training data (stratified), never out of the test set. A batch is one indexing
+of those tensors (:meth:`TensorImages.__getitems__`), so there is no per-image collation; augmentation happens on
+the device, later.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torchvision
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+from torchvision.transforms.v2 import functional as F
+
+__all__ = [
+    "DATASETS",
+    "AugDataModule",
+    "DatasetNotFoundError",
+    "TensorImages",
+    "dataset_statistics",
+    "pass_batch",
+    "read_idx",
+    "stratified_split",
+]
+
+DATASETS: tuple[str, ...] = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100", "svhn", "image_folder")
+SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_MNIST_CLASSES = tuple("T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot".split(","))
+DIGIT_CLASSES = tuple(str(digit) for digit in range(10))
+_CLASS_NAMES = {
+    "digits": DIGIT_CLASSES,
+    "mnist": DIGIT_CLASSES,
+    "svhn": DIGIT_CLASSES,
+    "fashion_mnist": FASHION_MNIST_CLASSES,
+}
+_TORCHVISION_FOLDER = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}  # <data_dir>/<folder>/raw holds idx files
+_CIFAR = ("cifar10", "cifar100")
+HELD_OUT_TEST = {"digits": 0.25, "image_folder": 0.2}  # test fraction for data sets without a test split
+DEFAULT_FOLDER_IMAGE_SIZE = 32
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A data set that is not on this machine. The message names the places searched and how to get it."""
+
+
+class TensorImages(Dataset):
+    """Images and labels in memory; a whole batch is one indexing (``__getitems__``), not a collation of items.
+
+    Args:
+        images: ``uint8 [N, C, H, W]``, values 0..255.
+        labels: ``int64 [N]``, class indices.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(
+                f"`images` should be a uint8 tensor [N, C, H, W], but got {images.dtype} {list(images.shape)} instead."
+            )
+        if labels.dtype != torch.int64 or labels.shape != images.shape[:1]:
+            raise ValueError(
+                f"`labels` should be an int64 tensor [{images.shape[0]}], "
+                f"but got {labels.dtype} {list(labels.shape)} instead."
+            )
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], self.labels[index]
+
+    def __getitems__(self, indices: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``uint8 [B, C, H, W]`` images and ``int64 [B]`` labels of the given indices, in one indexing each."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return self.images[index], self.labels[index]
+
+
+def pass_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Collate function for :class:`TensorImages`: the batch is already stacked, so it goes through unchanged."""
+    return batch
+
+
+def dataset_statistics(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (population) standard deviation of ``uint8 [N, C, H, W]`` images, on the [0, 1] scale.
+
+    Computed exactly from a 256-bin histogram per channel, so it needs no float copy of the images.
+
+    Returns:
+        ``(mean, std)``, each ``float32 [C]`` in [0, 1].
+    """
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(
+            f"`images` should be a uint8 tensor [N, C, H, W], but got {images.dtype} {list(images.shape)} instead."
+        )
+    levels = torch.arange(256, dtype=torch.float64, device=images.device) / 255.0
+    counts = torch.stack([torch.bincount(images[:, c].flatten(), minlength=256) for c in range(images.shape[1])])
+    counts = counts.to(torch.float64)
+    total = counts.sum(dim=1)
+    mean = (counts * levels).sum(dim=1) / total
+    variance = (counts * (levels - mean[:, None]) ** 2).sum(dim=1) / total
+    return mean.to(torch.float32), variance.sqrt().to(torch.float32)
+
+
+def stratified_split(
+    labels: torch.Tensor, count: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Choose ``count`` indices of ``labels`` at random with each class in proportion (largest remainders).
+
+    Args:
+        labels: ``int64 [N]``.
+        count: how many to choose, in [0, N].
+        generator: source of randomness; the same seed gives the same split.
+
+    Returns:
+        ``(rest, chosen)``: sorted ``int64`` indices, ``N - count`` and ``count`` of them, disjoint.
+    """
+    total = labels.shape[0]
+    if not 0 <= count <= total:
+        raise ValueError(f"`count` should be in [0, {total}], but got {count} instead.")
+    _, per_class = labels.unique(return_counts=True)
+    exact = per_class.to(torch.float64) * count / total
+    quota = exact.floor().long()
+    remainders = torch.argsort(quota - exact, stable=True)  # largest fractional part first, ties by class
+    quota[remainders[: count - int(quota.sum())]] += 1
+    order = torch.randperm(total, generator=generator)
+    by_class = order[torch.argsort(labels[order], stable=True)]  # grouped by class, random within a class
+    starts = torch.cumsum(per_class, dim=0) - per_class
+    rank_in_class = torch.arange(total) - starts.repeat_interleave(per_class)
+    chosen = rank_in_class < quota.repeat_interleave(per_class)
+    return by_class[~chosen].sort().values, by_class[chosen].sort().values
+
+
+# --- loading -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One data set as loaded: train and (where the data set has one) test tensors, and the class names."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor | None
+    test_labels: torch.Tensor | None
+    class_names: tuple[str, ...]
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an idx file (the MNIST format: big-endian header, unsigned bytes), gzip-compressed if named ``*.gz``."""
+    path = Path(path)
+    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path} should be an idx file of unsigned bytes (header 00 00 08 ..), but got {data[:4]!r}.")
+    shape = tuple(int.from_bytes(data[4 + 4 * d : 8 + 4 * d], "big") for d in range(data[3]))
+    offset = 4 + 4 * len(shape)
+    if len(data) - offset != int(np.prod(shape)):
+        raise ValueError(
+            f"{path} should hold {int(np.prod(shape))} bytes of shape {shape}, but has {len(data) - offset}."
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def _idx_folders(name: str, data_dir: Path | None) -> list[Path]:
+    """Where ``fashion_mnist`` / ``mnist`` idx files are looked for, in order."""
+    folders = [data_dir, data_dir / _TORCHVISION_FOLDER[name] / "raw"] if data_dir is not None else []
+    return folders + [SYSTEM_FASHION_MNIST_DIR] if name == "fashion_mnist" else folders
+
+
+def _find_idx_files(name: str, data_dir: Path | None) -> list[Path] | None:
+    """The four idx files (``.gz`` or not) from the first folder that has all of them."""
+    for folder in _idx_folders(name, data_dir):
+        found = [next((p for p in (folder / f"{n}.gz", folder / n) if p.is_file()), None) for n in IDX_FILES]
+        if all(found):
+            return found
+    return None
+
+
+def _labels(values: Any) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values), dtype=torch.int64)
+
+
+def _load_digits() -> _Source:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.from_numpy(np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    return _Source(images, _labels(digits.target), None, None, DIGIT_CLASSES)
+
+
+def _load_idx(files: Sequence[Path], class_names: tuple[str, ...]) -> _Source:
+    train_x, train_y, test_x, test_y = (torch.from_numpy(read_idx(path).copy()) for path in files)
+    return _Source(train_x.unsqueeze(1), train_y.long(), test_x.unsqueeze(1), test_y.long(), class_names)
+
+
+def _torchvision_dataset(name: str, root: Path, train: bool, download: bool) -> Any:
+    datasets = torchvision.datasets  # looked up when called, so tests can stand in for a class
+    if name == "svhn":
+        return datasets.SVHN(str(root), split="train" if train else "test", download=download)
+    classes = {"fashion_mnist": datasets.FashionMNIST, "mnist": datasets.MNIST, "cifar10": datasets.CIFAR10}
+    return {**classes, "cifar100": datasets.CIFAR100}[name](str(root), train=train, download=download)
+
+
+def _torchvision_arrays(name: str, dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``.data`` as ``uint8 [N, C, H, W]`` (MNIST: [N, H, W], CIFAR: [N, H, W, C], SVHN: already NCHW) and labels."""
+    images = torch.as_tensor(np.asarray(dataset.data), dtype=torch.uint8)
+    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2) if name in _CIFAR else images
+    return images.contiguous(), _labels(dataset.labels if name == "svhn" else dataset.targets)
+
+
+def _load_torchvision(name: str, data_dir: Path | None) -> _Source:
+    if data_dir is None:
+        raise DatasetNotFoundError(_missing_message(name, data_dir))
+    try:
+        train, test = (_torchvision_dataset(name, data_dir, split, download=False) for split in (True, False))
+    except RuntimeError as error:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
+        raise DatasetNotFoundError(_missing_message(name, data_dir)) from error
+    class_names = tuple(train.classes) if name in _CIFAR else _CLASS_NAMES[name]
+    return _Source(*_torchvision_arrays(name, train), *_torchvision_arrays(name, test), class_names)
+
+
+def _read_folder_images(files: Sequence[tuple[str, int]], image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    arrays = []
+    for path, _ in files:
+        with Image.open(path) as image:
+            resized = image.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
+            arrays.append(np.asarray(resized, dtype=np.uint8))
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return images, _labels([label for _, label in files])
+
+
+def _folder_classes(data_dir: Path | None) -> tuple[list[str], dict[str, int]]:
+    if data_dir is None or not (data_dir / "train").is_dir():
+        raise DatasetNotFoundError(_missing_message("image_folder", data_dir))
+    return find_classes(data_dir / "train")
+
+
+def _load_image_folder(data_dir: Path, image_size: int) -> _Source:
+    classes, class_to_idx = _folder_classes(data_dir)
+    train = _read_folder_images(make_dataset(data_dir / "train", class_to_idx, IMG_EXTENSIONS), image_size)
+    if not (data_dir / "test").is_dir():
+        return _Source(*train, None, None, tuple(classes))
+    unknown = sorted(set(find_classes(data_dir / "test")[0]) - set(classes))
+    if unknown:
+        raise ValueError(f"{data_dir / 'test'} should hold only classes of {data_dir / 'train'}, but has {unknown}.")
+    test_files = make_dataset(data_dir / "test", class_to_idx, IMG_EXTENSIONS, allow_empty=True)
+    return _Source(*train, *_read_folder_images(test_files, image_size), tuple(classes))
+
+
+def _load_source(name: str, data_dir: Path | None, image_size: int | None) -> _Source:
+    if name == "digits":
+        return _load_digits()
+    if name == "image_folder":
+        return _load_image_folder(data_dir, image_size or DEFAULT_FOLDER_IMAGE_SIZE)
+    files = _find_idx_files(name, data_dir) if name in _TORCHVISION_FOLDER else None
+    return _load_idx(files, _CLASS_NAMES[name]) if files is not None else _load_torchvision(name, data_dir)
+
+
+def _missing_message(name: str, data_dir: Path | None) -> str:
+    given = f"`data_dir` ({data_dir})" if data_dir is not None else "`data_dir` (not given)"
+    if name == "image_folder":
+        return (
+            f"Dataset 'image_folder' not found: {given} should hold train/<class>/<image> "
+            "(and optionally test/<class>/<image>), images in any format PIL reads (.png, .jpg, ...)."
+        )
+    how = "download it with `--data.download true` (torchvision, on a machine with internet) into `--data.data_dir`"
+    if name in _TORCHVISION_FOLDER:
+        folders = ", ".join(str(folder) for folder in _idx_folders(name, data_dir)) or "no folder"
+        apt = "install it with `apt-get install dataset-fashion-mnist`, or " if name == "fashion_mnist" else ""
+        return (
+            f"Dataset '{name}' not found: looked for {', '.join(f'{n}.gz' for n in IDX_FILES)} (or unpacked) in "
+            f"{folders}, and for torchvision's files under {given}. To get it, {apt}{how}."
+        )
+    return f"Dataset '{name}' not found: torchvision found no files under {given}. To get it, {how}."
+
+
+# --- the data module ---------------------------------------------------------------------------------------------
+
+# name -> (number of classes, channels, native height = width); image_folder's classes come from its folders
+_SHAPES = {
+    "digits": (10, 1, 8),
+    "fashion_mnist": (10, 1, 28),
+    "mnist": (10, 1, 28),
+    "cifar10": (10, 3, 32),
+    "cifar100": (100, 3, 32),
+    "svhn": (10, 3, 32),
+    "image_folder": (None, 3, DEFAULT_FOLDER_IMAGE_SIZE),
+}
+
+
+@dataclass(frozen=True)
+class _Splits:
+    train: TensorImages
+    val: TensorImages
+    test: TensorImages
+    class_names: tuple[str, ...]
+
+
+class AugDataModule(pl.LightningDataModule):
+    """An image classification data set in memory: train / val (held out of train, stratified) / test splits.
+
+    ``train_dataloader()`` returns ``{"train": ..., "meta": ...}``: the training split and the validation split, both
+    shuffled; Lightning combines them in ``max_size_cycle`` mode, so an epoch is one pass over "train" while "meta"
+    (the data a policy learns from) cycles. Batches are ``(uint8 [B, C, H, W] images in 0..255, int64 [B] labels)``.
+
+    Args:
+        dataset: one of :data:`DATASETS`.
+        data_dir: where the files are (or go, with ``download``); not needed for ``digits``.
+        batch_size: images per batch, for every loader.
+        val_size: the validation split, held out of the training data: a fraction in (0, 1) or a count (int).
+        train_subset: keep only this many training images (after the validation split), stratified; None keeps all.
+        seed: seeds the test hold-out (where the data set has no test split), the validation split, the subset and
+            the shuffling; the same seed gives the same splits and batches.
+        image_size: resize every image to ``image_size x image_size`` (bilinear, antialiased); None keeps the data
+            set's own size (``image_folder``: 32).
+        download: let ``prepare_data`` download a missing torchvision data set (needs internet and ``data_dir``).
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "digits",
+        data_dir: str | None = None,
+        batch_size: int = 128,
+        val_size: int | float = 0.1,
+        train_subset: int | None = None,
+        seed: int = 0,
+        image_size: int | None = None,
+        download: bool = False,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        _check_arguments(locals())
+        self.save_hyperparameters()
+        self.dataset = dataset
+        self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+        self.batch_size, self.val_size, self.train_subset = batch_size, val_size, train_subset
+        self.seed, self.resize_to, self.download, self.num_workers = seed, image_size, download, num_workers
+        self._splits: _Splits | None = None
+
+    # -- shapes: known before setup --
+
+    @property
+    def num_classes(self) -> int:
+        count = _SHAPES[self.dataset][0]
+        return count if count is not None else len(self.class_names)
+
+    @property
+    def in_channels(self) -> int:
+        return _SHAPES[self.dataset][1]
+
+    @property
+    def image_size(self) -> int:
+        """Height (= width) of the images served."""
+        return self.resize_to if self.resize_to is not None else _SHAPES[self.dataset][2]
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names by label; CIFAR's are read from its files, so they need ``setup()`` first."""
+        if self._splits is not None:
+            return self._splits.class_names
+        if self.dataset == "image_folder":
+            return tuple(_folder_classes(self.data_dir)[0])
+        if self.dataset in _CIFAR:
+            raise RuntimeError(f"The class names of '{self.dataset}' are read from its files; call setup() first.")
+        return _CLASS_NAMES[self.dataset]
+
+    # -- the splits: after setup --
+
+    def _ready_splits(self) -> _Splits:
+        if self._splits is None:
+            raise RuntimeError("AugDataModule's splits exist after setup(); call setup() first.")
+        return self._splits
+
+    train_images = property(lambda self: self._ready_splits().train.images, doc="uint8 [N, C, H, W] in 0..255")
+    train_labels = property(lambda self: self._ready_splits().train.labels, doc="int64 [N]")
+    val_images = property(lambda self: self._ready_splits().val.images, doc="uint8 [N, C, H, W] in 0..255")
+    val_labels = property(lambda self: self._ready_splits().val.labels, doc="int64 [N]")
+    test_images = property(lambda self: self._ready_splits().test.images, doc="uint8 [N, C, H, W] in 0..255")
+    test_labels = property(lambda self: self._ready_splits().test.labels, doc="int64 [N]")
+
+    # -- Lightning hooks --
+
+    def prepare_data(self) -> None:
+        """Download the data set where ``download=True`` and it is not on this machine yet (one process only)."""
+        if not self.download or self.dataset in ("digits", "image_folder"):
+            return
+        if self.dataset in _TORCHVISION_FOLDER and _find_idx_files(self.dataset, self.data_dir) is not None:
+            return
+        for train in (True, False):
+            _torchvision_dataset(self.dataset, self.data_dir, train, download=True)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the data set and split it, once: later calls (one per stage) keep the splits."""
+        if self._splits is None:
+            source = _load_source(self.dataset, self.data_dir, self.resize_to)
+            splits = self._split(source, torch.Generator().manual_seed(self.seed))
+            self._splits = _Splits(*(self._resized(split) for split in splits), source.class_names)
+
+    def _split(self, source: _Source, generator: torch.Generator) -> tuple[TensorImages, TensorImages, TensorImages]:
+        images, labels = source.train_images, source.train_labels
+        if source.test_images is None:
+            rest, held = stratified_split(labels, round(HELD_OUT_TEST[self.dataset] * len(labels)), generator)
+            test = TensorImages(images[held], labels[held])
+            images, labels = images[rest], labels[rest]
+        else:
+            test = TensorImages(source.test_images, source.test_labels)
+        rest, held = stratified_split(labels, _validation_count(self.val_size, len(labels)), generator)
+        val = TensorImages(images[held], labels[held])
+        images, labels = images[rest], labels[rest]
+        if self.train_subset is not None and self.train_subset > len(labels):
+            raise ValueError(
+                f"`train_subset` should be at most the {len(labels)} training images left after the validation "
+                f"split, but got {self.train_subset} instead."
+            )
+        if self.train_subset is not None:
+            _, kept = stratified_split(labels, self.train_subset, generator)
+            images, labels = images[kept], labels[kept]
+        return TensorImages(images, labels), val, test
+
+    def _resized(self, split: TensorImages) -> TensorImages:
+        size = self.resize_to
+        if size is None or split.images.shape[-2:] == (size, size):
+            return split
+        return TensorImages(F.resize(split.images, [size, size], antialias=True), split.labels)
+
+    def train_dataloader(self) -> dict[str, DataLoader]:
+        """``{"train": shuffled training split, "meta": shuffled validation split}``, for ``max_size_cycle``."""
+        splits = self._ready_splits()
+        return {"train": self._loader(splits.train, stream=0), "meta": self._loader(splits.val, stream=1)}
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self._ready_splits().val, stream=None)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self._ready_splits().test, stream=None)
+
+    def _loader(self, split: TensorImages, stream: int | None) -> DataLoader:
+        """A loader over ``split``, shuffled by a generator seeded ``seed + stream``, or in order where None."""
+        shuffle = stream is not None
+        return DataLoader(
+            split,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(split) >= self.batch_size,
+            generator=torch.Generator().manual_seed(self.seed + stream) if shuffle else None,
+            collate_fn=pass_batch,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+
+def _validation_count(val_size: int | float, total: int) -> int:
+    count = val_size if isinstance(val_size, int) else round(val_size * total)
+    if not 1 <= count < total:
+        raise ValueError(
+            f"`val_size` should leave at least one image on each side of the split of {total} training images, "
+            f"but got {val_size!r} ({count} images) instead."
+        )
+    return count
+
+
+def _check_arguments(arguments: dict[str, Any]) -> None:
+    """Check the constructor's arguments; the sizes that depend on the data are checked in ``setup``."""
+    dataset, data_dir, download, val_size = (arguments[k] for k in ("dataset", "data_dir", "download", "val_size"))
+    if dataset not in DATASETS:
+        raise ValueError(f"`dataset` should be one of {list(DATASETS)}, but got {dataset!r} instead.")
+    if data_dir is None and (dataset == "image_folder" or download):
+        raise ValueError(f"`data_dir` should be a directory for '{dataset}' (download={download}), but got None.")
+    fraction = isinstance(val_size, float) and 0.0 < val_size < 1.0
+    count = type(val_size) is int and val_size >= 1
+    if not (fraction or count):
+        raise ValueError(
+            f"`val_size` should be a fraction in (0, 1) or a count (int >= 1), but got {val_size!r} instead."
+        )
+    for name, least, optional in (("batch_size", 1, False), ("train_subset", 1, True), ("image_size", 1, True),
+                                  ("seed", 0, False), ("num_workers", 0, False)):  # fmt: skip
+        value = arguments[name]
+        if not (optional and value is None) and (type(value) is not int or value < least):
+            expected = f"an int >= {least}" + (" or None" if optional else "")
+            raise ValueError(f"`{name}` should be {expected}, but got {value!r} instead.")

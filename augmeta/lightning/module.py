@@ -1,0 +1,281 @@
+"""``AugMetaModule``: trains a base model and, in the same run, the meta-network that augments its training images.
+
+The same module trains with a fixed policy (``none``, ``randaugment``, ``trivialaugment``, ``autoaugment``, a
+published name or a policy file) so every method runs under one recipe: the same model, optimiser, schedule, base
+crop/flip and data, with augmentation batched on the device.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as nnf
+
+from augmeta.lightning.base_augment import random_crop_flip
+from augmeta.lightning.models import build_model
+from augmeta.meta import DEFAULT_OPS, LookaheadObjective, MetaNetwork, image_features
+from augmeta.ops import OPS
+from augmeta.policy import Policy, load_policy
+from augmeta.policy.published import PUBLISHED
+
+__all__ = ["FIXED_POLICIES", "AugMetaModule", "resolve_policy"]
+
+#: Short names of the fixed policies, besides the names of ``policies/*.json`` and paths to policy files.
+FIXED_POLICIES = {
+    "randaugment": "randaugment_n2_m9",
+    "trivialaugment": "trivialaugment_wide",
+    "autoaugment": "autoaugment_cifar10",
+}
+
+
+def resolve_policy(policy: str) -> Policy | None:
+    """``none`` -> None; a short or published name -> that policy; anything else is read as a policy file."""
+    if policy == "none":
+        return None
+    name = FIXED_POLICIES.get(policy, policy)
+    if name in PUBLISHED:
+        return PUBLISHED[name]()
+    if not Path(policy).is_file():
+        raise ValueError(
+            f"`policy` should be 'augmeta', 'none', one of {sorted(FIXED_POLICIES) + sorted(PUBLISHED)} or a policy "
+            f"file, but got {policy!r} (no such file)."
+        )
+    return load_policy(policy)
+
+
+class AugMetaModule(pl.LightningModule):
+    """Base model + augmentation policy, learned jointly (``policy="augmeta"``) or fixed.
+
+    Args:
+        policy: ``augmeta`` (learn it), ``none``, ``randaugment``, ``trivialaugment``, ``autoaugment``, the name of a
+            published policy or the path of a policy file.
+        model: ``small_resnet`` or a torchvision classification model name.
+        width: width of ``small_resnet``.
+        num_classes, in_channels: set from the data module by the command line.
+        lr, momentum, weight_decay, label_smoothing: base SGD (Nesterov) with a one-cycle schedule peaking at ``lr``.
+        crop_padding, flip: the base recipe, applied on the device to every method.
+        meta_mode: ``global`` or ``adaptive`` meta-network.
+        meta_every: one controller update every this many base steps.
+        meta_lr: Adam learning rate of the controller.
+        entropy_weight: weight of the op-entropy bonus against collapse.
+        meta_start_epoch: first epoch with controller updates (the policy is still applied before).
+        meta_ops: op names the controller chooses from (default :data:`augmeta.meta.DEFAULT_OPS`).
+        num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
+        epsilon: finite-difference step of the lookahead objective.
+    """
+
+    def __init__(
+        self,
+        policy: str = "augmeta",
+        model: str = "small_resnet",
+        width: int = 32,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        label_smoothing: float = 0.0,
+        crop_padding: int = 2,
+        flip: bool = True,
+        meta_mode: str = "global",
+        meta_every: int = 4,
+        meta_lr: float = 0.01,
+        entropy_weight: float = 0.01,
+        meta_start_epoch: int = 0,
+        meta_ops: list[str] | None = None,
+        num_subpolicies: int = 1,
+        num_steps: int = 2,
+        init_identity: float = 0.5,
+        init_magnitude: float = 0.3,
+        magnitude_sampling: str = "uniform",
+        epsilon: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        if meta_every < 1:
+            raise ValueError(f"`meta_every` should be an integer >= 1, but got {meta_every!r} instead.")
+        self.model = build_model(model, in_channels, num_classes, width)
+        self.meta: MetaNetwork | None = None
+        self.fixed_policy: Policy | None = None
+        if policy == "augmeta":
+            self.meta = MetaNetwork(
+                ops=meta_ops or DEFAULT_OPS,
+                num_subpolicies=num_subpolicies,
+                num_steps=num_steps,
+                mode=meta_mode,
+                num_classes=num_classes,
+                init_identity=init_identity,
+                init_magnitude=init_magnitude,
+                magnitude_sampling=magnitude_sampling,
+            )
+            self.objective = LookaheadObjective(epsilon)
+        else:
+            self.fixed_policy = resolve_policy(policy)
+        self.base_steps = 0
+
+    # ----------------------------------------------------------------------------------------------- data on device
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, dict):  # training: {"train": ..., "meta": ...}
+            images, labels = batch["train"]
+            images = random_crop_flip(_to_float(images), self.hparams.crop_padding, self.hparams.flip)
+            if self.fixed_policy is not None:
+                images = self.fixed_policy.apply(images)
+            out = {"train": (images, labels)}
+            if "meta" in batch:
+                out["meta"] = (_to_float(batch["meta"][0]), batch["meta"][1])
+            return out
+        images, labels = batch
+        return _to_float(images), labels
+
+    def criterion(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return nnf.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    # -------------------------------------------------------------------------------------------------- training
+    def configure_optimizers(self):
+        base = torch.optim.SGD(
+            self.model.parameters(),
+            lr=self.hparams.lr,
+            momentum=self.hparams.momentum,
+            weight_decay=self.hparams.weight_decay,
+            nesterov=True,
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.OneCycleLR(base, max_lr=self.hparams.lr, total_steps=total, pct_start=0.25)
+        if self.meta is None:
+            return [base], [schedule]
+        controller = torch.optim.Adam(self.meta.parameters(), lr=self.hparams.meta_lr, betas=(0.5, 0.999))
+        return [base, controller], [schedule]
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, labels = batch["train"]
+        optimizers = self.optimizers()
+        base_opt = optimizers[0] if isinstance(optimizers, list) else optimizers
+        if self.meta is not None and self._is_meta_step():
+            loss, logits = self._joint_step(images, labels, batch["meta"], base_opt, optimizers[1])
+        else:
+            if self.meta is not None:
+                with torch.no_grad():
+                    images = self.meta.augment(images, labels).images
+            logits = self.model(images)
+            loss = self.criterion(logits, labels)
+            base_opt.zero_grad()
+            self.manual_backward(loss)
+            base_opt.step()
+        self.lr_schedulers().step()
+        self.base_steps += 1
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        self.log_dict({"train_loss": loss.detach(), "train_acc": accuracy}, prog_bar=True, on_step=True, on_epoch=True)
+        return loss.detach()
+
+    def _is_meta_step(self) -> bool:
+        return self.current_epoch >= self.hparams.meta_start_epoch and self.base_steps % self.hparams.meta_every == 0
+
+    def _joint_step(self, images, labels, meta_batch, base_opt, meta_opt):
+        """One base step on controller-augmented images, then one controller step on the lookahead objective."""
+        draw = self.meta.augment(images, labels)
+        leaf = draw.images.detach().requires_grad_(True)
+        logits = self.model(leaf)
+        loss = self.criterion(logits, labels)
+        base_opt.zero_grad()
+        self.manual_backward(loss)
+        val_images, val_labels = meta_batch
+        image_grad = self.objective.image_gradient(
+            self.model,
+            self.criterion,
+            leaf.detach(),
+            labels,
+            val_images,
+            val_labels,
+            step_size=base_opt.param_groups[0]["lr"],
+            train_image_grad=leaf.grad,
+        )
+        base_opt.step()
+        meta_opt.zero_grad()
+        meta_loss = (draw.images * image_grad.to(draw.images.dtype)).sum() - self.hparams.entropy_weight * draw.entropy
+        self.manual_backward(meta_loss)
+        meta_opt.step()
+        self.log("meta_entropy", draw.entropy.detach(), on_step=False, on_epoch=True)
+        return loss, logits
+
+    # ----------------------------------------------------------------------------------------------- evaluation
+    def _evaluate(self, batch, stage: str) -> None:
+        images, labels = batch
+        logits = self.model(images)
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        self.log_dict({f"{stage}_loss": self.criterion(logits, labels), f"{stage}_acc": accuracy}, prog_bar=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    # ----------------------------------------------------------------------------------------------- the policy
+    def on_train_epoch_end(self) -> None:
+        if self.meta is not None:
+            self.log_dict(self.policy_summary(), on_step=False, on_epoch=True)
+
+    def _marginal_inputs(self, limit: int = 2048):
+        if self.meta is None or self.meta.mode != "adaptive":
+            return None, None
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is None or getattr(datamodule, "train_images", None) is None:
+            raise ValueError("adaptive mode needs the data module's `train_images` to export its marginal policy.")
+        images = _to_float(datamodule.train_images[:limit].to(self.device))
+        return image_features(images), datamodule.train_labels[:limit].to(self.device)
+
+    def policy_summary(self) -> dict[str, float]:
+        """Probability of each op (averaged over steps and sub-policies) and its learned magnitude."""
+        features, labels = self._marginal_inputs()
+        sub_w, op_p, mags = self.meta.marginals(features, labels)
+        probability = (op_p * sub_w[:, None, None]).sum(dim=0).mean(dim=0)
+        magnitude = (mags * op_p * sub_w[:, None, None]).sum(dim=(0, 1)) / (op_p * sub_w[:, None, None]).sum(
+            dim=(0, 1)
+        ).clamp_min(1e-12)
+        summary = {f"policy/p_{op}": float(probability[i]) for i, op in enumerate(self.meta.ops)}
+        summary.update(
+            {f"policy/m_{op}": float(magnitude[i]) for i, op in enumerate(self.meta.ops) if op != "identity"}
+        )
+        return summary
+
+    def current_policy(self, name: str | None = None) -> Policy:
+        """The policy the meta-network has learned so far (or the fixed policy)."""
+        if self.meta is None:
+            if self.fixed_policy is None:
+                raise ValueError("`policy='none'` trains without augmentation: there is no policy to export.")
+            return self.fixed_policy
+        features, labels = self._marginal_inputs()
+        provenance = {"notes": f"epoch {self.current_epoch}, {self.base_steps} base steps"}
+        metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith(("val_", "train_"))}
+        provenance["metrics"] = metrics
+        return self.meta.to_policy(name or "learned", features, labels, provenance=provenance)
+
+    # ------------------------------------------------------------------------------------------- resumable state
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["augmeta_state"] = {
+            "base_steps": self.base_steps,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python_rng": random.getstate(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("augmeta_state")
+        if state is None:
+            return
+        self.base_steps = int(state["base_steps"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        random.setstate(state["python_rng"])
+
+
+def _to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.float().div_(255.0) if images.dtype == torch.uint8 else images

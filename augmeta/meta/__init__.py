@@ -1,0 +1,17 @@
+"""The learners: the meta-network (controller), its model-free image features and its objectives."""
+
+from augmeta.meta.features import FEATURE_NAMES, image_features
+from augmeta.meta.network import DEFAULT_OPS, DEFAULT_RANGES, MetaDraw, MetaNetwork
+from augmeta.meta.objectives import LookaheadObjective, MetaObjective, preserved_batchnorm
+
+__all__ = [
+    "DEFAULT_OPS",
+    "DEFAULT_RANGES",
+    "FEATURE_NAMES",
+    "LookaheadObjective",
+    "MetaDraw",
+    "MetaNetwork",
+    "MetaObjective",
+    "image_features",
+    "preserved_batchnorm",
+]

@@ -1,0 +1,319 @@
+"""The meta-network: a learnable, per-image, differentiable distribution over augmentation policies.
+
+K sub-policies of L steps; each step picks one op of a fixed op set (identity included, which is how a step learns to
+fire less often) and a magnitude. In ``global`` mode one parameter table holds the logits and magnitudes; in
+``adaptive`` mode a small network adds per-image offsets computed from model-free image features and the class label
+(so the meta-tree can distil it). Sampling is per image: straight-through Gumbel-softmax for the sub-policy and the
+op, and magnitudes that carry gradients into the ops (exact or straight-through, as each op's spec says).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from augmeta.meta.features import FEATURE_NAMES, image_features
+from augmeta.ops import OPS
+from augmeta.policy import OP_NAMES, Policy, StepDraw, apply_step
+from augmeta.policy.published import STANDARD_OPS
+from augmeta.policy.schema import SCHEMA_VERSION
+
+__all__ = ["DEFAULT_OPS", "DEFAULT_RANGES", "MetaDraw", "MetaNetwork"]
+
+#: The ops a controller chooses from by default: torchvision's 14 plus cutout (flips belong to the base recipe).
+DEFAULT_OPS: tuple[str, ...] = (*STANDARD_OPS, "cutout")
+
+#: Ranges (value at magnitude 1) a controller learns within: between AutoAugment's and TrivialAugmentWide's.
+DEFAULT_RANGES: dict[str, tuple[float, float]] = {
+    "shear_x": (0.0, 0.5), "shear_y": (0.0, 0.5),
+    "translate_x": (0.0, 0.3), "translate_y": (0.0, 0.3),
+    "rotate": (0.0, 45.0),
+    "brightness": (0.0, 0.9), "color": (0.0, 0.9), "contrast": (0.0, 0.9), "sharpness": (0.0, 0.9),
+    "posterize": (8.0, 2.0), "solarize": (1.0, 0.0), "cutout": (0.0, 0.5),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MetaDraw:
+    """One batch augmented by the meta-network.
+
+    Attributes:
+        images: ``[B, C, H, W]`` augmented images (carrying gradients to the controller when grad is enabled).
+        subpolicy: ``[B]`` chosen sub-policy per image.
+        ops: ``[B, L]`` chosen op per step, as indices into the network's ``ops``.
+        entropy: mean entropy of the per-image op distributions (a scalar; for regularisation).
+    """
+
+    images: torch.Tensor
+    subpolicy: torch.Tensor
+    ops: torch.Tensor
+    entropy: torch.Tensor
+
+
+def _gumbel_straight_through(
+    logits: torch.Tensor, temperature: float, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hard one-hot samples ``[B, N]`` with the gradient of the relaxed (Gumbel-softmax) sample, and the indices."""
+    u = torch.rand(logits.shape, generator=generator, device=_generator_device(generator, logits))
+    gumbel = -torch.log(-torch.log(u.to(logits.device).clamp(1e-10, 1.0 - 1e-7)))
+    soft = torch.softmax((logits + gumbel) / temperature, dim=-1)
+    index = soft.argmax(dim=-1)
+    hard = torch.zeros_like(soft).scatter_(-1, index.unsqueeze(-1), 1.0)
+    return hard + soft - soft.detach(), index
+
+
+def _generator_device(generator: torch.Generator | None, like: torch.Tensor) -> torch.device:
+    return generator.device if generator is not None else like.device
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    log_p = torch.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
+
+
+class MetaNetwork(nn.Module):
+    """A learnable distribution over policies, sampled per image and differentiably.
+
+    Args:
+        ops: op names to choose from (must include ``identity``).
+        ranges: physical ``(lo, hi)`` per op with a magnitude; defaults to :data:`DEFAULT_RANGES`, then the registry.
+        num_subpolicies: K.
+        num_steps: L, ops applied one after another.
+        mode: ``global`` (one table) or ``adaptive`` (per-image offsets from image features and the label).
+        num_classes: labels the adaptive network sees (one-hot).
+        hidden: width of the adaptive network.
+        init_identity: initial probability of ``identity`` in every step.
+        init_magnitude: initial magnitude (upper end of the uniform draw), in [0, 1].
+        temperature: Gumbel-softmax temperature of the relaxed samples.
+        magnitude_sampling: ``uniform`` (each image draws m ~ U(0, m_max), as TrivialAugment does) or ``fixed``.
+        interpolation: of geometric ops while training and in exported policies.
+    """
+
+    def __init__(
+        self,
+        ops: Sequence[str] = DEFAULT_OPS,
+        ranges: Mapping[str, Sequence[float]] | None = None,
+        num_subpolicies: int = 1,
+        num_steps: int = 2,
+        mode: Literal["global", "adaptive"] = "global",
+        num_classes: int = 10,
+        hidden: int = 64,
+        init_identity: float = 0.5,
+        init_magnitude: float = 0.3,
+        temperature: float = 1.0,
+        magnitude_sampling: Literal["uniform", "fixed"] = "uniform",
+        interpolation: Literal["nearest", "bilinear"] = "bilinear",
+    ) -> None:
+        super().__init__()
+        self.ops = _checked_ops(ops)
+        if mode not in ("global", "adaptive"):
+            raise ValueError(f"`mode` should be 'global' or 'adaptive', but got {mode!r} instead.")
+        if magnitude_sampling not in ("uniform", "fixed"):
+            raise ValueError(f"`magnitude_sampling` should be 'uniform' or 'fixed', but got {magnitude_sampling!r}.")
+        for name, value in (("init_identity", init_identity), ("init_magnitude", init_magnitude)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"`{name}` should be in (0, 1), but got {value!r} instead.")
+        self.mode, self.num_classes, self.temperature = mode, num_classes, temperature
+        self.magnitude_sampling, self.interpolation = magnitude_sampling, interpolation
+        self.ranges = _resolve_ranges(self.ops, ranges)
+        n = len(self.ops)
+        self.register_buffer("op_index", torch.tensor([OP_NAMES.index(op) for op in self.ops]), persistent=False)
+        self.register_buffer("range_lo", torch.tensor([self.ranges[op][0] for op in self.ops]), persistent=False)
+        self.register_buffer("range_hi", torch.tensor([self.ranges[op][1] for op in self.ops]), persistent=False)
+        self.register_buffer("signed", torch.tensor([OPS[op].signed for op in self.ops]), persistent=False)
+        identity_logit = math.log(init_identity * (n - 1) / (1.0 - init_identity))
+        op_logits = torch.zeros(num_subpolicies, num_steps, n)
+        op_logits[..., self.ops.index("identity")] = identity_logit
+        self.subpolicy_logits = nn.Parameter(torch.zeros(num_subpolicies))
+        self.op_logits = nn.Parameter(op_logits)
+        self.magnitude_logits = nn.Parameter(
+            torch.full((num_subpolicies, num_steps, n), math.log(init_magnitude / (1 - init_magnitude)))
+        )
+        self.adapter = (
+            _Adapter(len(FEATURE_NAMES), num_classes, hidden, self.op_logits.numel() * 2 + num_subpolicies)
+            if mode == "adaptive"
+            else None
+        )
+
+    @property
+    def num_subpolicies(self) -> int:
+        return self.op_logits.shape[0]
+
+    @property
+    def num_steps(self) -> int:
+        return self.op_logits.shape[1]
+
+    def distribution(
+        self, features: torch.Tensor | None = None, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sub-policy logits ``[N, K]``, op logits ``[N, K, L, n]`` and magnitudes in (0, 1) ``[N, K, L, n]``.
+
+        N is 1 in global mode and the batch size in adaptive mode (which needs ``features`` and ``labels``).
+        """
+        sub, ops, mags = self.subpolicy_logits[None], self.op_logits[None], self.magnitude_logits[None]
+        if self.adapter is not None:
+            if features is None or labels is None:
+                raise ValueError("adaptive mode needs `features` and `labels` for every image, but got None.")
+            delta = self.adapter(features, labels)
+            k, size = self.num_subpolicies, self.op_logits.numel()
+            sub = sub + delta[:, :k]
+            ops = ops + delta[:, k : k + size].view(-1, *self.op_logits.shape)
+            mags = mags + delta[:, k + size :].view(-1, *self.op_logits.shape)
+        return sub, ops, torch.sigmoid(mags)
+
+    def augment(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        fill: tuple[float, ...] = (0.0,),
+    ) -> MetaDraw:
+        """Augment float ``[B, C, H, W]`` images in [0, 1], one draw per image; differentiable w.r.t. the controller."""
+        batch = images.shape[0]
+        features = image_features(images) if self.adapter is not None else None
+        sub_logits, op_logits, magnitudes = self.distribution(features, labels)
+        sub_hard, sub = _gumbel_straight_through(sub_logits.expand(batch, -1), self.temperature, generator)
+        rows = torch.arange(batch, device=images.device)
+        op_logits = op_logits.expand(batch, -1, -1, -1)[rows, sub]  # [B, L, n]
+        magnitudes = magnitudes.expand(batch, -1, -1, -1)[rows, sub]
+        gate_sub = sub_hard.gather(1, sub[:, None]).squeeze(1)
+        out, chosen = images, []
+        for step in range(self.num_steps):
+            out, index = self._apply_step(out, op_logits[:, step], magnitudes[:, step], gate_sub, generator, fill)
+            chosen.append(index)
+        return MetaDraw(out, sub, torch.stack(chosen, dim=1), _entropy(op_logits).mean())
+
+    def _apply_step(self, images, logits, magnitudes, gate_sub, generator, fill):
+        hard, index = _gumbel_straight_through(logits, self.temperature, generator)
+        gate = hard.gather(1, index[:, None]).squeeze(1) * gate_sub
+        u = torch.rand((images.shape[0], 4), generator=generator, device=_generator_device(generator, images))
+        u = u.to(images.device, images.dtype)
+        m_max = magnitudes.gather(1, index[:, None]).squeeze(1)
+        magnitude = m_max * u[:, 0] if self.magnitude_sampling == "uniform" else m_max
+        sign = torch.where(self.signed[index] & (u[:, 1] < 0.5), -1.0, 1.0)
+        lo, hi = self.range_lo[index], self.range_hi[index]
+        value = (lo + magnitude * (hi - lo)) * sign
+        draw = StepDraw(self.op_index[index], magnitude, value, u[:, 2:4])
+        augmented = apply_step(images, draw, fill, self.interpolation)
+        return images + gate.view(-1, 1, 1, 1) * (augmented - images), index
+
+    @torch.no_grad()
+    def marginals(
+        self, features: torch.Tensor | None = None, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sub-policy weights ``[K]``, op probabilities ``[K, L, n]`` and magnitudes ``[K, L, n]``, averaged over
+        the given images in adaptive mode (magnitudes weighted by how often each op is chosen)."""
+        was_training = self.training
+        self.eval()  # the adapter's feature normalisation uses its running statistics
+        try:
+            sub_logits, op_logits, magnitudes = self.distribution(features, labels)
+        finally:
+            self.train(was_training)
+        sub_p = torch.softmax(sub_logits, dim=-1)
+        op_p = torch.softmax(op_logits, dim=-1) * sub_p[..., None, None]
+        weight = op_p.sum(dim=0)
+        mags = (magnitudes * op_p).sum(dim=0) / weight.clamp_min(1e-12)
+        sub_mean = sub_p.mean(dim=0)
+        return sub_mean, weight / sub_p.sum(dim=0)[:, None, None].clamp_min(1e-12), mags
+
+    def to_policy(
+        self,
+        name: str = "learned",
+        features: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        min_weight: float = 0.01,
+        fill: Sequence[float] = (0.0,),
+        provenance: Mapping[str, object] | None = None,
+    ) -> Policy:
+        """The learned distribution as a :class:`Policy`: sub-policies and ops below ``min_weight`` pruned.
+
+        In adaptive mode ``features``/``labels`` of (a sample of) the training set give the marginal policy.
+        """
+        sub_w, op_p, mags = (t.cpu() for t in self.marginals(features, labels))
+        keep = [k for k in range(len(sub_w)) if sub_w[k] >= min_weight] or [int(sub_w.argmax())]
+        subpolicies = [
+            {
+                "weight": float(sub_w[k]),
+                "steps": [self._step_dict(op_p[k, j], mags[k, j], min_weight) for j in range(self.num_steps)],
+            }
+            for k in keep
+        ]
+        meta = {"source": "augmeta MetaNetwork", "method": f"augmeta-{self.mode}", "created_by": "augmeta.meta"}
+        meta.update(provenance or {})
+        return Policy.from_dict(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "name": name,
+                "description": f"Learned by augmeta's meta-network ({self.mode}, {len(keep)} sub-policies "
+                f"of {self.num_steps} steps).",
+                "fill": list(fill),
+                "interpolation": self.interpolation,
+                "subpolicies": subpolicies,
+                "provenance": meta,
+            },
+            source=f"exported from the meta-network {name!r}",
+        )
+
+    def _step_dict(self, probabilities: torch.Tensor, magnitudes: torch.Tensor, min_weight: float) -> dict:
+        ops = []
+        for i, op in enumerate(self.ops):
+            weight = float(probabilities[i])
+            if weight < min_weight and op != "identity":
+                continue
+            has_magnitude = OPS[op].default_range is not None
+            m = round(float(magnitudes[i]), 6) if has_magnitude else 0.0
+            ops.append(
+                {
+                    "op": op,
+                    "weight": weight,
+                    "magnitude": {"low": 0.0, "high": m}
+                    if self.magnitude_sampling == "uniform" and has_magnitude
+                    else m,
+                    "range": list(self.ranges[op]) if has_magnitude else None,
+                    "signed": bool(OPS[op].signed) if has_magnitude else False,
+                }
+            )
+        return {"p": 1.0, "ops": ops}
+
+
+class _Adapter(nn.Module):
+    """Image features + one-hot label -> offsets of the logits and magnitudes (zero at initialisation)."""
+
+    def __init__(self, num_features: int, num_classes: int, hidden: int, out: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.norm = nn.BatchNorm1d(num_features, affine=False)
+        self.body = nn.Sequential(nn.Linear(num_features + num_classes, hidden), nn.ReLU(), nn.Linear(hidden, out))
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        onehot = nn.functional.one_hot(labels.long(), self.num_classes).to(features.dtype)
+        return self.body(torch.cat([self.norm(features), onehot], dim=1))
+
+
+def _checked_ops(ops: Sequence[str]) -> list[str]:
+    ops = list(ops)
+    unknown = [op for op in ops if op not in OPS]
+    if unknown:
+        raise ValueError(f"`ops` should be names from {sorted(OPS)}, but got unknown {unknown} instead.")
+    if len(set(ops)) != len(ops) or "identity" not in ops:
+        raise ValueError(f"`ops` should be unique and include 'identity', but got {ops} instead.")
+    return ops
+
+
+def _resolve_ranges(ops: list[str], ranges: Mapping[str, Sequence[float]] | None) -> dict[str, tuple[float, float]]:
+    resolved = {}
+    for op in ops:
+        spec = OPS[op]
+        if spec.default_range is None:
+            resolved[op] = (0.0, 0.0)
+            continue
+        lo_hi = (ranges or {}).get(op, DEFAULT_RANGES.get(op, spec.default_range))
+        resolved[op] = (float(lo_hi[0]), float(lo_hi[1]))
+    return resolved

@@ -1,0 +1,142 @@
+"""The meta-network: per-image differentiable sampling, gradients to every learned parameter, policy export."""
+
+import pytest
+import torch
+
+from augmeta import Policy
+from augmeta.meta import DEFAULT_OPS, FEATURE_NAMES, MetaNetwork, image_features
+from augmeta.ops import OPS
+
+
+@pytest.fixture
+def batch():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(32, 3, 16, 16, generator=generator)
+    labels = torch.randint(0, 10, (32,), generator=generator)
+    return images, labels
+
+
+@pytest.mark.parametrize("mode", ["global", "adaptive"])
+def test_gradients_reach_every_learned_parameter(batch, mode):
+    images, labels = batch
+    net = MetaNetwork(mode=mode, num_subpolicies=2, num_steps=2)
+    draw = net.augment(images, labels, generator=torch.Generator().manual_seed(1))
+    target = torch.rand_like(images)
+    ((draw.images - target) ** 2).mean().backward()
+    for name, parameter in net.named_parameters():
+        if name.startswith("adapter.body.0"):
+            continue  # behind the zero-initialised last layer: no gradient at the first step, by design
+        assert parameter.grad is not None, name
+        assert torch.isfinite(parameter.grad).all(), name
+        assert parameter.grad.abs().sum() > 0, name
+
+
+def test_each_image_draws_its_own_ops(batch):
+    images, labels = batch
+    net = MetaNetwork(num_steps=1, init_identity=0.1)
+    draw = net.augment(images, labels, generator=torch.Generator().manual_seed(2))
+    assert draw.images.shape == images.shape
+    assert draw.ops.shape == (32, 1)
+    assert len(set(draw.ops[:, 0].tolist())) > 5
+    assert 0 <= int(draw.ops.min()) and int(draw.ops.max()) < len(DEFAULT_OPS)
+
+
+def test_same_generator_same_augmentation(batch):
+    images, labels = batch
+    net = MetaNetwork()
+    first = net.augment(images, labels, generator=torch.Generator().manual_seed(3)).images
+    second = net.augment(images, labels, generator=torch.Generator().manual_seed(3)).images
+    torch.testing.assert_close(first, second)
+
+
+def test_images_with_identity_ops_are_untouched(batch):
+    images, labels = batch
+    net = MetaNetwork(num_steps=1)
+    with torch.no_grad():
+        net.op_logits.fill_(-50.0)
+        net.op_logits[..., net.ops.index("identity")] = 50.0
+    draw = net.augment(images, labels)
+    torch.testing.assert_close(draw.images, images)
+
+
+def test_init_identity_sets_the_starting_probability():
+    net = MetaNetwork(init_identity=0.4, num_subpolicies=3)
+    probability = torch.softmax(net.op_logits, dim=-1)[..., net.ops.index("identity")]
+    torch.testing.assert_close(probability, torch.full_like(probability, 0.4))
+
+
+@pytest.mark.parametrize("mode", ["global", "adaptive"])
+def test_exported_policy_validates_and_reloads(tmp_path, batch, mode):
+    images, labels = batch
+    net = MetaNetwork(mode=mode, num_subpolicies=2)
+    features = image_features(images) if mode == "adaptive" else None
+    policy = net.to_policy("learned", features, labels if mode == "adaptive" else None)
+    path = policy.save(tmp_path / "learned.json")
+    again = Policy.from_dict(policy.to_dict())
+    assert again == policy
+    assert path.read_text() == policy.to_json()
+    assert policy.provenance.method == f"augmeta-{mode}"
+    assert len(policy.subpolicies) == 2
+    out = policy.apply((images * 255).to(torch.uint8))
+    assert out.dtype == torch.uint8 and out.shape == images.shape
+
+
+def test_export_prunes_rare_ops_and_keeps_probabilities():
+    net = MetaNetwork(num_steps=1, magnitude_sampling="fixed")
+    with torch.no_grad():
+        net.op_logits.fill_(-20.0)
+        net.op_logits[0, 0, net.ops.index("rotate")] = 1.0
+        net.op_logits[0, 0, net.ops.index("identity")] = 1.0
+        net.magnitude_logits.fill_(0.0)
+    step = net.to_policy().subpolicies[0].steps[0]
+    assert [choice.op for choice in step.ops] == ["identity", "rotate"]
+    assert step.ops[0].weight == pytest.approx(0.5, abs=1e-6)
+    rotate = step.ops[1]
+    assert rotate.magnitude == pytest.approx(0.5)
+    assert rotate.range == [0.0, 45.0] and rotate.signed is True
+
+
+def test_adaptive_mode_depends_on_label(batch):
+    images, labels = batch
+    net = MetaNetwork(mode="adaptive").eval()  # one image: use the running feature statistics
+    with torch.no_grad():
+        net.adapter.body[-1].weight.normal_()
+    features = image_features(images)
+    _, logits_a, _ = net.distribution(features[:1], torch.tensor([0]))
+    _, logits_b, _ = net.distribution(features[:1], torch.tensor([1]))
+    assert not torch.allclose(logits_a, logits_b)
+
+
+def test_adaptive_mode_needs_features():
+    with pytest.raises(ValueError, match="adaptive mode needs `features` and `labels` for every image, but got None."):
+        MetaNetwork(mode="adaptive").distribution()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ops": ["rotate"]}, "`ops` should be unique and include 'identity', but got ['rotate'] instead."),
+        ({"ops": ["identity", "warp"]}, "but got unknown ['warp'] instead."),
+        ({"mode": "local"}, "`mode` should be 'global' or 'adaptive', but got 'local' instead."),
+        ({"init_identity": 1.0}, "`init_identity` should be in (0, 1), but got 1.0 instead."),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        MetaNetwork(**kwargs)
+    assert message in str(info.value)
+
+
+def test_features_are_model_free_and_named():
+    images = torch.zeros(2, 1, 8, 8)
+    images[1, :, :, 4:] = 1.0
+    features = image_features(images)
+    assert features.shape == (2, len(FEATURE_NAMES))
+    named = dict(zip(FEATURE_NAMES, features[1].tolist(), strict=True))
+    assert named["mean"] == pytest.approx(0.5)
+    assert named["centroid_x"] > 0.1 and named["colourfulness"] == 0.0
+    assert not features.requires_grad
+
+
+def test_every_default_op_is_registered():
+    assert set(DEFAULT_OPS) <= set(OPS)

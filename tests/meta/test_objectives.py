@@ -1,0 +1,52 @@
+"""The lookahead objective: its finite-difference image gradient matches second-order autograd."""
+
+import torch
+from torch import nn
+
+from augmeta.meta import LookaheadObjective, preserved_batchnorm
+
+
+def small_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).double()
+
+
+def test_matches_second_order_autograd():
+    model = small_model()
+    criterion = nn.functional.cross_entropy
+    generator = torch.Generator().manual_seed(1)
+    images = torch.rand(8, 1, 6, 6, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, 3, (8,), generator=generator)
+    val_images = torch.rand(8, 1, 6, 6, generator=generator, dtype=torch.float64)
+    val_labels = torch.randint(0, 3, (8,), generator=generator)
+    step = 0.1
+
+    got = LookaheadObjective(epsilon=1e-4).image_gradient(
+        model, criterion, images, labels, val_images, val_labels, step
+    )
+
+    params = list(model.parameters())
+    v = torch.autograd.grad(criterion(model(val_images), val_labels), params)
+    x = images.clone().requires_grad_(True)
+    grads = torch.autograd.grad(criterion(model(x), labels), params, create_graph=True)
+    inner = sum((g * vi).sum() for g, vi in zip(grads, v, strict=True))
+    (expected,) = torch.autograd.grad(-step * inner, x)
+    relative_error = (got - expected).norm() / expected.norm()
+    assert relative_error < 1e-3, relative_error  # one-sided finite difference: O(epsilon) error
+
+
+def test_weights_and_batchnorm_statistics_are_restored():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images, labels = torch.rand(6, 1, 6, 6), torch.randint(0, 3, (6,))
+    LookaheadObjective().image_gradient(model, nn.functional.cross_entropy, images, labels, images, labels, 0.1)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+
+
+def test_preserved_batchnorm_restores_running_statistics():
+    norm = nn.BatchNorm1d(3)
+    with preserved_batchnorm(norm):
+        norm(torch.randn(16, 3) + 5)
+    torch.testing.assert_close(norm.running_mean, torch.zeros(3))
+    assert int(norm.num_batches_tracked) == 0
