@@ -240,9 +240,8 @@ class AugMetaModule(pl.LightningModule):
             dim=(0, 1)
         ).clamp_min(1e-12)
         summary = {f"policy/p_{op}": float(probability[i]) for i, op in enumerate(self.meta.ops)}
-        summary.update(
-            {f"policy/m_{op}": float(magnitude[i]) for i, op in enumerate(self.meta.ops) if op != "identity"}
-        )
+        with_magnitude = [i for i, op in enumerate(self.meta.ops) if OPS[op].default_range is not None]
+        summary.update({f"policy/m_{self.meta.ops[i]}": float(magnitude[i]) for i in with_magnitude})
         return summary
 
     def current_policy(self, name: str | None = None) -> Policy:
