@@ -45,13 +45,16 @@ def trainer_defaults(name: str = "augmeta") -> dict:
 def main(args: Sequence[str] | None = None) -> AugMetaCLI:
     """Run the command line; no subcommand means ``fit``."""
     warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`")
+    from_command_line = args is None
     args = list(sys.argv[1:] if args is None else args)
     if not args or (args[0] not in _SUBCOMMANDS and args[0] not in ("-h", "--help")):
         args = ["fit", *args]
+    if from_command_line:  # LightningCLI reads sys.argv itself; passing args too makes it warn
+        sys.argv = [sys.argv[0], *args]
     return AugMetaCLI(
         AugMetaModule,
         AugDataModule,
         trainer_defaults=trainer_defaults(),
         save_config_kwargs={"overwrite": True},
-        args=args,
+        args=None if from_command_line else args,
     )

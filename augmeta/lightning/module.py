@@ -7,6 +7,7 @@ crop/flip and data, with augmentation batched on the device.
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -146,8 +147,9 @@ class AugMetaModule(pl.LightningModule):
             weight_decay=self.hparams.weight_decay,
             nesterov=True,
         )
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        schedule = torch.optim.lr_scheduler.OneCycleLR(base, max_lr=self.hparams.lr, total_steps=total, pct_start=0.25)
+        self.total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        # a closure, so checkpoints keep the step count but not the total: resuming with more epochs stretches it
+        schedule = torch.optim.lr_scheduler.LambdaLR(base, lambda step: one_cycle_factor(step, self.total_steps))
         if self.meta is None:
             return [base], [schedule]
         controller = torch.optim.Adam(self.meta.parameters(), lr=self.hparams.meta_lr, betas=(0.5, 0.999))
@@ -252,8 +254,8 @@ class AugMetaModule(pl.LightningModule):
             return self.fixed_policy
         features, labels = self._marginal_inputs()
         provenance = {"notes": f"epoch {self.current_epoch}, {self.base_steps} base steps"}
-        metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith(("val_", "train_"))}
-        provenance["metrics"] = metrics
+        logged = self._trainer.callback_metrics if self._trainer is not None else {}
+        provenance["metrics"] = {k: float(v) for k, v in logged.items() if k.startswith(("val_", "train_"))}
         return self.meta.to_policy(name or "learned", features, labels, provenance=provenance)
 
     # ------------------------------------------------------------------------------------------- resumable state
@@ -274,6 +276,16 @@ class AugMetaModule(pl.LightningModule):
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         random.setstate(state["python_rng"])
+
+
+def one_cycle_factor(step: int, total: int, warmup_fraction: float = 0.25) -> float:
+    """One-cycle learning-rate factor: cosine warm-up from 1/25 over the first quarter, cosine decay to 1e-4."""
+    start, end = 1.0 / 25.0, 1e-4
+    warmup = max(1, round(warmup_fraction * total))
+    if step < warmup:
+        return start + (1.0 - start) * (1.0 - math.cos(math.pi * step / warmup)) / 2.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return end + (1.0 - end) * (1.0 + math.cos(math.pi * progress)) / 2.0
 
 
 def _to_float(images: torch.Tensor) -> torch.Tensor:

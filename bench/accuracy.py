@@ -1,0 +1,213 @@
+"""Accuracy of every method under one recipe: none, RandAugment, AutoAugment, TrivialAugmentWide, and augmeta.
+
+    python bench/accuracy.py --protocol cpu            # digits + Fashion-MNIST reduced to 4,000 images (2-core CPU)
+    python bench/accuracy.py --protocol gpu            # full Fashion-MNIST (bench/gpu_suite.sh)
+    python bench/accuracy.py --protocol quick          # smoke version for CI-sized machines (1 epoch, 1 seed)
+
+Every method shares the model, optimiser, one-cycle schedule, epochs, batch size, base crop/flip and data split;
+only the augmentation policy differs. ``augmeta-joint`` learns its policy during the run (the controller sees the
+validation split held out of the training data, never the test set); ``augmeta-retrain`` trains a fresh model with
+the policy file the joint run of the same seed exported. Prints a table (test accuracy mean +/- std over seeds,
+wall time relative to ``none``) and last ``learned_minus_best_fixed=<pp> +/- <pp>`` for the headline data set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from augmeta.lightning import AugDataModule, AugMetaModule
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXED = ["none", "randaugment", "autoaugment", "trivialaugment"]
+LEARNED = ["augmeta-joint", "augmeta-retrain"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    dataset: str
+    epochs: int
+    batch_size: int
+    width: int
+    lr: float
+    crop_padding: int
+    flip: bool
+    train_subset: int | None = None
+    val_size: float = 0.1
+    precision: str = "32-true"
+    meta: dict = field(default_factory=dict)
+
+
+RECIPES = {
+    "digits": Recipe("digits", epochs=30, batch_size=64, width=16, lr=0.05, crop_padding=1, flip=False),
+    "fashion_mnist_4k": Recipe(
+        "fashion_mnist", epochs=20, batch_size=128, width=16, lr=0.1, crop_padding=2, flip=True, train_subset=4000
+    ),
+    "fashion_mnist": Recipe(
+        "fashion_mnist", epochs=20, batch_size=512, width=64, lr=0.2, crop_padding=2, flip=True, precision="bf16-mixed"
+    ),
+}
+PROTOCOLS = {
+    "cpu": (["digits", "fashion_mnist_4k"], 3, None),
+    "gpu": (["fashion_mnist"], 3, None),
+    "quick": (["digits"], 1, 1),
+}
+HEADLINE = {"cpu": "fashion_mnist_4k", "gpu": "fashion_mnist", "quick": "digits"}
+
+
+def run_one(recipe: Recipe, method: str, seed: int, epochs: int, policy_file: str | None = None) -> dict:
+    """Train and test one (method, seed); returns test accuracy, wall time and, for joint runs, the policy file."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    data = AugDataModule(
+        recipe.dataset,
+        batch_size=recipe.batch_size,
+        val_size=recipe.val_size,
+        train_subset=recipe.train_subset,
+        seed=seed,
+    )
+    policy = "augmeta" if method == "augmeta-joint" else policy_file if method == "augmeta-retrain" else method
+    module = AugMetaModule(
+        policy=policy,
+        width=recipe.width,
+        lr=recipe.lr,
+        crop_padding=recipe.crop_padding,
+        flip=recipe.flip,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        **(recipe.meta if method == "augmeta-joint" else {}),
+    )
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="auto",
+        devices=1,
+        precision=recipe.precision if torch.cuda.is_available() else "32-true",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        check_val_every_n_epoch=max(1, epochs),
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data)
+    seconds = time.perf_counter() - start
+    val_acc = float(trainer.callback_metrics.get("val_acc", float("nan")))
+    test_acc = float(trainer.test(module, datamodule=data, verbose=False)[0]["test_acc"])
+    result = {"method": method, "seed": seed, "test_acc": 100 * test_acc, "val_acc": 100 * val_acc, "seconds": seconds}
+    if method == "augmeta-joint":
+        path = Path(tempfile.mkdtemp(prefix="augmeta-policy-")) / f"learned_seed{seed}.json"
+        module.current_policy(name=f"{recipe.dataset}_seed{seed}").save(path)
+        result["policy_file"] = str(path)
+    return result
+
+
+def summarise(results: list[dict], methods: list[str]) -> dict[str, dict]:
+    table = {}
+    none_time = statistics.fmean(r["seconds"] for r in results if r["method"] == "none") if results else 1.0
+    for method in methods:
+        rows = [r for r in results if r["method"] == method]
+        if not rows:
+            continue
+        accs = [r["test_acc"] for r in rows]
+        table[method] = {
+            "mean": statistics.fmean(accs),
+            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "val": statistics.fmean(r["val_acc"] for r in rows),
+            "time": statistics.fmean(r["seconds"] for r in rows) / none_time,
+            "n": len(rows),
+        }
+    return table
+
+
+def markdown(tables: dict[str, dict], command: str) -> str:
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {platform.node() or 'unknown'}, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, {'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}",
+        "",
+        "| data set | method | test acc % (mean +/- std) | val acc % | wall time vs none | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for dataset, table in tables.items():
+        for method, row in table.items():
+            lines.append(
+                f"| {dataset} | {method} | {row['mean']:.2f} +/- {row['std']:.2f} | {row['val']:.2f} | "
+                f"{row['time']:.2f}x | {row['n']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def headline(table: dict[str, dict]) -> str:
+    best = max((m for m in FIXED if m in table), key=lambda m: table[m]["mean"])
+    joint = table["augmeta-joint"]
+    diff = joint["mean"] - table[best]["mean"]
+    spread = (joint["std"] ** 2 + table[best]["std"] ** 2) ** 0.5
+    return f"learned_minus_best_fixed={diff:+.2f} +/- {spread:.2f}  (best fixed: {best})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="cpu")
+    parser.add_argument("--datasets", nargs="+", choices=sorted(RECIPES))
+    parser.add_argument("--methods", nargs="+", default=FIXED + LEARNED, choices=FIXED + LEARNED)
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
+    parser.add_argument("--meta", type=json.loads, default=None, help="controller settings, e.g. '{\"meta_every\": 2}'")
+    parser.add_argument("--out", type=Path, default=None, help="write raw results (JSON) here")
+    parser.add_argument("--readme", action="store_true", help="append the table to bench/README.md")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*on_after_batch_transfer.*")
+    datasets, seeds, epochs_override = PROTOCOLS[args.protocol]
+    datasets, seeds = args.datasets or datasets, args.seeds or seeds
+    tables, raw = {}, []
+    run_one(RECIPES["digits"], "none", 0, 1)  # warm-up: imports, allocator and kernels, so timings compare
+    for name in datasets:
+        recipe = RECIPES[name]
+        if args.meta:
+            recipe = Recipe(**{**asdict(recipe), "meta": args.meta})
+        epochs = args.epochs or epochs_override or recipe.epochs
+        results = []
+        for seed in range(seeds):
+            for method in args.methods:
+                if method == "augmeta-retrain":
+                    joint = next((r for r in results if r["method"] == "augmeta-joint" and r["seed"] == seed), None)
+                    if joint is None:
+                        continue
+                    result = run_one(recipe, method, seed, epochs, joint["policy_file"])
+                else:
+                    result = run_one(recipe, method, seed, epochs)
+                results.append(result)
+                print(
+                    f"{name} {method:16s} seed {seed}: test {result['test_acc']:.2f}  val {result['val_acc']:.2f}"
+                    f"  {result['seconds']:.1f} s",
+                    flush=True,
+                )
+        tables[name] = summarise(results, args.methods)
+        raw.extend({"dataset": name, **r} for r in results)
+    command = "python bench/accuracy.py " + " ".join(sys.argv[1:])
+    text = markdown(tables, command)
+    print(text)
+    if args.out:
+        args.out.write_text(json.dumps({"command": command, "results": raw}, indent=2))
+    if args.readme:
+        with open(ROOT / "bench" / "README.md", "a") as handle:
+            handle.write("\n" + text)
+    name = HEADLINE[args.protocol] if HEADLINE[args.protocol] in tables else next(iter(tables))
+    if "augmeta-joint" in tables[name] and any(m in tables[name] for m in FIXED):
+        print(headline(tables[name]))
+
+
+if __name__ == "__main__":
+    main()

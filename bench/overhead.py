@@ -1,0 +1,125 @@
+"""Wall time per epoch and peak memory of the joint run against the same recipe with TrivialAugmentWide.
+
+    python bench/overhead.py [--dataset fashion_mnist --train-subset 4000] [--epochs 3] [--repeats 3]
+
+Both runs use the same model, data, batch size and base crop/flip, in one process and alternating order;
+TrivialAugmentWide is applied by augmeta's batched per-sample path on the same device (the fair anchor:
+torchvision's per-image CPU path is slower still, see ops_throughput.py). Peak memory is the process's peak RSS
+during the run on CPU and ``torch.cuda.max_memory_allocated`` on GPU.
+Last line: ``joint_over_trivialaugment=<x>`` (median epoch time ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+import warnings
+
+import pytorch_lightning as pl
+import torch
+
+from augmeta.lightning import AugDataModule, AugMetaModule
+
+
+class EpochTimer(pl.Callback):
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter() - self.start)
+
+
+def _reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) of this process."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(policy: str, args: argparse.Namespace) -> tuple[float, float]:
+    """Median train-epoch seconds (first epoch dropped) and peak memory in MB."""
+    pl.seed_everything(0, verbose=False)
+    data = AugDataModule(args.dataset, batch_size=args.batch_size, train_subset=args.train_subset)
+    module = AugMetaModule(
+        policy=policy, width=args.width, num_classes=data.num_classes, in_channels=data.in_channels, **args.meta
+    )
+    timer = EpochTimer()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    _reset_peak_rss()
+    trainer = pl.Trainer(
+        max_epochs=args.epochs,
+        accelerator="auto",
+        devices=1,
+        precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[timer],
+    )
+    trainer.fit(module, datamodule=data)
+    memory = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else _peak_rss_mb()
+    return statistics.median(timer.times[1:] or timer.times), memory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--train-subset", type=int, default=4000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--meta", type=json.loads, default={}, help="controller settings for the joint run")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*on_after_batch_transfer.*")
+    times: dict[str, list[float]] = {"trivialaugment": [], "augmeta": [], "none": []}
+    memory: dict[str, float] = {}
+    meta = args.meta
+    for repeat in range(args.repeats):
+        order = ["trivialaugment", "augmeta", "none"] if repeat % 2 == 0 else ["none", "augmeta", "trivialaugment"]
+        for policy in order:
+            args.meta = meta if policy == "augmeta" else {}
+            seconds, peak = run(policy, args)
+            times[policy].append(seconds)
+            memory[policy] = max(memory.get(policy, 0.0), peak)
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{args.dataset} (train subset {args.train_subset}), batch {args.batch_size}, width {args.width}, {device}")
+    print(f"{'policy':<16} {'s/epoch median (min-max)':>28} {'vs none':>8} {'peak memory MB':>16}")
+    for policy, values in times.items():
+        ratio = statistics.median(values) / statistics.median(times["none"])
+        spread = f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+        print(f"{policy:<16} {spread:>28} {ratio:>7.2f}x {memory[policy]:>16.0f}")
+    ratio = statistics.median(times["augmeta"]) / statistics.median(times["trivialaugment"])
+    print(f"joint_over_trivialaugment={ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""``AugMetaModule``: smoke runs of every method, the two optimisers of a meta run, policy export, resuming."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+import augmeta
+from augmeta.lightning import FIXED_POLICIES, AugMetaModule, resolve_policy
+from augmeta.meta import DEFAULT_OPS, MetaNetwork
+from augmeta.policy.published import PUBLISHED
+
+from .helpers import POLICY_DIR, changed, cloned_state, digits, exactly, small_module, small_trainer
+
+FIXED = ["none", "randaugment", "trivialaugment", "autoaugment", str(POLICY_DIR / "autoaugment_svhn.json")]
+NO_MAGNITUDE = {"identity", "auto_contrast", "equalize"}  # the ops of DEFAULT_OPS without a magnitude
+UNKNOWN_POLICY = (
+    "`policy` should be 'augmeta', 'none', one of ['autoaugment', 'randaugment', 'trivialaugment', "
+    "'autoaugment_cifar10', 'autoaugment_imagenet', 'autoaugment_svhn', 'randaugment_n2_m9', 'trivialaugment_wide'] "
+    "or a policy file, but got 'nope' (no such file)."
+)
+
+
+class OptimizerSteps(pl.Callback):
+    """Counts the steps of the base optimiser and records the controller's gradients just before each of its steps."""
+
+    def __init__(self) -> None:
+        self.base_steps = 0
+        self.controller_grads: list[dict[str, torch.Tensor | None]] = []
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: AugMetaModule) -> None:
+        base, *controller = trainer.optimizers
+        base.register_step_pre_hook(self._count_base_step)
+        if controller:
+            names = {id(parameter): name for name, parameter in pl_module.meta.named_parameters()}
+
+            def record(optimizer, args, kwargs) -> None:
+                self.controller_grads.append(
+                    {
+                        names[id(p)]: None if p.grad is None else p.grad.detach().clone()
+                        for group in optimizer.param_groups
+                        for p in group["params"]
+                    }
+                )
+
+            controller[0].register_step_pre_hook(record)
+
+    def _count_base_step(self, optimizer, args, kwargs) -> None:
+        self.base_steps += 1
+
+
+class StateAtTrainStart(pl.Callback):
+    """What the module and the controller's optimiser hold when training (re)starts."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: AugMetaModule) -> None:
+        self.epoch = trainer.current_epoch
+        self.base_steps = pl_module.base_steps
+        self.model = cloned_state(pl_module.model)
+        self.meta = cloned_state(pl_module.meta)
+        self.controller_state = copy.deepcopy(trainer.optimizers[1].state_dict()["state"])
+
+
+class StopAtEpochEnd(pl.Callback):
+    """Interrupt the run after its first epoch, as a crash or a time limit would."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: AugMetaModule) -> None:
+        trainer.should_stop = True
+
+
+def last_checkpoint(root) -> ModelCheckpoint:
+    # save_top_k=0: only last.ckpt, so a resumed run sees no "directory exists and is not empty" warning
+    return ModelCheckpoint(dirpath=root / "checkpoints", save_last=True, save_top_k=0)
+
+
+@pytest.fixture(scope="module", params=["global", "adaptive"])
+def trained(request, tmp_path_factory) -> AugMetaModule:
+    """A meta module after a ``fast_dev_run`` fit (one joint step); tests must not change it."""
+    module = small_module(meta_mode=request.param, meta_every=1)
+    small_trainer(tmp_path_factory.mktemp(request.param), fast_dev_run=True).fit(module, digits())
+    return module
+
+
+# ------------------------------------------------------------------------------------------------- smoke runs
+
+
+def test_fast_dev_run_with_the_meta_network(trained):
+    assert trained.trainer.state.finished
+    assert trained.base_steps == 1
+    assert trained.fixed_policy is None
+    assert math.isfinite(float(trained.trainer.callback_metrics["train_loss_epoch"]))
+    assert "meta_entropy" in trained.trainer.callback_metrics
+
+
+@pytest.mark.parametrize("policy", FIXED, ids=["none", "randaugment", "trivialaugment", "autoaugment", "file"])
+def test_fast_dev_run_with_a_fixed_policy(tmp_path, policy):
+    module = small_module(policy=policy)
+    before = cloned_state(module.model)
+    trainer = small_trainer(tmp_path, fast_dev_run=True)
+    trainer.fit(module, digits())
+    assert trainer.state.finished
+    assert module.base_steps == 1
+    assert module.meta is None
+    assert module.fixed_policy == resolve_policy(policy)
+    assert changed(before, cloned_state(module.model))
+    assert math.isfinite(float(trainer.callback_metrics["train_loss_epoch"]))
+
+
+@pytest.mark.parametrize(("max_epochs", "batches"), [(1, 4), (2, 2)])
+def test_runs_of_four_steps_train(tmp_path, max_epochs, batches):
+    """Any number of steps trains; OneCycleLR(total_steps=4, pct_start=0.25) divides by zero at its first step."""
+    module = small_module(policy="none")
+    small_trainer(tmp_path, max_epochs=max_epochs, limit_train_batches=batches).fit(module, digits())
+    assert module.base_steps == 4
+
+
+# ------------------------------------------------------------------------------------ batches on the device
+
+
+def test_evaluation_batches_become_floats_in_unit_range():
+    images = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(4)
+    out_images, out_labels = small_module(policy="autoaugment").on_after_batch_transfer((images, labels), 0)
+    assert out_images.dtype == torch.float32
+    assert torch.equal(out_images, images.float() / 255.0)
+    assert torch.equal(out_labels, labels)
+
+
+@pytest.mark.parametrize("policy", ["augmeta", "none"])
+def test_training_batches_without_crop_flip_or_fixed_policy_are_only_converted(policy):
+    generator = torch.Generator().manual_seed(1)
+    train = (torch.randint(0, 256, (8, 1, 8, 8), dtype=torch.uint8, generator=generator), torch.arange(8))
+    meta = (torch.randint(0, 256, (8, 1, 8, 8), dtype=torch.uint8, generator=generator), torch.arange(8))
+    module = small_module(policy=policy, crop_padding=0, flip=False)
+    out = module.on_after_batch_transfer({"train": train, "meta": meta}, 0)
+    assert out.keys() == {"train", "meta"}
+    assert torch.equal(out["train"][0], train[0].float() / 255.0)
+    assert torch.equal(out["meta"][0], meta[0].float() / 255.0)
+    assert torch.equal(out["train"][1], train[1]) and torch.equal(out["meta"][1], meta[1])
+
+
+def test_a_fixed_policy_augments_the_training_images_only():
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(2)
+    train = (torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8, generator=generator), torch.zeros(64).long())
+    meta = (torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8, generator=generator), torch.zeros(64).long())
+    module = small_module(policy="trivialaugment", crop_padding=0, flip=False)
+    out = module.on_after_batch_transfer({"train": train, "meta": meta}, 0)
+    assert out["train"][0].shape == train[0].shape and out["train"][0].dtype == torch.float32
+    assert not torch.equal(out["train"][0], train[0].float() / 255.0)
+    assert torch.equal(out["meta"][0], meta[0].float() / 255.0)
+
+
+# -------------------------------------------------------------------------------------- the two optimisers
+
+
+def test_a_meta_run_steps_both_optimisers(tmp_path):
+    module = small_module(meta_every=1, num_subpolicies=2)
+    model_before, meta_before = cloned_state(module.model), cloned_state(module.meta)
+    steps = OptimizerSteps()
+    small_trainer(tmp_path, limit_train_batches=2, callbacks=[steps]).fit(module, digits())
+    assert module.base_steps == steps.base_steps == len(steps.controller_grads) == 2
+    for grads in steps.controller_grads:
+        assert grads.keys() == {"subpolicy_logits", "op_logits", "magnitude_logits"}
+        for name, grad in grads.items():
+            assert grad is not None, name
+            assert torch.isfinite(grad).all(), name
+            assert grad.abs().sum() > 0, name
+    parameters = {name for name, _ in module.model.named_parameters()}
+    assert parameters <= set(changed(model_before, cloned_state(module.model)))
+    assert set(changed(meta_before, cloned_state(module.meta))) == {"subpolicy_logits", "op_logits", "magnitude_logits"}
+
+
+def test_the_controller_steps_once_every_meta_every_base_steps(tmp_path):
+    module = small_module(meta_every=2)
+    steps = OptimizerSteps()
+    small_trainer(tmp_path, limit_train_batches=3, callbacks=[steps]).fit(module, digits())
+    assert steps.base_steps == 3
+    assert len(steps.controller_grads) == 2  # at base steps 0 and 2
+
+
+def test_the_controller_waits_for_meta_start_epoch(tmp_path):
+    module = small_module(meta_every=1, meta_start_epoch=2)
+    model_before, meta_before = cloned_state(module.model), cloned_state(module.meta)
+    steps = OptimizerSteps()
+    trainer = small_trainer(tmp_path, max_epochs=2, limit_train_batches=1, callbacks=[steps])
+    trainer.fit(module, digits())
+    assert steps.base_steps == module.base_steps == 2
+    assert steps.controller_grads == []
+    assert changed(meta_before, cloned_state(module.meta)) == []
+    assert trainer.optimizers[1].state_dict()["state"] == {}
+    assert changed(model_before, cloned_state(module.model))
+
+
+def test_meta_every_below_one_is_rejected():
+    with pytest.raises(ValueError, match=exactly("`meta_every` should be an integer >= 1, but got 0 instead.")):
+        AugMetaModule(meta_every=0)
+
+
+# ---------------------------------------------------------------------------------------- the policy
+
+
+def test_current_policy_validates_and_saves_byte_identically(trained, tmp_path):
+    policy = trained.current_policy()
+    assert isinstance(policy, augmeta.Policy)
+    assert augmeta.Policy.from_dict(policy.to_dict()) == policy
+    assert policy.name == "learned"
+    assert policy.provenance.method == f"augmeta-{trained.meta.mode}"
+    assert policy.provenance.notes.endswith(", 1 base steps")
+    assert "train_loss_epoch" in policy.provenance.metrics
+    first = policy.save(tmp_path / "first.json")
+    assert augmeta.load_policy(first) == policy
+    second = augmeta.load_policy(first).save(tmp_path / "second.json")
+    assert first.read_bytes() == second.read_bytes() == policy.to_json().encode("utf-8")
+    assert trained.current_policy(name="digits").name == "digits"
+
+
+def test_current_policy_needs_no_trainer():
+    """A module outside a Trainer (fresh, or loaded with ``load_from_checkpoint``) exports its policy."""
+    module = small_module()
+    policy = module.current_policy()
+    assert augmeta.Policy.from_dict(policy.to_dict()) == policy
+    assert policy.subpolicies == module.meta.to_policy().subpolicies
+    assert policy.provenance.notes == "epoch 0, 0 base steps"
+    assert policy.provenance.metrics == {}
+
+
+def test_current_policy_of_a_fixed_policy_is_that_policy():
+    assert small_module(policy="randaugment").current_policy() == PUBLISHED["randaugment_n2_m9"]()
+
+
+def test_current_policy_without_augmentation_is_an_error():
+    message = "`policy='none'` trains without augmentation: there is no policy to export."
+    with pytest.raises(ValueError, match=exactly(message)):
+        small_module(policy="none").current_policy()
+
+
+def test_policy_summary_names_every_op_and_its_magnitude(trained):
+    summary = trained.policy_summary()
+    with_magnitude = [op for op in DEFAULT_OPS if op not in NO_MAGNITUDE]
+    assert list(summary) == [f"policy/p_{op}" for op in DEFAULT_OPS] + [f"policy/m_{op}" for op in with_magnitude]
+    assert all(type(value) is float for value in summary.values())
+    assert sum(summary[f"policy/p_{op}"] for op in DEFAULT_OPS) == pytest.approx(1.0, abs=1e-5)
+    assert all(0.0 < summary[f"policy/m_{op}"] < 1.0 for op in with_magnitude)
+    assert set(summary) <= set(trained.trainer.callback_metrics)  # logged at the end of every epoch
+
+
+def test_an_adaptive_policy_needs_the_training_images():
+    message = "adaptive mode needs the data module's `train_images` to export its marginal policy."
+    module = small_module(meta_mode="adaptive")
+    with pytest.raises(ValueError, match=exactly(message)):
+        module.policy_summary()
+    with pytest.raises(ValueError, match=exactly(message)):
+        module.current_policy()
+
+
+def test_policy_summary_of_a_fresh_network():
+    """At initialisation identity has ``init_identity`` and every op magnitude ``init_magnitude``."""
+    summary = small_module(init_identity=0.4, init_magnitude=0.2).policy_summary()
+    assert summary["policy/p_identity"] == pytest.approx(0.4)
+    others = [value for key, value in summary.items() if key.startswith("policy/p_") and key != "policy/p_identity"]
+    assert others == pytest.approx([0.6 / (len(DEFAULT_OPS) - 1)] * (len(DEFAULT_OPS) - 1))
+    magnitudes = [value for key, value in summary.items() if key.startswith("policy/m_")]
+    assert magnitudes == pytest.approx([0.2] * (len(DEFAULT_OPS) - len(NO_MAGNITUDE)))
+
+
+# ------------------------------------------------------------------------------------------ resolve_policy
+
+
+def test_resolve_policy_rejects_an_unknown_name():
+    with pytest.raises(ValueError, match=exactly(UNKNOWN_POLICY)):
+        resolve_policy("nope")
+    with pytest.raises(ValueError, match=exactly(UNKNOWN_POLICY)):
+        AugMetaModule(policy="nope")
+
+
+def test_resolve_policy_names():
+    assert resolve_policy("none") is None
+    for short, name in FIXED_POLICIES.items():
+        assert resolve_policy(short) == PUBLISHED[name]()
+    for name, build in PUBLISHED.items():
+        assert resolve_policy(name) == build()
+
+
+@pytest.mark.parametrize("path", sorted(POLICY_DIR.glob("*.json")), ids=lambda path: path.name)
+def test_resolve_policy_loads_a_published_file(path):
+    assert resolve_policy(str(path)) == augmeta.load_policy(path)
+
+
+def test_resolve_policy_loads_any_policy_file(tmp_path):
+    data = json.loads((POLICY_DIR / "randaugment_n2_m9.json").read_text(encoding="utf-8"))
+    data["name"] = "mine"
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    policy = resolve_policy(str(path))
+    assert policy.name == "mine"
+    assert policy == augmeta.Policy.from_dict(data)
+
+
+# ------------------------------------------------------------------------------------------------ resuming
+
+
+def test_resume_continues_an_interrupted_run(tmp_path):
+    first = small_module(meta_every=2)
+    callbacks = [StopAtEpochEnd(), last_checkpoint(tmp_path)]
+    small_trainer(tmp_path, max_epochs=2, callbacks=callbacks, enable_checkpointing=True).fit(first, digits())
+    assert first.base_steps == 3
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    saved = torch.load(path, weights_only=True)
+    assert saved["augmeta_state"]["base_steps"] == 3
+
+    resumed, start = small_module(meta_every=2), StateAtTrainStart()
+    trainer = small_trainer(
+        tmp_path, max_epochs=2, callbacks=[start, last_checkpoint(tmp_path)], enable_checkpointing=True
+    )
+    trainer.fit(resumed, digits(), ckpt_path=path)
+    assert (start.epoch, start.base_steps) == (1, 3)
+    saved_meta = {name.removeprefix("meta."): v for name, v in saved["state_dict"].items() if name.startswith("meta.")}
+    saved_model = {
+        name.removeprefix("model."): v for name, v in saved["state_dict"].items() if name.startswith("model.")
+    }
+    assert changed(saved_meta, start.meta) == []
+    assert changed(saved_model, start.model) == []
+    assert start.controller_state[0]["step"] == saved["optimizer_states"][1]["state"][0]["step"] == 2
+    assert trainer.current_epoch == 2
+    assert resumed.base_steps == 6
+
+
+def test_resume_a_finished_run_for_more_epochs(tmp_path):
+    """Fit one epoch, then resume from last.ckpt with ``max_epochs=2``: the run trains one more epoch."""
+    first = small_module(meta_every=1)
+    small_trainer(tmp_path, callbacks=[last_checkpoint(tmp_path)], enable_checkpointing=True).fit(first, digits())
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    resumed, start = small_module(meta_every=1), StateAtTrainStart()
+    trainer = small_trainer(
+        tmp_path, max_epochs=2, callbacks=[start, last_checkpoint(tmp_path)], enable_checkpointing=True
+    )
+    trainer.fit(resumed, digits(), ckpt_path=path)
+    assert (start.epoch, start.base_steps) == (1, 3)
+    assert changed(cloned_state(first.meta), start.meta) == []
+    assert trainer.current_epoch == 2
+    assert resumed.base_steps == 6
+
+
+def test_a_checkpoint_loads_with_weights_only_and_exports_the_learned_policy(tmp_path):
+    module = small_module(meta_every=1)
+    small_trainer(tmp_path, callbacks=[last_checkpoint(tmp_path)], enable_checkpointing=True).fit(module, digits())
+    loaded = AugMetaModule.load_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert loaded.base_steps == 3
+    assert changed(cloned_state(module.meta), cloned_state(loaded.meta)) == []
+    assert isinstance(loaded.meta, MetaNetwork)
+    assert loaded.hparams == module.hparams
