@@ -1,4 +1,8 @@
-"""The ``augmeta`` command: ``augmeta validate FILE...`` checks policy files and names every bad field."""
+"""The ``augmeta`` command: check, describe, preview, export and compare policy files.
+
+``augmeta validate FILE...`` checks policy files and names every bad field; ``describe``, ``show``, ``export`` and
+``diff`` are described by ``augmeta COMMAND --help``. Their helpers live in :mod:`augmeta.export`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from collections.abc import Sequence
 from augmeta.policy import PolicyError, load_policy
 
 __all__ = ["main"]
+
+EXPORT_TARGETS = ("torchvision-stock", "albumentations", "albumentations-yaml")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -24,18 +30,119 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _describe(args: argparse.Namespace) -> int:
+    from augmeta.export.describe import describe_policy
+
+    print(describe_policy(load_policy(args.file)), end="")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    import torch
+
+    from augmeta.export.preview import load_preview_images, policy_grid, save_png
+
+    policy = load_policy(args.file)
+    images = load_preview_images(args.images or args.dataset, args.rows)
+    generator = torch.Generator().manual_seed(args.seed)
+    path = save_png(policy_grid(policy, images, args.draws, generator), args.output)
+    print(f"wrote {path}: {images.shape[0]} images x (original + {args.draws} draws)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    size = tuple(args.image_size) if args.image_size else None
+    if args.to == "torchvision-stock":
+        from augmeta.export.torchvision_code import save_torchvision_stock
+
+        options = {"image_size": size} if size else {}
+        path = save_torchvision_stock(args.file, args.output, **options)
+    else:
+        from augmeta.export.albumentations import save_albumentations
+
+        path = args.output
+        if args.to == "albumentations-yaml" and path.suffix.lower() not in (".yaml", ".yml"):
+            raise ValueError(f"--to albumentations-yaml writes YAML: name the output .yaml, not {str(path)!r}.")
+        if args.to == "albumentations" and path.suffix.lower() in (".yaml", ".yml"):
+            raise ValueError(f"--to albumentations writes JSON: name the output .json, not {str(path)!r}.")
+        path = save_albumentations(args.file, path, image_size=size)
+    print(f"wrote {path}")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from augmeta.export.describe import diff_policies
+
+    differences = diff_policies(load_policy(args.a), load_policy(args.b))
+    for line in differences:
+        print(line)
+    if not differences:
+        print("the policies are the same (name, description and provenance aside)")
+    return 1 if differences else 0
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    from pathlib import Path
+
+    export = commands.add_parser(
+        "export",
+        help="write a policy for another library",
+        description=(
+            "albumentations / albumentations-yaml: an albumentations 2.0.x pipeline file that albumentations.load "
+            "reads without augmeta (uint8 images). torchvision-stock: a Python file defining `transform`, the "
+            "policy as stock torchvision v2 classes (no augmeta needed); refused, naming the op, where stock "
+            "classes cannot express the policy. Approximate ops are reported as warnings."
+        ),
+    )
+    export.add_argument("file", metavar="FILE", help="policy file")
+    export.add_argument("--to", required=True, choices=EXPORT_TARGETS, help="target format")
+    export.add_argument("-o", "--output", required=True, type=Path, help="file to write (.json, .yaml or .py)")
+    export.add_argument(
+        "--image-size", nargs=2, type=int, metavar=("H", "W"), help="image size: makes translations whole pixels"
+    )
+    export.set_defaults(run=_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="augmeta", description="Work with augmeta policy files.")
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check policy files; exit 1 if any is invalid")
     validate.add_argument("files", nargs="+", metavar="FILE", help="policy files (.json, .yaml)")
     validate.set_defaults(run=_validate)
+
+    describe = commands.add_parser("describe", help="print sub-policies, weights, op frequencies and strength")
+    describe.add_argument("file", metavar="FILE", help="policy file")
+    describe.set_defaults(run=_describe)
+
+    show = commands.add_parser("show", help="write a PNG grid: rows are images, columns draws (original first)")
+    show.add_argument("file", metavar="FILE", help="policy file")
+    source = show.add_mutually_exclusive_group()
+    source.add_argument("--dataset", choices=("digits", "fashion_mnist"), default="digits", help="built-in images")
+    source.add_argument("--images", metavar="DIR", help="a folder of images instead (RGB, resized to the first)")
+    show.add_argument("-n", "--rows", type=int, default=8, help="number of images (rows); default 8")
+    show.add_argument("--draws", type=int, default=8, help="augmented draws per image (columns); default 8")
+    show.add_argument("--seed", type=int, default=0, help="seed of the draws; default 0")
+    show.add_argument("-o", "--output", default="grid.png", help="PNG file to write; default grid.png")
+    show.set_defaults(run=_show)
+
+    _add_export(commands)
+
+    diff = commands.add_parser("diff", help="list the fields where two policies differ; exit 1 if any")
+    diff.add_argument("a", metavar="A", help="first policy file")
+    diff.add_argument("b", metavar="B", help="second policy file")
+    diff.set_defaults(run=_diff)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    if args.run is _validate:
+        return _validate(args)
+    try:
+        return args.run(args)
+    except (PolicyError, ValueError, FileNotFoundError, ImportError) as error:  # ExportError is a ValueError
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

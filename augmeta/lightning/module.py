@@ -17,7 +17,7 @@ import torch.nn.functional as nnf
 
 from augmeta.lightning.base_augment import random_crop_flip
 from augmeta.lightning.models import build_model
-from augmeta.meta import DEFAULT_OPS, LookaheadObjective, MetaNetwork, image_features
+from augmeta.meta import DEFAULT_OPS, OBJECTIVES, MetaNetwork, image_features
 from augmeta.ops import OPS
 from augmeta.policy import Policy, load_policy
 from augmeta.policy.published import PUBLISHED
@@ -65,7 +65,8 @@ class AugMetaModule(pl.LightningModule):
         meta_start_epoch: first epoch with controller updates (the policy is still applied before).
         meta_ops: op names the controller chooses from (default :data:`augmeta.meta.DEFAULT_OPS`).
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
-        epsilon: finite-difference step of the lookahead objective.
+        epsilon: finite-difference step of the objective's Hessian-vector products.
+        objective: ``lookahead`` (one-step lookahead, DARTS/DADA) or ``gradient_matching`` (DeepAA-style cosine).
     """
 
     def __init__(
@@ -93,6 +94,7 @@ class AugMetaModule(pl.LightningModule):
         init_magnitude: float = 0.3,
         magnitude_sampling: str = "uniform",
         epsilon: float = 0.01,
+        objective: str = "lookahead",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -113,7 +115,9 @@ class AugMetaModule(pl.LightningModule):
                 init_magnitude=init_magnitude,
                 magnitude_sampling=magnitude_sampling,
             )
-            self.objective = LookaheadObjective(epsilon)
+            if objective not in OBJECTIVES:
+                raise ValueError(f"`objective` should be one of {sorted(OBJECTIVES)}, but got {objective!r} instead.")
+            self.objective = OBJECTIVES[objective](epsilon)
         else:
             self.fixed_policy = resolve_policy(policy)
         self.base_steps = 0

@@ -2,12 +2,20 @@
 
 from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.meta.network import DEFAULT_OPS, DEFAULT_RANGES, MetaDraw, MetaNetwork
-from augmeta.meta.objectives import LookaheadObjective, MetaObjective, preserved_batchnorm
+from augmeta.meta.objectives import (
+    OBJECTIVES,
+    GradientMatchingObjective,
+    LookaheadObjective,
+    MetaObjective,
+    preserved_batchnorm,
+)
 
 __all__ = [
     "DEFAULT_OPS",
     "DEFAULT_RANGES",
     "FEATURE_NAMES",
+    "OBJECTIVES",
+    "GradientMatchingObjective",
     "LookaheadObjective",
     "MetaDraw",
     "MetaNetwork",

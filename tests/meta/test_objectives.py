@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from augmeta.meta import LookaheadObjective, preserved_batchnorm
+from augmeta.meta import GradientMatchingObjective, LookaheadObjective, preserved_batchnorm
 
 
 def small_model():
@@ -50,3 +50,28 @@ def test_preserved_batchnorm_restores_running_statistics():
         norm(torch.randn(16, 3) + 5)
     torch.testing.assert_close(norm.running_mean, torch.zeros(3))
     assert int(norm.num_batches_tracked) == 0
+
+
+def test_gradient_matching_matches_autograd_of_the_cosine():
+    model = small_model()
+    criterion = nn.functional.cross_entropy
+    generator = torch.Generator().manual_seed(2)
+    images = torch.rand(8, 1, 6, 6, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, 3, (8,), generator=generator)
+    val_images = torch.rand(8, 1, 6, 6, generator=generator, dtype=torch.float64)
+    val_labels = torch.randint(0, 3, (8,), generator=generator)
+
+    got = GradientMatchingObjective(epsilon=1e-4).image_gradient(
+        model, criterion, images, labels, val_images, val_labels, 0.1
+    )
+
+    params = list(model.parameters())
+    v = torch.autograd.grad(criterion(model(val_images), val_labels), params)
+    x = images.clone().requires_grad_(True)
+    g = torch.autograd.grad(criterion(model(x), labels), params, create_graph=True)
+    dot = sum((a * b).sum() for a, b in zip(g, v, strict=True))
+    g_norm = torch.sqrt(sum((a**2).sum() for a in g))
+    v_norm = torch.sqrt(sum((b**2).sum() for b in v))
+    (expected,) = torch.autograd.grad(-dot / (g_norm * v_norm), x)
+    relative_error = (got - expected).norm() / expected.norm()
+    assert relative_error < 1e-3, relative_error

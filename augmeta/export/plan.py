@@ -1,0 +1,122 @@
+"""A policy as the explicit probabilities an exporter writes: every weight normalised, every op choice as the
+physical values (or uniform intervals of them) it draws, each with its probability, signs included.
+
+Both exporters walk this plan, so they agree on what a policy means; ``describe`` reads it too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from augmeta.ops import OPS
+from augmeta.policy.schema import OpChoice, PolicyModel, UniformMagnitude
+
+__all__ = ["ChoicePlan", "PolicyPlan", "StepPlan", "SubPolicyPlan", "Variant", "plan_policy"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Physical values drawn uniformly from ``[low, high]`` (one value when ``low == high``) with ``probability``.
+
+    For ops without a magnitude ``low == high == 0`` and the value means nothing.
+    """
+
+    low: float
+    high: float
+    probability: float
+
+    @property
+    def fixed(self) -> bool:
+        return self.low == self.high
+
+
+@dataclass(frozen=True)
+class ChoicePlan:
+    """One op choice of a step: its op, its probability among the step's choices, and what values it draws.
+
+    Attributes:
+        path: field path in the policy file, e.g. ``subpolicies[3].steps[0].ops[2]``.
+        magnitudes: the normalised magnitudes ``(low, high)`` it draws, for people.
+    """
+
+    op: str
+    path: str
+    probability: float
+    variants: tuple[Variant, ...]
+    magnitudes: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    p: float
+    path: str
+    choices: tuple[ChoicePlan, ...]
+
+
+@dataclass(frozen=True)
+class SubPolicyPlan:
+    probability: float
+    path: str
+    steps: tuple[StepPlan, ...]
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    fill: tuple[float, ...]
+    interpolation: str
+    subpolicies: tuple[SubPolicyPlan, ...]
+
+
+def _physical(choice: OpChoice, magnitude: float) -> float:
+    lo, hi = choice.range
+    return lo + magnitude * (hi - lo)
+
+
+def _magnitude_points(choice: OpChoice) -> tuple[list[tuple[float, float, float]], tuple[float, float]]:
+    """``[(magnitude low, magnitude high, probability)]``: one point, ``levels`` points, or one interval."""
+    magnitude = choice.magnitude
+    if not isinstance(magnitude, UniformMagnitude):
+        return [(magnitude, magnitude, 1.0)], (magnitude, magnitude)
+    low, high, levels = magnitude.low, magnitude.high, magnitude.levels
+    if levels is None or low == high:
+        return [(low, high, 1.0)], (low, high)
+    points = [low + (high - low) * k / (levels - 1) for k in range(levels)]
+    return [(m, m, 1.0 / levels) for m in points], (low, high)
+
+
+def plan_variants(choice: OpChoice) -> tuple[tuple[Variant, ...], tuple[float, float]]:
+    """The physical values one op choice draws, equal ones merged, in a stable order (positive sign first)."""
+    if not OPS[choice.op].has_magnitude:
+        return (Variant(0.0, 0.0, 1.0),), (0.0, 0.0)
+    points, magnitudes = _magnitude_points(choice)
+    merged: dict[tuple[float, float], float] = {}
+    for signs in ((1.0, 0.5), (-1.0, 0.5)) if choice.signed else ((1.0, 1.0),):
+        sign, share = signs
+        for m_low, m_high, probability in points:
+            a, b = sorted((sign * _physical(choice, m_low), sign * _physical(choice, m_high)))
+            key = (a + 0.0, b + 0.0)  # -0.0 and 0.0 are one value
+            merged[key] = merged.get(key, 0.0) + share * probability
+    return tuple(Variant(a, b, p) for (a, b), p in merged.items()), magnitudes
+
+
+def _normalised(weights: list[float]) -> list[float]:
+    total = math.fsum(weights)
+    return [min(1.0, w / total) for w in weights]
+
+
+def plan_policy(policy: PolicyModel) -> PolicyPlan:
+    """Normalise every weight of ``policy`` and list the values each op choice draws."""
+    subpolicies = []
+    sub_weights = _normalised([sub.weight for sub in policy.subpolicies])
+    for i, (sub, sub_probability) in enumerate(zip(policy.subpolicies, sub_weights, strict=True)):
+        steps = []
+        for j, step in enumerate(sub.steps):
+            path = f"subpolicies[{i}].steps[{j}]"
+            choices = []
+            for k, (choice, weight) in enumerate(zip(step.ops, _normalised([c.weight for c in step.ops]), strict=True)):
+                variants, magnitudes = plan_variants(choice)
+                choices.append(ChoicePlan(choice.op, f"{path}.ops[{k}]", weight, variants, magnitudes))
+            steps.append(StepPlan(step.p, path, tuple(choices)))
+        subpolicies.append(SubPolicyPlan(sub_probability, f"subpolicies[{i}]", tuple(steps)))
+    return PolicyPlan(tuple(policy.fill), policy.interpolation, tuple(subpolicies))
