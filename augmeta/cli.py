@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from augmeta.policy import PolicyError, load_policy
 
@@ -82,8 +83,6 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _add_export(commands: argparse._SubParsersAction) -> None:
-    from pathlib import Path
-
     export = commands.add_parser(
         "export",
         help="write a policy for another library",

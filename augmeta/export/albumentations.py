@@ -23,8 +23,7 @@ from typing import Any
 import torch
 
 from augmeta.export.errors import Approximations, ExportError, Refusal
-from augmeta.export.plan import ChoicePlan, StepPlan, Variant, plan_policy
-from augmeta.export.torchvision import as_policy
+from augmeta.export.plan import ChoicePlan, StepPlan, Variant, as_policy, check_image_size, plan_policy
 from augmeta.policy import Policy
 from augmeta.utils import atomic_write_text
 
@@ -33,6 +32,7 @@ __all__ = ["import_albumentations", "save_albumentations", "seed_albumentations_
 INSTALL_HINT = 'pip install "augmeta[albumentations]"'
 _CV2_INTERPOLATION = {"nearest": 0, "bilinear": 1}  # cv2.INTER_NEAREST, cv2.INTER_LINEAR
 _CV2_BORDER_CONSTANT = 0
+_SCAN_LIMIT = 1000  # items of one list or dict searched for pipelines (datasets may hold long lists of paths)
 
 
 def _is_albumentationsx(module: ModuleType) -> bool:
@@ -302,7 +302,7 @@ def to_albumentations(policy: Policy | str | os.PathLike[str], *, image_size: tu
     policy = as_policy(policy)
     fill = tuple(float(round(v * 255.0)) for v in policy.fill)
     approximations = Approximations("albumentations")
-    size = tuple(image_size) if image_size is not None else None
+    size = check_image_size(image_size)
     context = _Context(A, policy.interpolation, fill[0] if len(fill) == 1 else fill, size, approximations, "")
     plan = plan_policy(policy)
     subpolicies = [A.Sequential([_step(s, context) for s in sub.steps], p=sub.probability) for sub in plan.subpolicies]
@@ -322,7 +322,7 @@ def _mark_strict(node: Any) -> None:
 
 
 def albumentations_text(compose: Any, data_format: str) -> str:
-    """``A.save`` output of ``compose`` with ``strict`` written in, as JSON or YAML text."""
+    """``A.save`` output of ``compose`` with ``strict`` written in, as JSON or YAML text; checked by loading it."""
     A = import_albumentations()
     buffer = io.StringIO()
     A.save(compose, buffer, data_format=data_format)
@@ -331,10 +331,13 @@ def albumentations_text(compose: Any, data_format: str) -> str:
 
         data = yaml.safe_load(buffer.getvalue())
         _mark_strict(data["transform"])
-        return yaml.safe_dump(data, sort_keys=False)
-    data = json.loads(buffer.getvalue())
-    _mark_strict(data["transform"])
-    return json.dumps(data, indent=2) + "\n"
+        text = yaml.safe_dump(data, sort_keys=False)
+    else:
+        data = json.loads(buffer.getvalue())
+        _mark_strict(data["transform"])
+        text = json.dumps(data, indent=2) + "\n"
+    A.from_dict(data)  # what A.load will do: fails here, before anything is written, if it would fail there
+    return text
 
 
 def save_albumentations(
@@ -370,9 +373,9 @@ def _albumentations_pipelines(root: Any, depth: int = 4) -> Iterator[Any]:
             if isinstance(item, kinds):
                 yield item
             elif isinstance(item, dict):
-                following.extend(item.values())
+                following.extend(list(item.values())[:_SCAN_LIMIT])
             elif isinstance(item, (list, tuple)):
-                following.extend(item)
+                following.extend(item[:_SCAN_LIMIT])
             elif hasattr(item, "__dict__"):
                 following.extend(vars(item).values())
         frontier = following

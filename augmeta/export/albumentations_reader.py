@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from augmeta.export.errors import ExportError
+from augmeta.export.plan import check_image_size
 from augmeta.ops import OPS
 from augmeta.policy import SCHEMA_VERSION, Policy
 
@@ -338,7 +339,7 @@ def from_albumentations(
     data = _read_file(path)
     if not isinstance(data, dict) or not isinstance(data.get("transform", data), dict):
         raise ExportError(f"{str(path)!r} is not an albumentations pipeline file (expected an object).")
-    reader = _Reader(tuple(image_size) if image_size is not None else None)
+    reader = _Reader(check_image_size(image_size))
     subpolicies = reader.subpolicies(data.get("transform", data))
     if reader.unmapped and strict:
         raise ExportError(f"{str(path)!r} has transforms with no augmeta op:\n  " + "\n  ".join(reader.unmapped))

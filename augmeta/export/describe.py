@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from augmeta.export.plan import ChoicePlan, PolicyPlan, plan_policy
+from augmeta.export.plan import ChoicePlan, PolicyPlan, StepPlan, plan_policy
 from augmeta.ops import OPS
 from augmeta.policy import Policy
 
@@ -78,7 +78,7 @@ def _describe_choice(choice: ChoicePlan, several: bool) -> str:
     return f"{text} w={choice.probability:.2f}" if several else text
 
 
-def _describe_step(step) -> str:
+def _describe_step(step: StepPlan) -> str:
     several = len(step.choices) > 1
     if len(step.choices) > 4:
         ops = sorted({choice.op for choice in step.choices})

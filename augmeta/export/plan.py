@@ -7,12 +7,42 @@ Both exporters walk this plan, so they agree on what a policy means; ``describe`
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 from augmeta.ops import OPS
+from augmeta.policy import Policy, load_policy
 from augmeta.policy.schema import OpChoice, PolicyModel, UniformMagnitude
 
-__all__ = ["ChoicePlan", "PolicyPlan", "StepPlan", "SubPolicyPlan", "Variant", "plan_policy"]
+__all__ = [
+    "ChoicePlan",
+    "PolicyPlan",
+    "StepPlan",
+    "SubPolicyPlan",
+    "Variant",
+    "as_policy",
+    "check_image_size",
+    "plan_policy",
+]
+
+
+def as_policy(policy: Policy | str | os.PathLike[str]) -> Policy:
+    """A :class:`Policy` as it is, or loaded from a policy file."""
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, (str, os.PathLike)):
+        return load_policy(policy)
+    raise TypeError(f"`policy` should be an augmeta Policy or a policy file path, but got {type(policy).__name__}.")
+
+
+def check_image_size(image_size: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``(height, width)`` as a tuple of two positive ints, or None."""
+    if image_size is None:
+        return None
+    size = tuple(image_size)
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ValueError(f"`image_size` should be (height, width), two positive ints, but got {image_size!r}.")
+    return size
 
 
 @dataclass(frozen=True)

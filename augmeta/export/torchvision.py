@@ -20,23 +20,14 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from augmeta.export.errors import ExportError, Refusal
-from augmeta.export.plan import StepPlan, plan_policy
+from augmeta.export.plan import StepPlan, as_policy, check_image_size, plan_policy
 from augmeta.ops.erase import cutout_box
-from augmeta.policy import OP_NAMES, Policy, load_policy
+from augmeta.policy import OP_NAMES, Policy
 
 __all__ = ["PolicyTransform", "to_torchvision"]
 
 _MODES = {"nearest": F.InterpolationMode.NEAREST, "bilinear": F.InterpolationMode.BILINEAR}
 _IMAGE_TYPES = (tv_tensors.Image, tv_tensors.Video)
-
-
-def as_policy(policy: Policy | str | os.PathLike[str]) -> Policy:
-    """A :class:`Policy` as it is, or loaded from a policy file."""
-    if isinstance(policy, Policy):
-        return policy
-    if isinstance(policy, (str, os.PathLike)):
-        return load_policy(policy)
-    raise TypeError(f"`policy` should be an augmeta Policy or a policy file path, but got {type(policy).__name__}.")
 
 
 class PolicyTransform(v2.Transform):
@@ -365,4 +356,4 @@ def to_torchvision(
         if image_size is not None or dtype is not None:
             raise ValueError("`image_size` and `dtype` only apply with `stock_only=True`.")
         return PolicyTransform(policy)
-    return _stock_composition(policy, tuple(image_size) if image_size is not None else None, dtype or torch.uint8)
+    return _stock_composition(policy, check_image_size(image_size), dtype or torch.uint8)

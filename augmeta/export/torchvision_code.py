@@ -10,7 +10,8 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from augmeta.export.torchvision import as_policy, to_torchvision
+from augmeta.export.plan import as_policy
+from augmeta.export.torchvision import to_torchvision
 from augmeta.policy import Policy
 from augmeta.utils import atomic_write_text
 

@@ -143,6 +143,18 @@ class TestParity:
             + " (at subpolicies[0].steps[0].ops[0])."
         ]
 
+    def test_sub_pixel_translation(self, colour_images):
+        """9.6 px: nearest rounds it like augmeta's warp (exact); bilinear blends, albumentations cannot."""
+        images = as_uint8(colour_images)
+        policy = one_op_policy("translate_x", 0.3)
+        compose, messages = export(policy, image_size=(24, 32))
+        assert messages == [] and max_difference(alb_apply(compose, images), policy.apply(images)) == 0
+        _, messages = export(one_op_policy("translate_x", 0.3, interpolation="bilinear"), image_size=(24, 32))
+        assert messages == [
+            approximate_message("translate_x", "sub-pixel shifts (bilinear) become whole-pixel shifts")
+            + " (at subpolicies[0].steps[0].ops[0])."
+        ]
+
     def test_bilinear_with_a_fill_is_approximate(self):
         _, messages = export(one_op_policy("rotate", 10.0, interpolation="bilinear", fill=(0.5,)))
         assert len(messages) == 1 and "blend the fill into the edge of the uncovered area" in messages[0]
@@ -201,6 +213,15 @@ class TestRefusals:
         assert rotate.rotate == (15.0, 30.0)
         assert brighter.brightness == pytest.approx((1.45, 1.9)) and darker.brightness == pytest.approx((0.1, 0.55))
         assert step.transforms_ps == pytest.approx([0.5, 0.25, 0.25])
+
+    def test_uniform_solarize_and_sharpness_are_ranges(self):
+        uniform = {"low": 0.5, "high": 1.0}
+        solarize = Policy.from_dict(policy_dict([[{"p": 1.0, "ops": [choice("solarize", uniform)]}]]))
+        assert leaves(to_albumentations(solarize))[0].threshold_range == (0.0, 0.5)
+        sharpness = Policy.from_dict(policy_dict([[{"p": 1.0, "ops": [choice("sharpness", uniform)]}]]))
+        with pytest.warns(UserWarning, match="albumentations' Sharpen also filters the one-pixel border"):
+            sharpen = leaves(to_albumentations(sharpness))[0]
+        assert sharpen.alpha == pytest.approx((0.45 / 13, 0.9 / 13))
 
 
 class TestStructure:

@@ -189,6 +189,20 @@ class TestStockParity:
             pil = F.pil_to_tensor(transform(F.to_pil_image(image)))
             assert max_difference(pil, policy.apply(image)) <= 1
 
+    @pytest.mark.parametrize("op", ["rotate", "shear_x", "shear_y", "translate_x"])
+    @pytest.mark.parametrize("fill", [(0.0,), (0.5,)], ids=["black", "grey"])
+    def test_bilinear_geometry(self, colour_images, op, fill):
+        policy = one_op_policy(op, VALUES[op], fill=fill, interpolation="bilinear")
+        transform = to_torchvision(policy, stock_only=True, image_size=(24, 32))
+        for image in as_uint8(colour_images):
+            assert max_difference(transform(image), policy.apply(image)) <= 1
+
+    def test_sub_pixel_translation_with_nearest(self, colour_images):
+        policy = one_op_policy("translate_x", 0.3)  # 9.6 px, which nearest sampling rounds to 10
+        transform = to_torchvision(policy, stock_only=True, image_size=(24, 32))
+        for image in as_uint8(colour_images):
+            assert max_difference(transform(image), policy.apply(image)) == 0
+
     @pytest.mark.parametrize("op", ["rotate", "brightness", "solarize", "invert"])
     def test_float_images_with_float_dtype(self, colour_images, op):
         policy = one_op_policy(op, VALUES.get(op))

@@ -1,0 +1,163 @@
+"""``augmeta describe / show / export / diff`` (``validate`` is tested in test_cli.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import augmeta
+from augmeta.cli import main
+from augmeta.export.preview import grid_cell, load_preview_images
+from tests.policy.helpers import POLICY_DIR
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+CIFAR = str(POLICY_DIR / "autoaugment_cifar10.json")
+SVHN = str(POLICY_DIR / "autoaugment_svhn.json")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_intra_op_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("command", ["validate", "describe", "show", "export", "diff"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: augmeta {command}")
+
+
+def test_validate_names_the_bad_field(tmp_path, capsys):
+    data = json.loads((POLICY_DIR / "autoaugment_svhn.json").read_text(encoding="utf-8"))
+    data["subpolicies"][3]["steps"][1]["ops"][0]["op"] = "blur"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert main(["validate", str(path)]) == 1
+    assert "`subpolicies[3].steps[1].ops[0].op` should be one of" in capsys.readouterr().err
+
+
+def test_describe(capsys):
+    assert main(["describe", CIFAR]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "policy 'autoaugment_cifar10': 25 sub-policies, fill [0.0], nearest"
+    assert lines[4] == "  0   0.040  p=0.10 invert | p=0.20 contrast m=0.67 (±0.6)"
+    assert "auto_contrast       0.2000       -" in lines
+
+
+class TestShow:
+    def test_digits_grid_starts_with_the_inputs(self, tmp_path, capsys):
+        output = tmp_path / "grid.png"
+        assert main(["show", CIFAR, "--dataset", "digits", "-n", "4", "--draws", "3", "-o", str(output)]) == 0
+        assert capsys.readouterr().out == f"wrote {output}: 4 images x (original + 3 draws)\n"
+        with Image.open(output) as image:
+            assert image.mode == "L"
+            grid = np.asarray(image)[..., None]
+        assert grid.shape == (2 + 4 * 34, 2 + 4 * 34, 1)
+        inputs = load_preview_images("digits", 4)
+        for row in range(4):
+            np.testing.assert_array_equal(grid_cell(grid, row, 0, 32, 32), inputs[row].permute(1, 2, 0).numpy())
+        draws = [grid_cell(grid, row, col, 32, 32) for row in range(4) for col in range(1, 4)]
+        assert any(not np.array_equal(d, grid_cell(grid, i // 3, 0, 32, 32)) for i, d in enumerate(draws))
+
+    def test_the_default_is_eight_by_eight_digits(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        assert main(["show", CIFAR]) == 0
+        with Image.open(tmp_path / "grid.png") as image:
+            assert image.size == (2 + 9 * 34, 2 + 8 * 34)
+
+    @pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"), reason="no Fashion-MNIST here")
+    def test_fashion_mnist(self, tmp_path):
+        output = tmp_path / "grid.png"
+        assert main(["show", SVHN, "--dataset", "fashion_mnist", "-n", "2", "--draws", "1", "-o", str(output)]) == 0
+        with Image.open(output) as image:
+            assert image.size == (2 + 2 * 30, 2 + 2 * 30)
+
+    def test_a_folder_of_images(self, tmp_path):
+        folder = tmp_path / "images"
+        folder.mkdir()
+        for k in range(3):
+            Image.fromarray(np.full((10, 12, 3), 40 * k, dtype=np.uint8)).save(folder / f"{k}.png")
+        output = tmp_path / "grid.png"
+        assert main(["show", CIFAR, "--images", str(folder), "-n", "2", "--draws", "2", "-o", str(output)]) == 0
+        with Image.open(output) as image:
+            grid = np.asarray(image)
+        assert grid.shape == (2 + 2 * 12, 2 + 3 * 14, 3)
+        np.testing.assert_array_equal(grid_cell(grid, 1, 0, 10, 12), np.full((10, 12, 3), 40, dtype=np.uint8))
+
+    def test_a_missing_folder_fails_clearly(self, tmp_path, capsys):
+        assert main(["show", CIFAR, "--images", str(tmp_path / "nope"), "-o", str(tmp_path / "g.png")]) == 1
+        assert "is not a folder of images" in capsys.readouterr().err
+        assert not (tmp_path / "g.png").exists()
+
+
+class TestExport:
+    def test_albumentations_json_and_yaml(self, tmp_path, capsys):
+        import albumentations as A
+
+        policy = tmp_path / "policy.json"  # AutoAugment CIFAR-10 with brightness for sharpness (refused below 1)
+        policy.write_text(
+            (POLICY_DIR / "autoaugment_cifar10.json").read_text(encoding="utf-8").replace("sharpness", "brightness"),
+            encoding="utf-8",
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(["export", str(policy), "--to", "albumentations", "-o", str(tmp_path / "a.json")]) == 0
+            yaml_args = ["--to", "albumentations-yaml", "--image-size", "32", "32", "-o", str(tmp_path / "a.yaml")]
+            assert main(["export", str(policy), *yaml_args]) == 0
+        ops = sorted({re.search("op '(.*?)'", str(w.message)).group(1) for w in caught})
+        assert ops == ["auto_contrast", "equalize", "shear_y", "translate_x", "translate_y"]
+        assert capsys.readouterr().out == f"wrote {tmp_path / 'a.json'}\nwrote {tmp_path / 'a.yaml'}\n"
+        assert type(A.load(tmp_path / "a.json")) is A.Compose
+        assert type(A.load(tmp_path / "a.yaml", data_format="yaml")) is A.Compose
+
+    def test_refusal_names_the_op(self, tmp_path, capsys):
+        assert main(["export", CIFAR, "--to", "albumentations", "-o", str(tmp_path / "a.json")]) == 1
+        assert capsys.readouterr().err.startswith(
+            "error: `subpolicies[2].steps[0].ops[0]` (op 'sharpness') cannot be exported to albumentations: "
+            "a sharpness factor below 1 (0.9) blurs"
+        )
+        assert not (tmp_path / "a.json").exists()
+
+    def test_torchvision_stock_writes_python(self, tmp_path, capsys):
+        output = tmp_path / "policy.py"
+        assert main(["export", CIFAR, "--to", "torchvision-stock", "-o", str(output)]) == 1
+        assert "pass image_size=(height, width)" in capsys.readouterr().err
+        assert main(["export", CIFAR, "--to", "torchvision-stock", "--image-size", "32", "32", "-o", str(output)]) == 0
+        text = output.read_text(encoding="utf-8")
+        assert "import augmeta" not in text and "transform = v2.RandomChoice(transforms=[" in text
+        namespace: dict = {}
+        exec(compile(text, str(output), "exec"), namespace)  # noqa: S102  (our own file)
+        assert len(namespace["transform"].transforms) == 25
+
+    def test_the_suffix_must_match_the_format(self, tmp_path, capsys):
+        assert main(["export", CIFAR, "--to", "albumentations-yaml", "-o", str(tmp_path / "a.json")]) == 1
+        assert capsys.readouterr().err == (
+            f"error: --to albumentations-yaml writes YAML: name the output .yaml, not {str(tmp_path / 'a.json')!r}.\n"
+        )
+
+
+class TestDiff:
+    def test_same(self, tmp_path, capsys):
+        copy = tmp_path / "copy.json"
+        augmeta.load_policy(CIFAR).save(copy)
+        assert main(["diff", CIFAR, str(copy)]) == 0
+        assert capsys.readouterr().out == "the policies are the same (name, description and provenance aside)\n"
+
+    def test_different(self, capsys):
+        assert main(["diff", CIFAR, SVHN]) == 1
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0] == "subpolicies[0].steps[0].ops[0].magnitude: 0.0 in A, 0.4444444444444444 in B"
+        assert all(re.match(r"^subpolicies\[\d+\]", line) for line in lines)
