@@ -66,7 +66,8 @@ class AugMetaModule(pl.LightningModule):
         meta_ops: op names the controller chooses from (default :data:`augmeta.meta.DEFAULT_OPS`).
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
         epsilon: finite-difference step of the objective's Hessian-vector products.
-        objective: ``lookahead`` (one-step lookahead, DARTS/DADA) or ``gradient_matching`` (DeepAA-style cosine).
+        objective: ``gradient_matching`` (DeepAA-style cosine; the default, best on the validation split) or
+            ``lookahead`` (one-step lookahead, DARTS/DADA).
     """
 
     def __init__(
@@ -85,7 +86,7 @@ class AugMetaModule(pl.LightningModule):
         meta_mode: str = "global",
         meta_every: int = 4,
         meta_lr: float = 0.01,
-        entropy_weight: float = 0.01,
+        entropy_weight: float = 0.001,
         meta_start_epoch: int = 0,
         meta_ops: list[str] | None = None,
         num_subpolicies: int = 1,
@@ -94,7 +95,7 @@ class AugMetaModule(pl.LightningModule):
         init_magnitude: float = 0.3,
         magnitude_sampling: str = "uniform",
         epsilon: float = 0.01,
-        objective: str = "lookahead",
+        objective: str = "gradient_matching",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
