@@ -66,6 +66,9 @@ PROTOCOLS = {
 HEADLINE = {"cpu": "fashion_mnist_4k", "gpu": "fashion_mnist", "quick": "digits"}
 
 
+DATA_DIR: str | None = None  # --data-dir: where the data set's files are (default: the usual places)
+
+
 def run_one(recipe: Recipe, method: str, seed: int, epochs: int, policy_file: str | None = None) -> dict:
     """Train and test one (method, seed); returns test accuracy, wall time and, for joint runs, the policy file."""
     pl.seed_everything(seed, workers=True, verbose=False)
@@ -166,7 +169,10 @@ def main() -> None:
     parser.add_argument("--meta", type=json.loads, default=None, help="controller settings, e.g. '{\"meta_every\": 2}'")
     parser.add_argument("--out", type=Path, default=None, help="write raw results (JSON) here")
     parser.add_argument("--readme", action="store_true", help="append the table to bench/README.md")
+    parser.add_argument("--data-dir", default=None, help="where the data set's files are")
     args = parser.parse_args()
+    global DATA_DIR
+    DATA_DIR = args.data_dir
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*on_after_batch_transfer.*")
     datasets, seeds, epochs_override = PROTOCOLS[args.protocol]

@@ -35,4 +35,9 @@ for name in ("autoaugment_cifar10", "trivialaugment_wide", "randaugment_n2_m9"):
 print(f"kernel parity ok (worst float diff {worst:.2e})")
 PY
 python -m pytest -q -m gpu tests || [ $? -eq 5 ]
-python bench/ops_throughput.py --device cuda --repeats 5 --batches 256 1024
+python bench/ops_throughput.py --device cuda --repeats 5 --batches 256 1024 | tee /tmp/ops.txt
+# Overhead of the joint run and the accuracy protocol on full Fashion-MNIST (carry data/fashion-mnist: the four idx
+# .gz files from /usr/share/datasets/fashion-mnist, copied by `mkdir -p data && cp -r /usr/share/datasets/fashion-mnist data/`).
+DATA="--data-dir data/fashion-mnist"
+python bench/overhead.py --dataset fashion_mnist --train-subset 0 --batch-size 512 --width 64 --epochs 3 --repeats 2 $DATA
+timeout 480 python bench/accuracy.py --protocol gpu $DATA || echo "accuracy protocol did not finish in 8 minutes"

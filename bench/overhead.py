@@ -62,7 +62,9 @@ def _peak_rss_mb() -> float:
 def run(policy: str, args: argparse.Namespace) -> tuple[float, float]:
     """Median train-epoch seconds (first epoch dropped) and peak memory in MB."""
     pl.seed_everything(0, verbose=False)
-    data = AugDataModule(args.dataset, batch_size=args.batch_size, train_subset=args.train_subset)
+    data = AugDataModule(
+        args.dataset, data_dir=args.data_dir, batch_size=args.batch_size, train_subset=args.train_subset or None
+    )
     module = AugMetaModule(
         policy=policy, width=args.width, num_classes=data.num_classes, in_channels=data.in_channels, **args.meta
     )
@@ -91,7 +93,8 @@ def run(policy: str, args: argparse.Namespace) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion_mnist")
-    parser.add_argument("--train-subset", type=int, default=4000)
+    parser.add_argument("--train-subset", type=int, default=4000, help="0 for the whole training set")
+    parser.add_argument("--data-dir", default=None, help="where the data set's files are (default: the usual places)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3)
