@@ -18,6 +18,14 @@ __all__: list[str] = []
 _GREY_WEIGHTS = (0.2989, 0.587, 0.114)
 
 
+def _enhance_op(name: str):
+    """Register an enhance op: value v is the offset of the enhance factor 1 + v (0 is the identity)."""
+    return register_op(
+        name, kind="color", default_range=(0.0, 0.9), signed=True, gradient="exact", unit="factor - 1",
+        limits=(-1.0, 4.0),
+    )  # fmt: skip
+
+
 def _per_sample(value: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     return value.to(images.dtype).view(-1, 1, 1, 1)
 
@@ -38,28 +46,12 @@ def identity(images: torch.Tensor, value: torch.Tensor, context: KernelContext) 
     return images
 
 
-@register_op(
-    "brightness",
-    kind="color",
-    default_range=(0.0, 0.9),
-    signed=True,
-    gradient="exact",
-    unit="factor - 1",
-    limits=(-1.0, 4.0),
-)
+@_enhance_op("brightness")
 def brightness(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     return (images * (1.0 + _per_sample(value, images))).clamp(0.0, 1.0)
 
 
-@register_op(
-    "color",
-    kind="color",
-    default_range=(0.0, 0.9),
-    signed=True,
-    gradient="exact",
-    unit="factor - 1",
-    limits=(-1.0, 4.0),
-)
+@_enhance_op("color")
 def color(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     """Saturation; a single-channel image has none and is returned as it is."""
     if images.shape[1] == 1:
@@ -67,29 +59,13 @@ def color(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> 
     return _blend(images, _greyscale(images), 1.0 + _per_sample(value, images))
 
 
-@register_op(
-    "contrast",
-    kind="color",
-    default_range=(0.0, 0.9),
-    signed=True,
-    gradient="exact",
-    unit="factor - 1",
-    limits=(-1.0, 4.0),
-)
+@_enhance_op("contrast")
 def contrast(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     mean = _greyscale(images).mean(dim=(1, 2, 3), keepdim=True)
     return _blend(images, mean, 1.0 + _per_sample(value, images))
 
 
-@register_op(
-    "sharpness",
-    kind="color",
-    default_range=(0.0, 0.9),
-    signed=True,
-    gradient="exact",
-    unit="factor - 1",
-    limits=(-1.0, 4.0),
-)
+@_enhance_op("sharpness")
 def sharpness(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     """Blend with a 3x3 smoothed image (PIL's SMOOTH kernel); the one-pixel border is kept, as in torchvision."""
     height, width = images.shape[-2:]

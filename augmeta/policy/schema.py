@@ -26,6 +26,12 @@ class _Model(BaseModel):
     model_config = _CONFIG
 
 
+def _check_non_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError(f"should be >= 0, but got {value!r} instead.")
+    return value
+
+
 def _check_unit_interval(value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"should be in [0, 1], but got {value!r} instead.")
@@ -86,9 +92,7 @@ class OpChoice(_Model):
     @field_validator("weight")
     @classmethod
     def _non_negative(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError(f"should be >= 0, but got {value!r} instead.")
-        return value
+        return _check_non_negative(value)
 
     @field_validator("magnitude")
     @classmethod
@@ -150,9 +154,7 @@ class SubPolicy(_Model):
     @field_validator("weight")
     @classmethod
     def _non_negative(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError(f"should be >= 0, but got {value!r} instead.")
-        return value
+        return _check_non_negative(value)
 
 
 class Provenance(_Model):
