@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 from pathlib import Path
@@ -12,12 +11,11 @@ import torch
 import torch.nn.functional as nnf
 
 from augmeta.policy import Policy
-from augmeta.utils import atomic_write_bytes
+from augmeta.utils import SYSTEM_FASHION_MNIST_DIR, atomic_write_bytes, read_idx
 
 __all__ = ["GRID_PAD", "grid_cell", "load_preview_images", "policy_grid", "save_png"]
 
 GRID_PAD = 2  # white pixels around and between cells
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -30,25 +28,11 @@ def _digits(count: int) -> torch.Tensor:
     return nnf.interpolate(images.float(), size=(32, 32), mode="nearest").to(torch.uint8)
 
 
-def read_idx_images(path: Path, count: int) -> np.ndarray:
-    """The first ``count`` images of a gzip-compressed idx3 file (the MNIST format): uint8 ``[N, H, W]``."""
-    with gzip.open(path, "rb") as handle:
-        header = handle.read(16)
-        if len(header) < 16 or header[:4] != b"\x00\x00\x08\x03":
-            raise ValueError(f"{path} should be a gzip idx3 file of unsigned bytes, but its header is {header[:4]!r}.")
-        total, height, width = (int.from_bytes(header[4 * k : 4 * k + 4], "big") for k in (1, 2, 3))
-        count = min(count, total)
-        data = handle.read(count * height * width)
-    if len(data) != count * height * width:
-        raise ValueError(f"{path} ends before its first {count} images.")
-    return np.frombuffer(data, dtype=np.uint8).reshape(count, height, width)
-
-
-def _fashion_mnist(count: int, folder: Path = FASHION_MNIST_DIR) -> torch.Tensor:
+def _fashion_mnist(count: int, folder: Path = SYSTEM_FASHION_MNIST_DIR) -> torch.Tensor:
     path = folder / "t10k-images-idx3-ubyte.gz"
     if not path.is_file():
         raise FileNotFoundError(f"Fashion-MNIST test images not found at {path}.")
-    return torch.from_numpy(read_idx_images(path, count).copy()).unsqueeze(1)
+    return torch.from_numpy(read_idx(path)[:count].copy()).unsqueeze(1)
 
 
 def _folder(folder: Path, count: int) -> torch.Tensor:

@@ -8,7 +8,6 @@ the device, later.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from torchvision.transforms.v2 import functional as F
 
+from augmeta.utils.idx import SYSTEM_FASHION_MNIST_DIR, read_idx
+
 __all__ = [
     "DATASETS",
     "AugDataModule",
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 DATASETS: tuple[str, ...] = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100", "svhn", "image_folder")
-SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 FASHION_MNIST_CLASSES = tuple("T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot".split(","))
 DIGIT_CLASSES = tuple(str(digit) for digit in range(10))
@@ -154,22 +154,6 @@ class _Source:
     test_images: torch.Tensor | None
     test_labels: torch.Tensor | None
     class_names: tuple[str, ...]
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an idx file (the MNIST format: big-endian header, unsigned bytes), gzip-compressed if named ``*.gz``."""
-    path = Path(path)
-    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
-        data = handle.read()
-    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
-        raise ValueError(f"{path} should be an idx file of unsigned bytes (header 00 00 08 ..), but got {data[:4]!r}.")
-    shape = tuple(int.from_bytes(data[4 + 4 * d : 8 + 4 * d], "big") for d in range(data[3]))
-    offset = 4 + 4 * len(shape)
-    if len(data) - offset != int(np.prod(shape)):
-        raise ValueError(
-            f"{path} should hold {int(np.prod(shape))} bytes of shape {shape}, but has {len(data) - offset}."
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
 
 
 def _idx_folders(name: str, data_dir: Path | None) -> list[Path]:
