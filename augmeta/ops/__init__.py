@@ -11,7 +11,7 @@ import torch
 from augmeta.ops import color, erase, geometric  # noqa: F401  (registers the ops)
 from augmeta.ops.images import as_float_batch, check_float_batch, restore_layout
 from augmeta.ops.registry import OPS, KernelContext, OpSpec, register_op
-from augmeta.ops.warp import inverse_affine_matrix, warp
+from augmeta.ops.warp import warp
 
 __all__ = [
     "OPS",
@@ -20,7 +20,6 @@ __all__ = [
     "apply_op",
     "as_float_batch",
     "check_float_batch",
-    "inverse_affine_matrix",
     "register_op",
     "restore_layout",
     "warp",

@@ -6,53 +6,12 @@ at the image centre (``x`` to the right, ``y`` down).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as nnf
 
 from augmeta.ops.registry import KernelContext
 
-__all__ = ["inverse_affine_matrix", "warp"]
-
-
-def inverse_affine_matrix(
-    *,
-    angle: torch.Tensor,
-    translate: tuple[torch.Tensor, torch.Tensor],
-    shear_tan: tuple[torch.Tensor, torch.Tensor],
-    center: tuple[float, float] = (0.0, 0.0),
-) -> torch.Tensor:
-    """Batched port of torchvision's ``_get_inverse_affine_matrix`` with scale 1.
-
-    Args:
-        angle: ``[B]`` rotation in degrees, as ``F.affine`` takes it (clockwise on screen).
-        translate: ``([B], [B])`` shift in pixels.
-        shear_tan: ``([B], [B])`` tangents of the x and y shear angles.
-        center: rotation/shear centre relative to the image centre, in pixels.
-
-    Returns:
-        ``[B, 2, 3]`` inverse matrices.
-    """
-    # float64 like torchvision's Python-float matrices, so nearest sampling breaks ties the same way
-    angle = angle.double()
-    rot = angle * (math.pi / 180.0)
-    tan_x, tan_y = (t.double() for t in shear_tan)
-    cos_y = torch.rsqrt(1.0 + tan_y * tan_y)  # cos(atan(t))
-    sin_y = tan_y * cos_y
-    cos_ry = torch.cos(rot) * cos_y + torch.sin(rot) * sin_y  # cos(rot - sy)
-    sin_ry = torch.sin(rot) * cos_y - torch.cos(rot) * sin_y  # sin(rot - sy)
-    a = cos_ry / cos_y
-    b = -cos_ry * tan_x / cos_y - torch.sin(rot)
-    c = sin_ry / cos_y
-    d = -sin_ry * tan_x / cos_y + torch.cos(rot)
-    cx, cy = center
-    tx, ty = (t.double() for t in translate)
-    m2 = d * (-cx - tx) + b * (cy + ty) + cx
-    m5 = -c * (-cx - tx) + a * (-cy - ty) + cy
-    row0 = torch.stack([d, -b, m2], dim=-1)
-    row1 = torch.stack([-c, a, m5], dim=-1)
-    return torch.stack([row0, row1], dim=-2)
+__all__ = ["warp"]
 
 
 def _sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -92,7 +51,7 @@ def warp(images: torch.Tensor, theta: torch.Tensor, context: KernelContext) -> t
 
     Args:
         images: ``[B, C, H, W]`` float in [0, 1].
-        theta: ``[B, 2, 3]`` inverse matrices (see :func:`inverse_affine_matrix`).
+        theta: ``[B, 2, 3]`` inverse matrices (``OpSpec.inverse_affine`` of the geometric ops).
         context: fill and interpolation. With ``nearest`` and a matrix that requires grad, the gradient is taken
             straight through a bilinear warp of the same matrix.
 
