@@ -81,7 +81,16 @@ def _image_grad(model: nn.Module, criterion: Criterion, images: torch.Tensor, la
     return grad
 
 
-class LookaheadObjective:
+class _FiniteDifferenceObjective:
+    """Shared by the objectives here: ``epsilon``, the finite-difference step relative to the direction's norm."""
+
+    def __init__(self, epsilon: float = 0.01) -> None:
+        if not epsilon > 0:
+            raise ValueError(f"`epsilon` should be > 0, but got {epsilon!r} instead.")
+        self.epsilon = epsilon
+
+
+class LookaheadObjective(_FiniteDifferenceObjective):
     """Validation loss after one lookahead SGD step of the base model (DARTS / DADA), to first order.
 
     With base weights w, step size xi, training loss L_t on augmented images x(phi) and validation loss L_v:
@@ -93,11 +102,6 @@ class LookaheadObjective:
     Args:
         epsilon: finite-difference step, relative to ``|v|``.
     """
-
-    def __init__(self, epsilon: float = 0.01) -> None:
-        if not epsilon > 0:
-            raise ValueError(f"`epsilon` should be > 0, but got {epsilon!r} instead.")
-        self.epsilon = epsilon
 
     def image_gradient(
         self,
@@ -121,7 +125,7 @@ class LookaheadObjective:
         return -step_size * (perturbed - train_image_grad) / eps
 
 
-class GradientMatchingObjective:
+class GradientMatchingObjective(_FiniteDifferenceObjective):
     """Align the training gradient on augmented images with the validation gradient (DeepAA's gradient matching).
 
     Minimises ``-cos(g, v)`` with ``g = grad_w L_t(w, x)`` and ``v = grad_w L_v(w)``. Unlike the lookahead's dot
@@ -130,11 +134,6 @@ class GradientMatchingObjective:
     Hessian-vector products by finite differences: three extra passes per controller step (two with the base step's
     image gradient handed in).
     """
-
-    def __init__(self, epsilon: float = 0.01) -> None:
-        if not epsilon > 0:
-            raise ValueError(f"`epsilon` should be > 0, but got {epsilon!r} instead.")
-        self.epsilon = epsilon
 
     def image_gradient(
         self,

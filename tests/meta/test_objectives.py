@@ -1,4 +1,4 @@
-"""The lookahead objective: its finite-difference image gradient matches second-order autograd."""
+"""The objectives: their finite-difference image gradients match second-order autograd."""
 
 import torch
 from torch import nn
@@ -11,14 +11,20 @@ def small_model():
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).double()
 
 
-def test_matches_second_order_autograd():
-    model = small_model()
-    criterion = nn.functional.cross_entropy
-    generator = torch.Generator().manual_seed(1)
+def training_and_validation_batches(seed: int):
+    """8 training and 8 validation images (float64, 1x6x6) with labels in 0..2."""
+    generator = torch.Generator().manual_seed(seed)
     images = torch.rand(8, 1, 6, 6, generator=generator, dtype=torch.float64)
     labels = torch.randint(0, 3, (8,), generator=generator)
     val_images = torch.rand(8, 1, 6, 6, generator=generator, dtype=torch.float64)
     val_labels = torch.randint(0, 3, (8,), generator=generator)
+    return images, labels, val_images, val_labels
+
+
+def test_matches_second_order_autograd():
+    model = small_model()
+    criterion = nn.functional.cross_entropy
+    images, labels, val_images, val_labels = training_and_validation_batches(seed=1)
     step = 0.1
 
     got = LookaheadObjective(epsilon=1e-4).image_gradient(
@@ -55,11 +61,7 @@ def test_preserved_batchnorm_restores_running_statistics():
 def test_gradient_matching_matches_autograd_of_the_cosine():
     model = small_model()
     criterion = nn.functional.cross_entropy
-    generator = torch.Generator().manual_seed(2)
-    images = torch.rand(8, 1, 6, 6, generator=generator, dtype=torch.float64)
-    labels = torch.randint(0, 3, (8,), generator=generator)
-    val_images = torch.rand(8, 1, 6, 6, generator=generator, dtype=torch.float64)
-    val_labels = torch.randint(0, 3, (8,), generator=generator)
+    images, labels, val_images, val_labels = training_and_validation_batches(seed=2)
 
     got = GradientMatchingObjective(epsilon=1e-4).image_gradient(
         model, criterion, images, labels, val_images, val_labels, 0.1
