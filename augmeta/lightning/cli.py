@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import warnings
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from augmeta.lightning.callbacks import PolicyArtifacts
 from augmeta.lightning.data import AugDataModule
 from augmeta.lightning.module import AugMetaModule
 
-__all__ = ["AugMetaCLI", "main", "trainer_defaults"]
+__all__ = ["AugMetaCLI", "main", "tensorboard_available", "trainer_defaults"]
 
 _SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -29,14 +30,24 @@ class AugMetaCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True})
 
 
+def tensorboard_available() -> bool:
+    """Whether Lightning's ``TensorBoardLogger`` can write: it needs ``tensorboard`` or ``tensorboardX``."""
+    return any(importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorboardX"))
+
+
 def trainer_defaults(name: str = "augmeta") -> dict:
-    """Defaults of the Trainer: CSV logs and artefacts under ``runs/<name>/``, bf16 on a GPU, checkpoints with last."""
+    """Defaults of the Trainer: logs and artefacts under ``runs/<name>/``, bf16 on a GPU, checkpoints with last.
+
+    The logger is TensorBoard's where it is installed and CSV (``metrics.csv``) otherwise, as Lightning's own default
+    chooses; either way ``PolicyArtifacts`` writes the policy's history as CSV.
+    """
+    logger = "TensorBoardLogger" if tensorboard_available() else "CSVLogger"
     return {
         "max_epochs": 30,
         "precision": "bf16-mixed" if torch.cuda.is_available() else "32-true",
         "log_every_n_steps": 5,
         "logger": {
-            "class_path": "pytorch_lightning.loggers.CSVLogger",
+            "class_path": f"pytorch_lightning.loggers.{logger}",
             "init_args": {"save_dir": "runs", "name": name, "version": ""},
         },
     }
@@ -55,6 +66,7 @@ def main(args: Sequence[str] | None = None) -> AugMetaCLI:
         AugMetaModule,
         AugDataModule,
         trainer_defaults=trainer_defaults(),
+        seed_everything_default=0,  # reproducible unless told otherwise (--seed_everything)
         save_config_kwargs={"overwrite": True},
         args=None if from_command_line else args,
     )

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 import torch
 import torchvision
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from torchvision.transforms.v2 import functional as F
 
@@ -28,6 +28,7 @@ __all__ = [
     "DATASETS",
     "AugDataModule",
     "DatasetNotFoundError",
+    "EpochShuffle",
     "TensorImages",
     "dataset_statistics",
     "pass_batch",
@@ -85,6 +86,31 @@ class TensorImages(Dataset):
         """``uint8 [B, C, H, W]`` images and ``int64 [B]`` labels of the given indices, in one indexing each."""
         index = torch.as_tensor(indices, dtype=torch.long)
         return self.images[index], self.labels[index]
+
+
+class EpochShuffle(Sampler[int]):
+    """A shuffled order that is a function of ``(seed, epoch, pass)``, so a run resumed at an epoch sees the batches
+    the uninterrupted run would have seen.
+
+    Lightning calls :meth:`set_epoch` at the start of every epoch (as it does for ``DistributedSampler``); a loader
+    iterated several times within an epoch (the cycling "meta" stream) gets a new order on each pass.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed = size, seed
+        self.epoch, self.passes = 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self.passes = epoch, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        state = np.random.SeedSequence([self.seed, self.epoch, self.passes]).generate_state(2, np.uint32)
+        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        self.passes += 1
+        return iter(torch.randperm(self.size, generator=generator).tolist())
 
 
 def pass_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -431,14 +457,15 @@ class AugDataModule(pl.LightningDataModule):
         return self._loader(self._ready_splits().test, stream=None)
 
     def _loader(self, split: TensorImages, stream: int | None) -> DataLoader:
-        """A loader over ``split``, shuffled by a generator seeded ``seed + stream``, or in order where None."""
+        """A loader over ``split``, shuffled per epoch from ``seed + stream`` (:class:`EpochShuffle`), or in order."""
         shuffle = stream is not None
         return DataLoader(
             split,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffle(len(split), self.seed + stream) if shuffle else None,
             drop_last=shuffle and len(split) >= self.batch_size,
-            generator=torch.Generator().manual_seed(self.seed + stream) if shuffle else None,
+            # its own generator (for the workers' seeds), so iterating never draws from the global RNG
+            generator=torch.Generator().manual_seed(self.seed + (stream or 0)),
             collate_fn=pass_batch,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

@@ -17,7 +17,7 @@ import torch.nn.functional as nnf
 
 from augmeta.lightning.base_augment import random_crop_flip
 from augmeta.lightning.models import build_model
-from augmeta.meta import DEFAULT_OPS, OBJECTIVES, MetaNetwork, image_features
+from augmeta.meta import OBJECTIVES, MetaNetwork, default_ops, image_features
 from augmeta.ops import OPS
 from augmeta.policy import Policy, load_policy
 from augmeta.policy.published import PUBLISHED
@@ -63,7 +63,8 @@ class AugMetaModule(pl.LightningModule):
         meta_lr: Adam learning rate of the controller.
         entropy_weight: weight of the op-entropy bonus against collapse.
         meta_start_epoch: first epoch with controller updates (the policy is still applied before).
-        meta_ops: op names the controller chooses from (default :data:`augmeta.meta.DEFAULT_OPS`).
+        meta_ops: op names the controller chooses from (default :func:`augmeta.meta.default_ops`: the standard 14
+            and cutout, without ``color`` for single-channel images).
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
         epsilon: finite-difference step of the objective's Hessian-vector products.
         objective: ``gradient_matching`` (DeepAA-style cosine; the default, best on the validation split) or
@@ -107,7 +108,7 @@ class AugMetaModule(pl.LightningModule):
         self.fixed_policy: Policy | None = None
         if policy == "augmeta":
             self.meta = MetaNetwork(
-                ops=meta_ops or DEFAULT_OPS,
+                ops=meta_ops or default_ops(in_channels),
                 num_subpolicies=num_subpolicies,
                 num_steps=num_steps,
                 mode=meta_mode,
@@ -201,7 +202,8 @@ class AugMetaModule(pl.LightningModule):
             val_images,
             val_labels,
             step_size=base_opt.param_groups[0]["lr"],
-            train_image_grad=leaf.grad,
+            train_image_grad=None if self._loss_is_scaled() else leaf.grad,
+            train_param_grads=None if self._loss_is_scaled() else self._parameter_grads(),
         )
         base_opt.step()
         meta_opt.zero_grad()
@@ -210,6 +212,15 @@ class AugMetaModule(pl.LightningModule):
         meta_opt.step()
         self.log("meta_entropy", draw.entropy.detach(), on_step=False, on_epoch=True)
         return loss, logits
+
+    def _loss_is_scaled(self) -> bool:
+        """fp16 training scales the loss before backward, so the base step's gradients are not the loss's."""
+        return self._trainer is not None and getattr(self.trainer.precision_plugin, "scaler", None) is not None
+
+    def _parameter_grads(self) -> tuple[torch.Tensor, ...]:
+        """The base step's ``grad_w`` of the training loss (before the optimiser's weight decay), copied."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return tuple(torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in params)
 
     # ----------------------------------------------------------------------------------------------- evaluation
     def _evaluate(self, batch, stage: str) -> None:

@@ -1,7 +1,7 @@
 """The learners: the meta-network (controller), its model-free image features and its objectives."""
 
 from augmeta.meta.features import FEATURE_NAMES, image_features
-from augmeta.meta.network import DEFAULT_OPS, DEFAULT_RANGES, MetaDraw, MetaNetwork
+from augmeta.meta.network import DEFAULT_OPS, DEFAULT_RANGES, MetaDraw, MetaNetwork, default_ops
 from augmeta.meta.objectives import (
     OBJECTIVES,
     GradientMatchingObjective,
@@ -20,6 +20,7 @@ __all__ = [
     "MetaDraw",
     "MetaNetwork",
     "MetaObjective",
+    "default_ops",
     "image_features",
     "preserved_batchnorm",
 ]

@@ -23,10 +23,19 @@ from augmeta.policy import OP_NAMES, Policy, StepDraw, apply_step
 from augmeta.policy.published import STANDARD_OPS
 from augmeta.policy.schema import SCHEMA_VERSION
 
-__all__ = ["DEFAULT_OPS", "DEFAULT_RANGES", "MetaDraw", "MetaNetwork"]
+__all__ = ["DEFAULT_OPS", "DEFAULT_RANGES", "MetaDraw", "MetaNetwork", "default_ops"]
 
 #: The ops a controller chooses from by default: torchvision's 14 plus cutout (flips belong to the base recipe).
 DEFAULT_OPS: tuple[str, ...] = (*STANDARD_OPS, "cutout")
+
+#: Ops that do nothing to single-channel images (saturation), so a controller for grey images does not offer them.
+COLOUR_ONLY_OPS: frozenset[str] = frozenset({"color"})
+
+
+def default_ops(channels: int) -> tuple[str, ...]:
+    """:data:`DEFAULT_OPS` without the ops that are the identity on images of ``channels`` channels."""
+    return DEFAULT_OPS if channels > 1 else tuple(op for op in DEFAULT_OPS if op not in COLOUR_ONLY_OPS)
+
 
 #: Ranges (value at magnitude 1) a controller learns within: between AutoAugment's and TrivialAugmentWide's.
 DEFAULT_RANGES: dict[str, tuple[float, float]] = {
@@ -139,6 +148,48 @@ class MetaNetwork(nn.Module):
             if mode == "adaptive"
             else None
         )
+
+    @property
+    def config(self) -> dict:
+        """The constructor arguments that shape the parameters (saved in the state dict as ``_extra_state``)."""
+        return {
+            "ops": list(self.ops),
+            "ranges": {op: list(lo_hi) for op, lo_hi in self.ranges.items()},
+            "num_subpolicies": self.num_subpolicies,
+            "num_steps": self.num_steps,
+            "mode": self.mode,
+            "num_classes": self.num_classes,
+            "hidden": self.adapter.body[0].out_features if self.adapter is not None else 64,
+            "temperature": self.temperature,
+            "magnitude_sampling": self.magnitude_sampling,
+            "interpolation": self.interpolation,
+        }
+
+    def get_extra_state(self) -> dict:
+        return {"config": self.config}
+
+    def set_extra_state(self, state: dict) -> None:
+        saved, mine = state.get("config", {}), self.config
+        different = sorted(key for key in saved.keys() | mine.keys() if saved.get(key) != mine.get(key))
+        if different:
+            details = "; ".join(f"`{key}` saved {saved.get(key)!r}, here {mine.get(key)!r}" for key in different)
+            raise ValueError(
+                f"The state dict should come from a MetaNetwork built the same way, but it differs in: {details}. "
+                "Build it with `MetaNetwork.from_state_dict(state)`."
+            )
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, object]) -> MetaNetwork:
+        """Rebuild a network from its state dict (e.g. ``torch.load("meta_network.pt", weights_only=True)``)."""
+        extra = state.get("_extra_state")
+        if not isinstance(extra, Mapping) or not isinstance(extra.get("config"), Mapping):
+            raise ValueError(
+                "The state dict should hold `_extra_state.config`, as `MetaNetwork.state_dict()` saves it, "
+                f"but its keys are {sorted(state)}."
+            )
+        network = cls(**extra["config"])
+        network.load_state_dict(state)
+        return network
 
     @property
     def num_subpolicies(self) -> int:

@@ -29,8 +29,14 @@ class MetaObjective(Protocol):
         val_labels: torch.Tensor,
         step_size: float,
         train_image_grad: torch.Tensor | None = None,
+        train_param_grads: tuple[torch.Tensor, ...] | None = None,
     ) -> torch.Tensor:
-        """d(objective)/d(images) for augmented training ``images``; the controller descends along it."""
+        """d(objective)/d(images) for augmented training ``images``; the controller descends along it.
+
+        ``train_image_grad`` and ``train_param_grads`` (``grad_x`` and ``grad_w`` of the unscaled training loss at
+        ``images``, in ``model.parameters()`` order of those that require grad) may be handed in from the base step,
+        which computed them already; an objective computes what it is not given.
+        """
 
 
 @contextmanager
@@ -113,6 +119,7 @@ class LookaheadObjective(_FiniteDifferenceObjective):
         val_labels: torch.Tensor,
         step_size: float,
         train_image_grad: torch.Tensor | None = None,
+        train_param_grads: tuple[torch.Tensor, ...] | None = None,
     ) -> torch.Tensor:
         params = [p for p in model.parameters() if p.requires_grad]
         with preserved_batchnorm(model):
@@ -130,9 +137,10 @@ class GradientMatchingObjective(_FiniteDifferenceObjective):
 
     Minimises ``-cos(g, v)`` with ``g = grad_w L_t(w, x)`` and ``v = grad_w L_v(w)``. Unlike the lookahead's dot
     product it cannot be improved by merely making ``g`` larger (harder images), which removes the one-step
-    lookahead's bias towards strong augmentation. ``d cos / dx = (H_x v * |g|^2 - (g.v) H_x g) / (|g|^3 |v|)``, both
-    Hessian-vector products by finite differences: three extra passes per controller step (two with the base step's
-    image gradient handed in).
+    lookahead's bias towards strong augmentation. ``d cos / dx = H_x u / (|g|^3 |v|)`` with the mixed Hessian
+    ``H_x = d/dx grad_w L_t`` and ``u = |g|^2 v - (g.v) g``: one Hessian-vector product, taken by finite differences.
+    With the base step's ``g`` and image gradient handed in, a controller step costs two extra passes: the
+    validation gradient and one perturbed image gradient.
     """
 
     def image_gradient(
@@ -145,20 +153,22 @@ class GradientMatchingObjective(_FiniteDifferenceObjective):
         val_labels: torch.Tensor,
         step_size: float,
         train_image_grad: torch.Tensor | None = None,
+        train_param_grads: tuple[torch.Tensor, ...] | None = None,
     ) -> torch.Tensor:
         params = [p for p in model.parameters() if p.requires_grad]
         with preserved_batchnorm(model):
             v = torch.autograd.grad(criterion(model(val_images), val_labels), params)
-            g = torch.autograd.grad(criterion(model(images), labels), params)
+            g = train_param_grads
+            if g is None:
+                g = torch.autograd.grad(criterion(model(images), labels), params)
             if train_image_grad is None:
                 train_image_grad = _image_grad(model, criterion, images, labels)
             v_norm, g_norm = _norm(v), _norm(g)
             dot = sum((a.float() * b.float()).sum() for a, b in zip(g, v, strict=True))
-            eps_v, eps_g = self.epsilon / (v_norm + 1e-12), self.epsilon / (g_norm + 1e-12)
-            hv = (_perturbed_image_grad(model, criterion, images, labels, params, v, eps_v) - train_image_grad) / eps_v
-            hg = (_perturbed_image_grad(model, criterion, images, labels, params, g, eps_g) - train_image_grad) / eps_g
-        d_cos = (hv * g_norm**2 - dot * hg) / (g_norm**3 * v_norm + 1e-12)
-        return -d_cos
+            u = tuple(g_norm**2 * b.float() - dot * a.float() for a, b in zip(g, v, strict=True))
+            eps = self.epsilon / (_norm(u) + 1e-12)
+            hu = (_perturbed_image_grad(model, criterion, images, labels, params, u, eps) - train_image_grad) / eps
+        return -hu / (g_norm**3 * v_norm + 1e-12)
 
 
 OBJECTIVES = {"lookahead": LookaheadObjective, "gradient_matching": GradientMatchingObjective}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,19 @@ def small_trainer(root: Path, **overrides: Any) -> pl.Trainer:
 
 
 def cloned_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of ``module.state_dict()`` that later training cannot change."""
-    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+    """A copy of ``module.state_dict()`` that later training cannot change (the extra state, a dict, included)."""
+    return {name: _copied(value) for name, value in module.state_dict().items()}
+
+
+def _copied(value: Any) -> Any:
+    return value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) else a == b
 
 
 def changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> list[str]:
     """Names of the entries that differ between two state dicts with the same keys."""
     assert before.keys() == after.keys()
-    return [name for name in before if not torch.equal(before[name], after[name])]
+    return [name for name in before if not _same(before[name], after[name])]

@@ -12,9 +12,11 @@ from pytorch_lightning.loggers import CSVLogger
 
 import augmeta
 from augmeta.lightning import AugMetaModule, PolicyArtifacts
-from augmeta.meta import DEFAULT_OPS, MetaNetwork
+from augmeta.meta import MetaNetwork, default_ops
 
 from .helpers import digits, small_module, small_trainer
+
+GREY_OPS = default_ops(1)  # what a controller for digits offers: no `color`
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WRITTEN = {
@@ -72,11 +74,12 @@ def test_policy_files_per_epoch_and_latest(run):
 def test_meta_network_file_loads_with_weights_only(run):
     module, folder = run
     state = torch.load(folder / "meta_network.pt", weights_only=True)
-    fresh = MetaNetwork(mode="global", num_subpolicies=1, num_steps=2)
-    fresh.load_state_dict(state)
+    fresh = MetaNetwork.from_state_dict(state)
+    assert fresh.ops == list(GREY_OPS)
     trained = module.meta.state_dict()
     assert state.keys() == trained.keys()
-    assert all(torch.equal(fresh.state_dict()[name], trained[name]) for name in trained)
+    assert fresh.config == state["_extra_state"]["config"]
+    assert all(torch.equal(fresh.state_dict()[name], trained[name]) for name in trained if name != "_extra_state")
 
 
 def test_policy_history_has_one_row_per_epoch(run):
@@ -87,7 +90,7 @@ def test_policy_history_has_one_row_per_epoch(run):
     assert [row["epoch"] for row in rows] == ["0", "1"]
     assert list(rows[0]) == ["epoch", *summary]
     assert {key: float(value) for key, value in rows[-1].items() if key != "epoch"} == summary
-    assert sum(float(rows[0][f"policy/p_{op}"]) for op in DEFAULT_OPS) == pytest.approx(1.0, abs=1e-5)
+    assert sum(float(rows[0][f"policy/p_{op}"]) for op in GREY_OPS) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_policy_evolution_is_a_png(run):

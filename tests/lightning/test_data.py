@@ -20,6 +20,7 @@ from augmeta.lightning import data
 from augmeta.lightning.data import (
     AugDataModule,
     DatasetNotFoundError,
+    EpochShuffle,
     TensorImages,
     dataset_statistics,
     pass_batch,
@@ -206,6 +207,20 @@ class TestLoaders:
     def test_shuffling_is_seeded(self):
         first, second = (digits_module(seed=7).train_dataloader()["train"] for _ in range(2))
         assert all(torch.equal(a[1], b[1]) for a, b in zip(first, second, strict=True))
+
+    def test_the_order_depends_on_the_epoch_and_the_pass_only(self):
+        sampler = EpochShuffle(50, seed=3)
+        first, again = list(sampler), list(sampler)  # two passes within epoch 0 (the cycling meta stream)
+        assert sorted(first) == list(range(50)) and first != again
+        sampler.set_epoch(1)
+        epoch_one = list(sampler)
+        assert epoch_one not in (first, again)
+        resumed = EpochShuffle(50, seed=3)
+        resumed.set_epoch(1)  # what Lightning does at the start of a resumed epoch
+        assert list(resumed) == epoch_one
+        resumed.set_epoch(0)
+        assert list(resumed) == first
+        assert list(EpochShuffle(50, seed=4)) != first
 
     def test_val_and_test_loaders_keep_the_order(self):
         module = digits_module(batch_size=64)

@@ -13,13 +13,15 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 import augmeta
 from augmeta.lightning import FIXED_POLICIES, AugMetaModule, resolve_policy
-from augmeta.meta import DEFAULT_OPS, MetaNetwork
+from augmeta.meta import MetaNetwork, default_ops
 from augmeta.policy.published import PUBLISHED
 
 from .helpers import POLICY_DIR, changed, cloned_state, digits, exactly, small_module, small_trainer
 
+GREY_OPS = default_ops(1)  # what a controller for digits offers: no `color`
+
 FIXED = ["none", "randaugment", "trivialaugment", "autoaugment", str(POLICY_DIR / "autoaugment_svhn.json")]
-NO_MAGNITUDE = {"identity", "auto_contrast", "equalize"}  # the ops of DEFAULT_OPS without a magnitude
+NO_MAGNITUDE = {"identity", "auto_contrast", "equalize"}  # the ops of GREY_OPS without a magnitude
 UNKNOWN_POLICY = (
     "`policy` should be 'augmeta', 'none', one of ['autoaugment', 'randaugment', 'trivialaugment', "
     "'autoaugment_cifar10', 'autoaugment_imagenet', 'autoaugment_svhn', 'randaugment_n2_m9', 'trivialaugment_wide'] "
@@ -197,6 +199,12 @@ def test_the_controller_waits_for_meta_start_epoch(tmp_path):
     assert changed(model_before, cloned_state(module.model))
 
 
+@pytest.mark.parametrize(("channels", "offers_color"), [(1, False), (3, True)])
+def test_the_controller_offers_color_to_colour_images_only(channels, offers_color):
+    ops = small_module(in_channels=channels).meta.ops
+    assert ("color" in ops) is offers_color and len(ops) == len(GREY_OPS) + offers_color
+
+
 def test_meta_every_below_one_is_rejected():
     with pytest.raises(ValueError, match=exactly("`meta_every` should be an integer >= 1, but got 0 instead.")):
         AugMetaModule(meta_every=0)
@@ -242,10 +250,10 @@ def test_current_policy_without_augmentation_is_an_error():
 
 def test_policy_summary_names_every_op_and_its_magnitude(trained):
     summary = trained.policy_summary()
-    with_magnitude = [op for op in DEFAULT_OPS if op not in NO_MAGNITUDE]
-    assert list(summary) == [f"policy/p_{op}" for op in DEFAULT_OPS] + [f"policy/m_{op}" for op in with_magnitude]
+    with_magnitude = [op for op in GREY_OPS if op not in NO_MAGNITUDE]
+    assert list(summary) == [f"policy/p_{op}" for op in GREY_OPS] + [f"policy/m_{op}" for op in with_magnitude]
     assert all(type(value) is float for value in summary.values())
-    assert sum(summary[f"policy/p_{op}"] for op in DEFAULT_OPS) == pytest.approx(1.0, abs=1e-5)
+    assert sum(summary[f"policy/p_{op}"] for op in GREY_OPS) == pytest.approx(1.0, abs=1e-5)
     assert all(0.0 < summary[f"policy/m_{op}"] < 1.0 for op in with_magnitude)
     assert set(summary) <= set(trained.trainer.callback_metrics)  # logged at the end of every epoch
 
@@ -264,9 +272,9 @@ def test_policy_summary_of_a_fresh_network():
     summary = small_module(init_identity=0.4, init_magnitude=0.2).policy_summary()
     assert summary["policy/p_identity"] == pytest.approx(0.4)
     others = [value for key, value in summary.items() if key.startswith("policy/p_") and key != "policy/p_identity"]
-    assert others == pytest.approx([0.6 / (len(DEFAULT_OPS) - 1)] * (len(DEFAULT_OPS) - 1))
+    assert others == pytest.approx([0.6 / (len(GREY_OPS) - 1)] * (len(GREY_OPS) - 1))
     magnitudes = [value for key, value in summary.items() if key.startswith("policy/m_")]
-    assert magnitudes == pytest.approx([0.2] * (len(DEFAULT_OPS) - len(NO_MAGNITUDE)))
+    assert magnitudes == pytest.approx([0.2] * (len(GREY_OPS) - len(NO_MAGNITUDE)))
 
 
 # ------------------------------------------------------------------------------------------ resolve_policy
@@ -329,6 +337,27 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     assert start.controller_state[0]["step"] == saved["optimizer_states"][1]["state"][0]["step"] == 2
     assert trainer.current_epoch == 2
     assert resumed.base_steps == 6
+
+
+def test_a_resumed_run_ends_exactly_where_the_uninterrupted_run_ends(tmp_path):
+    """Same weights, controller and step count, bit for bit: data order, RNG and optimisers all resume."""
+    pl.seed_everything(0)
+    straight = small_module(meta_every=2)
+    small_trainer(tmp_path / "straight", max_epochs=2).fit(straight, digits())
+
+    pl.seed_everything(0)
+    first = small_module(meta_every=2)
+    checkpoints = tmp_path / "interrupted"
+    callbacks = [StopAtEpochEnd(), last_checkpoint(checkpoints)]
+    small_trainer(checkpoints, max_epochs=2, callbacks=callbacks, enable_checkpointing=True).fit(first, digits())
+    pl.seed_everything(123)  # a new process: other RNG state, other initial weights
+    resumed = small_module(meta_every=2)
+    trainer = small_trainer(checkpoints, max_epochs=2, callbacks=[last_checkpoint(checkpoints)], enable_checkpointing=True)
+    trainer.fit(resumed, digits(), ckpt_path=checkpoints / "checkpoints" / "last.ckpt")
+
+    assert resumed.base_steps == straight.base_steps == 6
+    assert changed(cloned_state(straight.model), cloned_state(resumed.model)) == []
+    assert changed(cloned_state(straight.meta), cloned_state(resumed.meta)) == []
 
 
 def test_resume_a_finished_run_for_more_epochs(tmp_path):

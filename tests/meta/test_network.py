@@ -1,11 +1,13 @@
 """The meta-network: per-image differentiable sampling, gradients to every learned parameter, policy export."""
 
+import re
+
 import pytest
 import torch
 
 from augmeta import Policy
-from augmeta.meta import DEFAULT_OPS, FEATURE_NAMES, MetaNetwork, image_features
-from augmeta.ops import OPS
+from augmeta.meta import DEFAULT_OPS, FEATURE_NAMES, MetaNetwork, default_ops, image_features
+from augmeta.ops import OPS, apply_op
 
 
 @pytest.fixture
@@ -57,6 +59,13 @@ def test_images_with_identity_ops_are_untouched(batch):
         net.op_logits[..., net.ops.index("identity")] = 50.0
     draw = net.augment(images, labels)
     torch.testing.assert_close(draw.images, images)
+
+
+def test_grey_images_are_not_offered_saturation():
+    assert default_ops(3) == DEFAULT_OPS
+    assert default_ops(1) == tuple(op for op in DEFAULT_OPS if op != "color")
+    grey = torch.rand(6, 1, 8, 8)
+    assert torch.equal(apply_op("color", grey, 1.0), grey)  # why: saturation is the identity on grey images
 
 
 def test_init_identity_sets_the_starting_probability():
@@ -140,3 +149,33 @@ def test_features_are_model_free_and_named():
 
 def test_every_default_op_is_registered():
     assert set(DEFAULT_OPS) <= set(OPS)
+
+
+@pytest.mark.parametrize("mode", ["global", "adaptive"])
+def test_a_saved_state_dict_rebuilds_the_same_network(mode, tmp_path):
+    network = MetaNetwork(ops=["identity", "rotate", "cutout"], num_steps=3, mode=mode, num_classes=4, hidden=8)
+    with torch.no_grad():
+        network.op_logits.normal_()
+    torch.save(network.state_dict(), tmp_path / "meta_network.pt")
+    rebuilt = MetaNetwork.from_state_dict(torch.load(tmp_path / "meta_network.pt", weights_only=True))
+    assert rebuilt.config == network.config
+    tensors = [name for name in network.state_dict() if name != "_extra_state"]
+    assert all(torch.equal(rebuilt.state_dict()[name], network.state_dict()[name]) for name in tensors)
+
+
+def test_a_state_dict_of_another_shape_names_what_differs():
+    state = MetaNetwork(ops=["identity", "rotate"]).state_dict()
+    message = (
+        "The state dict should come from a MetaNetwork built the same way, but it differs in: `ops` saved "
+        "['identity', 'rotate'], here ['identity', 'cutout']; `ranges` saved {'identity': [0.0, 0.0], 'rotate': "
+        "[0.0, 45.0]}, here {'identity': [0.0, 0.0], 'cutout': [0.0, 0.5]}. Build it with "
+        "`MetaNetwork.from_state_dict(state)`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        MetaNetwork(ops=["identity", "cutout"]).load_state_dict(state)
+
+
+def test_a_state_dict_without_its_config_is_refused():
+    state = {name: value for name, value in MetaNetwork().state_dict().items() if name != "_extra_state"}
+    with pytest.raises(ValueError, match="should hold `_extra_state.config`"):
+        MetaNetwork.from_state_dict(state)
