@@ -1,11 +1,13 @@
 """Lightning integration: the joint training module, data modules, callbacks and the command line."""
 
 from augmeta.lightning.callbacks import PolicyArtifacts
+from augmeta.lightning.checkpoint_io import AtomicCheckpointIO
 from augmeta.lightning.data import DATASETS, AugDataModule, DatasetNotFoundError
 from augmeta.lightning.module import FIXED_POLICIES, AugMetaModule, resolve_policy
 
 __all__ = [
     "DATASETS",
+    "AtomicCheckpointIO",
     "FIXED_POLICIES",
     "AugDataModule",
     "AugMetaModule",

@@ -36,7 +36,8 @@ def tensorboard_available() -> bool:
 
 
 def trainer_defaults(name: str = "augmeta") -> dict:
-    """Defaults of the Trainer: logs and artefacts under ``runs/<name>/``, bf16 on a GPU, checkpoints with last.
+    """Defaults of the Trainer: logs and artefacts under ``runs/<name>/``, bf16 on a GPU, checkpoints (with last)
+    written atomically.
 
     The logger is TensorBoard's where it is installed and CSV (``metrics.csv``) otherwise, as Lightning's own default
     chooses; either way ``PolicyArtifacts`` writes the policy's history as CSV.
@@ -46,6 +47,7 @@ def trainer_defaults(name: str = "augmeta") -> dict:
         "max_epochs": 30,
         "precision": "bf16-mixed" if torch.cuda.is_available() else "32-true",
         "log_every_n_steps": 5,
+        "plugins": [{"class_path": "augmeta.lightning.checkpoint_io.AtomicCheckpointIO"}],
         "logger": {
             "class_path": f"pytorch_lightning.loggers.{logger}",
             "init_args": {"save_dir": "runs", "name": name, "version": ""},

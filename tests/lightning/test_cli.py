@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from augmeta.lightning import cli
+from augmeta.lightning import AtomicCheckpointIO, cli
 
 # the warnings of an in-process LightningCLI fit: Lightning 2.6 calls jsonargparse APIs that 4.49 deprecates, and
 # torch 2.14 deprecates the treespec check Lightning makes
@@ -23,6 +23,7 @@ TINY_RUN += ["--artifacts.plot", "false"]
 def test_the_default_logger_is_tensorboard_where_installed(monkeypatch, installed, logger):
     monkeypatch.setattr(cli, "tensorboard_available", lambda: installed)
     defaults = cli.trainer_defaults("mine")
+    assert defaults["plugins"] == [{"class_path": "augmeta.lightning.checkpoint_io.AtomicCheckpointIO"}]
     assert defaults["logger"] == {
         "class_path": f"pytorch_lightning.loggers.{logger}",
         "init_args": {"save_dir": "runs", "name": "mine", "version": ""},
@@ -37,15 +38,16 @@ def test_tensorboard_available_looks_for_either_writer(monkeypatch):
     assert not cli.tensorboard_available()
 
 
-def _fit(tmp_path, monkeypatch) -> None:
+def _fit(tmp_path, monkeypatch) -> cli.AugMetaCLI:
     monkeypatch.setattr("sys.argv", ["train.py"])  # LightningCLI warns when pytest's arguments are there too
-    cli.main([*TINY_RUN, "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")])
+    return cli.main([*TINY_RUN, "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")])
 
 
 @pytest.mark.filterwarnings(*IN_PROCESS_WARNINGS)
 def test_without_tensorboard_the_run_logs_csv_with_the_policy(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "tensorboard_available", lambda: False)
-    _fit(tmp_path, monkeypatch)
+    trainer = _fit(tmp_path, monkeypatch).trainer
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
     run = tmp_path / "runs" / "augmeta"
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train_loss_epoch", "policy/p_identity", "policy/m_rotate"} <= set(header)
