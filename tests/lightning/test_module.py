@@ -352,7 +352,9 @@ def test_a_resumed_run_ends_exactly_where_the_uninterrupted_run_ends(tmp_path):
     small_trainer(checkpoints, max_epochs=2, callbacks=callbacks, enable_checkpointing=True).fit(first, digits())
     pl.seed_everything(123)  # a new process: other RNG state, other initial weights
     resumed = small_module(meta_every=2)
-    trainer = small_trainer(checkpoints, max_epochs=2, callbacks=[last_checkpoint(checkpoints)], enable_checkpointing=True)
+    trainer = small_trainer(
+        checkpoints, max_epochs=2, callbacks=[last_checkpoint(checkpoints)], enable_checkpointing=True
+    )
     trainer.fit(resumed, digits(), ckpt_path=checkpoints / "checkpoints" / "last.ckpt")
 
     assert resumed.base_steps == straight.base_steps == 6
