@@ -77,3 +77,20 @@ def test_gradient_matching_matches_autograd_of_the_cosine():
     (expected,) = torch.autograd.grad(-dot / (g_norm * v_norm), x)
     relative_error = (got - expected).norm() / expected.norm()
     assert relative_error < 1e-3, relative_error
+
+
+def test_gradient_matching_uses_the_base_steps_gradients_when_handed_in():
+    """The module hands in grad_x and grad_w from its base step; the result is the one computed from scratch."""
+    model = small_model()
+    criterion = nn.functional.cross_entropy
+    images, labels, val_images, val_labels = training_and_validation_batches(seed=3)
+    objective = GradientMatchingObjective(epsilon=1e-4)
+    computed = objective.image_gradient(model, criterion, images, labels, val_images, val_labels, 0.1)
+
+    leaf = images.clone().requires_grad_(True)
+    criterion(model(leaf), labels).backward()  # the base step's backward
+    param_grads = tuple(p.grad.clone() for p in model.parameters())
+    handed_in = objective.image_gradient(
+        model, criterion, images, labels, val_images, val_labels, 0.1, leaf.grad, param_grads
+    )
+    assert torch.allclose(handed_in, computed, rtol=1e-9, atol=1e-12)
