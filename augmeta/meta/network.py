@@ -281,7 +281,11 @@ class MetaNetwork(nn.Module):
         fill: Sequence[float] = (0.0,),
         provenance: Mapping[str, object] | None = None,
     ) -> Policy:
-        """The learned distribution as a :class:`Policy`: sub-policies and ops below ``min_weight`` pruned.
+        """The learned distribution as a :class:`Policy`, with its negligible parts pruned.
+
+        Sub-policies with a weight below ``min_weight`` are dropped. In each step an op whose share of the step's
+        augmentation (its non-identity probability mass) is below ``min_weight`` is dropped and its probability goes
+        to ``identity``, so the exported policy augments as often as the network does, however rarely that is.
 
         In adaptive mode ``features``/``labels`` of (a sample of) the training set give the marginal policy.
         """
@@ -311,11 +315,16 @@ class MetaNetwork(nn.Module):
         )
 
     def _step_dict(self, probabilities: torch.Tensor, magnitudes: torch.Tensor, min_weight: float) -> dict:
+        identity = self.ops.index("identity")
+        augmenting = float(probabilities.sum() - probabilities[identity])
+        dropped = [
+            i for i in range(len(self.ops)) if i != identity and float(probabilities[i]) < min_weight * augmenting
+        ]
         ops = []
         for i, op in enumerate(self.ops):
-            weight = float(probabilities[i])
-            if weight < min_weight and op != "identity":
+            if i in dropped:
                 continue
+            weight = float(probabilities[i]) + (sum(float(probabilities[j]) for j in dropped) if i == identity else 0)
             has_magnitude = OPS[op].default_range is not None
             m = round(float(magnitudes[i]), 6) if has_magnitude else 0.0
             ops.append(

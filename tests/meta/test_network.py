@@ -105,6 +105,23 @@ def test_export_prunes_rare_ops_and_keeps_probabilities():
     assert rotate.range == [0.0, 45.0] and rotate.signed is True
 
 
+def test_export_keeps_rare_augmentation_as_often_as_the_network_applies_it():
+    """Near identity every op is rare; pruning by absolute weight would export no augmentation at all."""
+    net = MetaNetwork(num_steps=1, init_identity=0.95)
+    step = net.to_policy().subpolicies[0].steps[0]
+    assert [choice.op for choice in step.ops] == net.ops
+    assert step.ops[0].weight == pytest.approx(0.95, abs=1e-6)
+
+
+def test_export_gives_the_probability_of_pruned_ops_to_identity():
+    net = MetaNetwork(ops=["identity", "rotate", "cutout"], num_steps=1)
+    with torch.no_grad():  # augmentation mass 0.5: rotate 0.499, cutout 0.001 (0.2 % of it, under min_weight)
+        net.op_logits[0, 0] = torch.tensor([0.5, 0.499, 0.001]).log()
+    step = net.to_policy(min_weight=0.01).subpolicies[0].steps[0]
+    assert [choice.op for choice in step.ops] == ["identity", "rotate"]
+    assert [choice.weight for choice in step.ops] == pytest.approx([0.501, 0.499], abs=1e-6)
+
+
 def test_adaptive_mode_depends_on_label(batch):
     images, labels = batch
     net = MetaNetwork(mode="adaptive").eval()  # one image: use the running feature statistics
