@@ -194,6 +194,7 @@ class AugMetaModule(pl.LightningModule):
         base_opt.zero_grad()
         self.manual_backward(loss)
         val_images, val_labels = meta_batch
+        scaled = self._loss_is_scaled()
         image_grad = self.objective.image_gradient(
             self.model,
             self.criterion,
@@ -202,8 +203,8 @@ class AugMetaModule(pl.LightningModule):
             val_images,
             val_labels,
             step_size=base_opt.param_groups[0]["lr"],
-            train_image_grad=None if self._loss_is_scaled() else leaf.grad,
-            train_param_grads=None if self._loss_is_scaled() else self._parameter_grads(),
+            train_image_grad=None if scaled else leaf.grad,
+            train_param_grads=None if scaled else self._parameter_grads(),
         )
         base_opt.step()
         meta_opt.zero_grad()

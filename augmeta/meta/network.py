@@ -127,7 +127,7 @@ class MetaNetwork(nn.Module):
         for name, value in (("init_identity", init_identity), ("init_magnitude", init_magnitude)):
             if not 0.0 < value < 1.0:
                 raise ValueError(f"`{name}` should be in (0, 1), but got {value!r} instead.")
-        self.mode, self.num_classes, self.temperature = mode, num_classes, temperature
+        self.mode, self.num_classes, self.hidden, self.temperature = mode, num_classes, hidden, temperature
         self.magnitude_sampling, self.interpolation = magnitude_sampling, interpolation
         self.ranges = _resolve_ranges(self.ops, ranges)
         n = len(self.ops)
@@ -159,7 +159,7 @@ class MetaNetwork(nn.Module):
             "num_steps": self.num_steps,
             "mode": self.mode,
             "num_classes": self.num_classes,
-            "hidden": self.adapter.body[0].out_features if self.adapter is not None else 64,
+            "hidden": self.hidden,
             "temperature": self.temperature,
             "magnitude_sampling": self.magnitude_sampling,
             "interpolation": self.interpolation,
@@ -320,11 +320,12 @@ class MetaNetwork(nn.Module):
         dropped = [
             i for i in range(len(self.ops)) if i != identity and float(probabilities[i]) < min_weight * augmenting
         ]
+        pruned = sum(float(probabilities[i]) for i in dropped)
         ops = []
         for i, op in enumerate(self.ops):
             if i in dropped:
                 continue
-            weight = float(probabilities[i]) + (sum(float(probabilities[j]) for j in dropped) if i == identity else 0)
+            weight = float(probabilities[i]) + (pruned if i == identity else 0.0)
             has_magnitude = OPS[op].default_range is not None
             m = round(float(magnitudes[i]), 6) if has_magnitude else 0.0
             ops.append(

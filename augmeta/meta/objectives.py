@@ -95,6 +95,21 @@ class _FiniteDifferenceObjective:
             raise ValueError(f"`epsilon` should be > 0, but got {epsilon!r} instead.")
         self.epsilon = epsilon
 
+    def _hessian_vector(
+        self,
+        model: nn.Module,
+        criterion: Criterion,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        params: list[nn.Parameter],
+        direction: tuple[torch.Tensor, ...],
+        train_image_grad: torch.Tensor,
+    ) -> torch.Tensor:
+        """``H_x d = d/dx <grad_w L_t(w, x), d>`` by a finite difference along ``d`` of step ``epsilon / |d|``."""
+        eps = self.epsilon / (_norm(direction) + 1e-12)
+        perturbed = _perturbed_image_grad(model, criterion, images, labels, params, direction, eps)
+        return (perturbed - train_image_grad) / eps
+
 
 class LookaheadObjective(_FiniteDifferenceObjective):
     """Validation loss after one lookahead SGD step of the base model (DARTS / DADA), to first order.
@@ -124,12 +139,10 @@ class LookaheadObjective(_FiniteDifferenceObjective):
         params = [p for p in model.parameters() if p.requires_grad]
         with preserved_batchnorm(model):
             val_grads = torch.autograd.grad(criterion(model(val_images), val_labels), params)
-            norm = _norm(val_grads)
-            eps = self.epsilon / (norm + 1e-12)
             if train_image_grad is None:
                 train_image_grad = _image_grad(model, criterion, images, labels)
-            perturbed = _perturbed_image_grad(model, criterion, images, labels, params, val_grads, eps)
-        return -step_size * (perturbed - train_image_grad) / eps
+            hv = self._hessian_vector(model, criterion, images, labels, params, val_grads, train_image_grad)
+        return -step_size * hv
 
 
 class GradientMatchingObjective(_FiniteDifferenceObjective):
@@ -166,8 +179,7 @@ class GradientMatchingObjective(_FiniteDifferenceObjective):
             v_norm, g_norm = _norm(v), _norm(g)
             dot = sum((a.float() * b.float()).sum() for a, b in zip(g, v, strict=True))
             u = tuple(g_norm**2 * b.float() - dot * a.float() for a, b in zip(g, v, strict=True))
-            eps = self.epsilon / (_norm(u) + 1e-12)
-            hu = (_perturbed_image_grad(model, criterion, images, labels, params, u, eps) - train_image_grad) / eps
+            hu = self._hessian_vector(model, criterion, images, labels, params, u, train_image_grad)
         return -hu / (g_norm**3 * v_norm + 1e-12)
 
 
