@@ -17,7 +17,7 @@ import torch.nn.functional as nnf
 
 from augmeta.lightning.base_augment import random_crop_flip
 from augmeta.lightning.models import build_model
-from augmeta.meta import OBJECTIVES, MetaNetwork, default_ops, image_features
+from augmeta.meta import MetaNetwork, build_objective, default_ops, image_features
 from augmeta.ops import OPS
 from augmeta.policy import Policy, load_policy
 from augmeta.policy.published import PUBLISHED
@@ -67,8 +67,10 @@ class AugMetaModule(pl.LightningModule):
             and cutout, without ``color`` for single-channel images).
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
         epsilon: finite-difference step of the objective's Hessian-vector products.
-        objective: ``gradient_matching`` (DeepAA-style cosine; the default, best on the validation split) or
-            ``lookahead`` (one-step lookahead, DARTS/DADA).
+        objective: ``gradient_matching`` (DeepAA-style cosine; the default, best on the validation split),
+            ``lookahead`` (one-step lookahead, DARTS/DADA) or ``teacher`` (TeachAugment: adversarial against an EMA
+            teacher of the model; uses no held-out data).
+        teacher_decay: EMA decay of the ``teacher`` objective's teacher.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class AugMetaModule(pl.LightningModule):
         magnitude_sampling: str = "uniform",
         epsilon: float = 0.01,
         objective: str = "gradient_matching",
+        teacher_decay: float = 0.99,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -117,9 +120,7 @@ class AugMetaModule(pl.LightningModule):
                 init_magnitude=init_magnitude,
                 magnitude_sampling=magnitude_sampling,
             )
-            if objective not in OBJECTIVES:
-                raise ValueError(f"`objective` should be one of {sorted(OBJECTIVES)}, but got {objective!r} instead.")
-            self.objective = OBJECTIVES[objective](epsilon)
+            self.objective = build_objective(objective, self.model, epsilon, teacher_decay)
         else:
             self.fixed_policy = resolve_policy(policy)
         self.base_steps = 0
@@ -176,6 +177,8 @@ class AugMetaModule(pl.LightningModule):
             base_opt.zero_grad()
             self.manual_backward(loss)
             base_opt.step()
+        if self.meta is not None and hasattr(self.objective, "update"):
+            self.objective.update(self.model)
         self.lr_schedulers().step()
         self.base_steps += 1
         accuracy = (logits.argmax(dim=1) == labels).float().mean()

@@ -7,6 +7,8 @@ from augmeta.meta.objectives import (
     GradientMatchingObjective,
     LookaheadObjective,
     MetaObjective,
+    TeacherObjective,
+    build_objective,
     preserved_batchnorm,
 )
 
@@ -20,6 +22,8 @@ __all__ = [
     "MetaDraw",
     "MetaNetwork",
     "MetaObjective",
+    "TeacherObjective",
+    "build_objective",
     "default_ops",
     "image_features",
     "preserved_batchnorm",

@@ -6,6 +6,7 @@ through the (differentiable) augmentation into the controller. An objective impl
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -13,7 +14,15 @@ from typing import Protocol
 import torch
 from torch import nn
 
-__all__ = ["OBJECTIVES", "GradientMatchingObjective", "LookaheadObjective", "MetaObjective", "preserved_batchnorm"]
+__all__ = [
+    "OBJECTIVES",
+    "GradientMatchingObjective",
+    "LookaheadObjective",
+    "MetaObjective",
+    "TeacherObjective",
+    "build_objective",
+    "preserved_batchnorm",
+]
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -183,4 +192,76 @@ class GradientMatchingObjective(_FiniteDifferenceObjective):
         return -hu / (g_norm**3 * v_norm + 1e-12)
 
 
-OBJECTIVES = {"lookahead": LookaheadObjective, "gradient_matching": GradientMatchingObjective}
+class TeacherObjective(nn.Module):
+    """TeachAugment (Suzuki, CVPR 2022): augment so the model finds images hard that its EMA teacher still knows.
+
+    The controller maximises ``L(model, x) - L(teacher, x)`` on the augmented training images ``x``, where the
+    teacher is an exponential moving average of the model's weights. Harder images raise the first term; images the
+    teacher no longer recognises (the label destroyed) raise the second, so the pair pushes towards the strongest
+    augmentation that keeps the class. It needs no held-out data (the validation batch is ignored) and costs one
+    forward/backward of the teacher per controller step: the model's image gradient comes from the base step.
+
+    It is an ``nn.Module`` so the teacher travels with the Lightning module: moved to its device, saved in its
+    checkpoints (exact resume) and restored from them. Call :meth:`update` after every base optimiser step.
+
+    Args:
+        model: the base model; the teacher starts as its copy.
+        decay: EMA decay of the teacher, ramped as ``min(decay, (1 + n) / (10 + n))`` over the first updates so a
+            short run's teacher does not stay at the initial weights.
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.99) -> None:
+        super().__init__()
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"`decay` should be in [0, 1), but got {decay!r} instead.")
+        self.decay = decay
+        self.teacher = copy.deepcopy(model).requires_grad_(False)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Move the teacher's weights towards ``model``'s by the EMA step; copy its buffers (BatchNorm statistics)."""
+        n = int(self.updates)
+        decay = min(self.decay, (1.0 + n) / (10.0 + n))
+        teacher = [p for p in self.teacher.parameters()]
+        student = [p.detach().to(p.dtype) for p in model.parameters()]
+        torch._foreach_lerp_(teacher, student, 1.0 - decay)
+        for mine, theirs in zip(self.teacher.buffers(), model.buffers(), strict=True):
+            mine.copy_(theirs)
+        self.updates += 1
+
+    def image_gradient(
+        self,
+        model: nn.Module,
+        criterion: Criterion,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        val_images: torch.Tensor,
+        val_labels: torch.Tensor,
+        step_size: float,
+        train_image_grad: torch.Tensor | None = None,
+        train_param_grads: tuple[torch.Tensor, ...] | None = None,
+    ) -> torch.Tensor:
+        if train_image_grad is None:
+            with preserved_batchnorm(model):
+                train_image_grad = _image_grad(model, criterion, images, labels)
+        self.teacher.train(model.training)  # the same normalisation as the model's forward on these images
+        with preserved_batchnorm(self.teacher):
+            teacher_image_grad = _image_grad(self.teacher, criterion, images, labels)
+        return teacher_image_grad - train_image_grad
+
+
+OBJECTIVES = {
+    "lookahead": LookaheadObjective,
+    "gradient_matching": GradientMatchingObjective,
+    "teacher": TeacherObjective,
+}
+
+
+def build_objective(name: str, model: nn.Module, epsilon: float = 0.01, teacher_decay: float = 0.99) -> MetaObjective:
+    """The objective called ``name`` (a key of :data:`OBJECTIVES`) for the base ``model``."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"`objective` should be one of {sorted(OBJECTIVES)}, but got {name!r} instead.")
+    if name == "teacher":
+        return TeacherObjective(model, teacher_decay)
+    return OBJECTIVES[name](epsilon)

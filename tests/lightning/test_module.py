@@ -178,6 +178,23 @@ def test_a_meta_run_steps_both_optimisers(tmp_path):
     assert set(changed(meta_before, cloned_state(module.meta))) == {"subpolicy_logits", "op_logits", "magnitude_logits"}
 
 
+def test_the_teacher_objective_trains_the_controller_against_an_ema_of_the_model(tmp_path):
+    module = small_module(meta_every=1, objective="teacher", teacher_decay=0.5)
+    teacher_before = cloned_state(module.objective.teacher)
+    steps = OptimizerSteps()
+    small_trainer(tmp_path, limit_train_batches=3, callbacks=[steps]).fit(module, digits())
+    assert len(steps.controller_grads) == 3
+    first, *later = steps.controller_grads
+    assert first["magnitude_logits"].abs().max() == 0  # the teacher starts as the model: no signal yet
+    for grads in later:
+        assert grads["magnitude_logits"].abs().sum() > 0
+    assert int(module.objective.updates) == 3
+    assert changed(teacher_before, cloned_state(module.objective.teacher))
+    assert all(not p.requires_grad for p in module.objective.teacher.parameters())
+    teacher_keys = {key.removeprefix("objective.teacher.") for key in module.state_dict() if "teacher." in key}
+    assert teacher_keys == set(module.model.state_dict())  # saved in checkpoints with the module
+
+
 def test_the_controller_steps_once_every_meta_every_base_steps(tmp_path):
     module = small_module(meta_every=2)
     steps = OptimizerSteps()
@@ -339,19 +356,20 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     assert resumed.base_steps == 6
 
 
-def test_a_resumed_run_ends_exactly_where_the_uninterrupted_run_ends(tmp_path):
+@pytest.mark.parametrize("objective", ["gradient_matching", "teacher"])
+def test_a_resumed_run_ends_exactly_where_the_uninterrupted_run_ends(tmp_path, objective):
     """Same weights, controller and step count, bit for bit: data order, RNG and optimisers all resume."""
     pl.seed_everything(0)
-    straight = small_module(meta_every=2)
+    straight = small_module(meta_every=2, objective=objective)
     small_trainer(tmp_path / "straight", max_epochs=2).fit(straight, digits())
 
     pl.seed_everything(0)
-    first = small_module(meta_every=2)
+    first = small_module(meta_every=2, objective=objective)
     checkpoints = tmp_path / "interrupted"
     callbacks = [StopAtEpochEnd(), last_checkpoint(checkpoints)]
     small_trainer(checkpoints, max_epochs=2, callbacks=callbacks, enable_checkpointing=True).fit(first, digits())
     pl.seed_everything(123)  # a new process: other RNG state, other initial weights
-    resumed = small_module(meta_every=2)
+    resumed = small_module(meta_every=2, objective=objective)
     trainer = small_trainer(
         checkpoints, max_epochs=2, callbacks=[last_checkpoint(checkpoints)], enable_checkpointing=True
     )
@@ -360,6 +378,8 @@ def test_a_resumed_run_ends_exactly_where_the_uninterrupted_run_ends(tmp_path):
     assert resumed.base_steps == straight.base_steps == 6
     assert changed(cloned_state(straight.model), cloned_state(resumed.model)) == []
     assert changed(cloned_state(straight.meta), cloned_state(resumed.meta)) == []
+    if objective == "teacher":
+        assert changed(cloned_state(straight.objective), cloned_state(resumed.objective)) == []
 
 
 def test_resume_a_finished_run_for_more_epochs(tmp_path):

@@ -1,9 +1,16 @@
 """The objectives: their finite-difference image gradients match second-order autograd."""
 
+import pytest
 import torch
 from torch import nn
 
-from augmeta.meta import GradientMatchingObjective, LookaheadObjective, preserved_batchnorm
+from augmeta.meta import (
+    GradientMatchingObjective,
+    LookaheadObjective,
+    TeacherObjective,
+    build_objective,
+    preserved_batchnorm,
+)
 
 
 def small_model():
@@ -94,3 +101,92 @@ def test_gradient_matching_uses_the_base_steps_gradients_when_handed_in():
         model, criterion, images, labels, val_images, val_labels, 0.1, leaf.grad, param_grads
     )
     assert torch.allclose(handed_in, computed, rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------- TeachAugment
+
+
+def _image_loss_grad(model, images, labels):
+    x = images.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(nn.functional.cross_entropy(model(x), labels), x)
+    return grad
+
+
+def test_teacher_objective_is_the_teacher_image_gradient_minus_the_model_one():
+    model = small_model()
+    objective = TeacherObjective(model, decay=0.9)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))  # the model moves away from its teacher
+    images, labels, val_images, val_labels = training_and_validation_batches(seed=3)
+    model_grad = _image_loss_grad(model, images, labels)
+    teacher_grad = _image_loss_grad(objective.teacher, images, labels)
+    expected = teacher_grad - model_grad
+
+    computed = objective.image_gradient(model, nn.functional.cross_entropy, images, labels, val_images, val_labels, 0.1)
+    handed_in = objective.image_gradient(
+        model, nn.functional.cross_entropy, images, labels, val_images, val_labels, 0.1, train_image_grad=model_grad
+    )
+    assert expected.abs().sum() > 0
+    torch.testing.assert_close(computed, expected)
+    torch.testing.assert_close(handed_in, expected)
+
+
+def test_a_fresh_teacher_gives_no_gradient():
+    model = small_model()
+    images, labels, val_images, val_labels = training_and_validation_batches(seed=4)
+    got = TeacherObjective(model).image_gradient(
+        model, nn.functional.cross_entropy, images, labels, val_images, val_labels, 0.1
+    )
+    assert got.abs().max() == 0
+
+
+def test_the_teacher_is_an_exponential_moving_average_with_a_warm_up():
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    objective = TeacherObjective(model, decay=0.5)
+    start = [p.detach().clone() for p in objective.teacher.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+        model[1].running_mean.fill_(7.0)
+    objective.update(model)  # first update: decay min(0.5, 1/10) = 0.1
+    for teacher, begin, now in zip(objective.teacher.parameters(), start, model.parameters(), strict=True):
+        torch.testing.assert_close(teacher, 0.1 * begin + 0.9 * now)
+        assert not teacher.requires_grad
+    torch.testing.assert_close(objective.teacher[1].running_mean, torch.full((2,), 7.0))
+    before = [p.detach().clone() for p in objective.teacher.parameters()]
+    objective.update(model)  # second: min(0.5, 2/11)
+    for teacher, begin, now in zip(objective.teacher.parameters(), before, model.parameters(), strict=True):
+        torch.testing.assert_close(teacher, 2 / 11 * begin + 9 / 11 * now)
+    assert int(objective.updates) == 2
+    assert set(objective.state_dict()) >= {"updates", "teacher.0.weight", "teacher.1.running_mean"}
+
+
+def test_the_teacher_leaves_batchnorm_statistics_alone():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    objective = TeacherObjective(model)
+    before = {k: v.clone() for k, v in objective.teacher.state_dict().items()}
+    images, labels = torch.rand(6, 1, 6, 6), torch.randint(0, 3, (6,))
+    objective.image_gradient(model, nn.functional.cross_entropy, images, labels, images, labels, 0.1)
+    for key, value in objective.teacher.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("lookahead", LookaheadObjective),
+        ("gradient_matching", GradientMatchingObjective),
+        ("teacher", TeacherObjective),
+    ],
+)
+def test_build_objective(name, kind):
+    assert isinstance(build_objective(name, small_model()), kind)
+
+
+def test_build_objective_rejects_unknown_names_and_bad_decays():
+    expected = "`objective` should be one of ['gradient_matching', 'lookahead', 'teacher'], but got 'nope' instead."
+    with pytest.raises(ValueError, match=expected.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        build_objective("nope", small_model())
+    with pytest.raises(ValueError, match=r"`decay` should be in \[0, 1\), but got 1.0 instead\."):
+        TeacherObjective(small_model(), decay=1.0)
