@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_protocol_runs_end_to_end(tmp_path):
     out = tmp_path / "results.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
-    methods = ["none", "trivialaugment", "augmeta-joint", "augmeta-retrain"]
+    methods = ["none", "trivialaugment", "augmeta-joint", "augmeta-retrain", "augmeta-teacher"]
     completed = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--protocol", "quick", "--methods", *methods,
          "--out", str(out)],
@@ -20,6 +20,8 @@ def test_quick_protocol_runs_end_to_end(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     lines = completed.stdout.strip().splitlines()
     assert lines[-1].startswith("learned_minus_best_fixed="), lines[-5:]
+    assert lines[-2].startswith("teacher_minus_best_fixed="), lines[-5:]
+    assert lines[-3].startswith("retrain_minus_best_fixed="), lines[-5:]
     for method in methods:
         assert any(line.startswith(f"| digits | {method} |") for line in lines), method
     assert out.is_file()
