@@ -189,7 +189,7 @@ class AugMetaModule(pl.LightningModule):
         return self.current_epoch >= self.hparams.meta_start_epoch and self.base_steps % self.hparams.meta_every == 0
 
     def _joint_step(self, images, labels, meta_batch, base_opt, meta_opt):
-        """One base step on controller-augmented images, then one controller step on the lookahead objective."""
+        """One base step on controller-augmented images, then one controller step on the objective."""
         draw = self.meta.augment(images, labels)
         leaf = draw.images.detach().requires_grad_(True)
         logits = self.model(leaf)

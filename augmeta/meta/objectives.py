@@ -197,9 +197,10 @@ class TeacherObjective(nn.Module):
 
     The controller maximises ``L(model, x) - L(teacher, x)`` on the augmented training images ``x``, where the
     teacher is an exponential moving average of the model's weights. Harder images raise the first term; images the
-    teacher no longer recognises (the label destroyed) raise the second, so the pair pushes towards the strongest
-    augmentation that keeps the class. It needs no held-out data (the validation batch is ignored) and costs one
-    forward/backward of the teacher per controller step: the model's image gradient comes from the base step.
+    teacher no longer recognises (the label destroyed) raise the second, which is subtracted, so the pair pushes
+    towards the strongest augmentation that keeps the class. It needs no held-out data (the validation batch is
+    ignored) and costs one forward/backward of the teacher per controller step: the model's image gradient comes from
+    the base step.
 
     It is an ``nn.Module`` so the teacher travels with the Lightning module: moved to its device, saved in its
     checkpoints (exact resume) and restored from them. Call :meth:`update` after every base optimiser step.
@@ -223,9 +224,9 @@ class TeacherObjective(nn.Module):
         """Move the teacher's weights towards ``model``'s by the EMA step; copy its buffers (BatchNorm statistics)."""
         n = int(self.updates)
         decay = min(self.decay, (1.0 + n) / (10.0 + n))
-        teacher = [p for p in self.teacher.parameters()]
-        student = [p.detach().to(p.dtype) for p in model.parameters()]
-        torch._foreach_lerp_(teacher, student, 1.0 - decay)
+        teacher = list(self.teacher.parameters())
+        student = [p.detach() for p in model.parameters()]
+        torch._foreach_lerp_(teacher, student, 1.0 - decay)  # as timm's model EMA: one fused call on the GPU
         for mine, theirs in zip(self.teacher.buffers(), model.buffers(), strict=True):
             mine.copy_(theirs)
         self.updates += 1
