@@ -222,11 +222,13 @@ class TeacherObjective(nn.Module):
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """Move the teacher's weights towards ``model``'s by the EMA step; copy its buffers (BatchNorm statistics)."""
-        n = int(self.updates)
-        decay = min(self.decay, (1.0 + n) / (10.0 + n))
+        # the decay stays on the device: reading the step count back (`int(self.updates)`) would stall every step
+        n = self.updates.to(torch.float64)
+        weight = 1.0 - torch.clamp((1.0 + n) / (10.0 + n), max=self.decay)
         teacher = list(self.teacher.parameters())
+        weights = {dtype: weight.to(dtype) for dtype in {p.dtype for p in teacher}}
         student = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(teacher, student, 1.0 - decay)  # as timm's model EMA: one fused call on the GPU
+        torch._foreach_lerp_(teacher, student, [weights[p.dtype] for p in teacher])  # as timm's model EMA
         for mine, theirs in zip(self.teacher.buffers(), model.buffers(), strict=True):
             mine.copy_(theirs)
         self.updates += 1
