@@ -30,6 +30,7 @@ import pytorch_lightning as pl
 import torch
 
 from augmeta.lightning import AugDataModule, AugMetaModule
+from augmeta.utils import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED = ["none", "randaugment", "autoaugment", "trivialaugment"]
@@ -165,6 +166,15 @@ def headline(table: dict[str, dict], method: str = "augmeta-joint", key: str = "
     return f"{key}_minus_best_fixed={diff:+.2f} +/- {spread:.2f}  (best fixed: {best})"
 
 
+def previous_results(path: Path | None) -> list[dict]:
+    """The raw results a previous run wrote to ``path`` (``--resume``); none if it has not been written yet."""
+    if path is None:
+        raise SystemExit("--resume needs --out: the file whose runs to keep.")
+    if not path.is_file():
+        return []
+    return json.loads(path.read_text())["results"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="cpu")
@@ -173,7 +183,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
     parser.add_argument("--meta", type=json.loads, default=None, help="controller settings, e.g. '{\"meta_every\": 2}'")
-    parser.add_argument("--out", type=Path, default=None, help="write raw results (JSON) here")
+    parser.add_argument("--out", type=Path, default=None, help="write raw results (JSON) here, after every run")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the runs in --out; run only the missing (data set, method, seed)"
+    )
     parser.add_argument("--readme", action="store_true", help="append the table to bench/README.md")
     parser.add_argument("--data-dir", default=None, help="where the data set's files are")
     args = parser.parse_args()
@@ -183,7 +196,9 @@ def main() -> None:
     warnings.filterwarnings("ignore", ".*on_after_batch_transfer.*")
     datasets, seeds, epochs_override = PROTOCOLS[args.protocol]
     datasets, seeds = args.datasets or datasets, args.seeds or seeds
-    tables, raw = {}, []
+    command = "python bench/accuracy.py " + " ".join(sys.argv[1:])
+    raw = previous_results(args.out) if args.resume else []
+    tables = {}
     run_one(RECIPES["digits"], "none", 0, 1)  # warm-up: imports, allocator and kernels, so timings compare
     for name in datasets:
         recipe = RECIPES[name]
@@ -193,26 +208,31 @@ def main() -> None:
         results = []
         for seed in range(seeds):
             for method in args.methods:
+                kept = next((r for r in raw if (r["dataset"], r["method"], r["seed"]) == (name, method, seed)), None)
+                if kept is not None:
+                    results.append({k: v for k, v in kept.items() if k != "dataset"})
+                    continue
                 if method == "augmeta-retrain":
                     joint = next((r for r in results if r["method"] == "augmeta-joint" and r["seed"] == seed), None)
                     if joint is None:
                         continue
+                    if not Path(joint["policy_file"]).is_file():  # a kept joint run whose file is gone: same seed,
+                        joint = run_one(recipe, "augmeta-joint", seed, epochs)  # same policy
                     result = run_one(recipe, method, seed, epochs, joint["policy_file"])
                 else:
                     result = run_one(recipe, method, seed, epochs)
                 results.append(result)
+                raw.append({"dataset": name, **result})
+                if args.out:
+                    atomic_write_text(args.out, json.dumps({"command": command, "results": raw}, indent=2))
                 print(
                     f"{name} {method:16s} seed {seed}: test {result['test_acc']:.2f}  val {result['val_acc']:.2f}"
                     f"  {result['seconds']:.1f} s",
                     flush=True,
                 )
         tables[name] = summarise(results, args.methods)
-        raw.extend({"dataset": name, **r} for r in results)
-    command = "python bench/accuracy.py " + " ".join(sys.argv[1:])
     text = markdown(tables, command)
     print(text)
-    if args.out:
-        args.out.write_text(json.dumps({"command": command, "results": raw}, indent=2))
     if args.readme:
         with open(ROOT / "bench" / "README.md", "a") as handle:
             handle.write("\n" + text)

@@ -1,5 +1,6 @@
 """The accuracy benchmark's --protocol quick smoke run: every kind of method trains, tests and is summarised."""
 
+import json
 import os
 import subprocess
 import sys
@@ -25,3 +26,25 @@ def test_quick_protocol_runs_end_to_end(tmp_path):
     for method in methods:
         assert any(line.startswith(f"| digits | {method} |") for line in lines), method
     assert out.is_file()
+
+
+def test_resume_keeps_the_runs_already_written(tmp_path):
+    out = tmp_path / "results.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+
+    def run(*methods: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--protocol", "quick", "--methods", *methods,
+                   "--out", str(out), "--resume"]  # fmt: skip
+        completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        return completed
+
+    run("none")
+    first = json.loads(out.read_text())["results"]
+    second = run("none", "randaugment")
+    results = json.loads(out.read_text())["results"]
+    assert [r["method"] for r in results] == ["none", "randaugment"]
+    assert results[0] == first[0]  # kept, not trained again (its wall time would differ)
+    trained = [line for line in second.stdout.splitlines() if " seed 0: test " in line]
+    assert len(trained) == 1 and trained[0].startswith("digits randaugment")
+    assert any(line.startswith("| digits | none |") for line in second.stdout.splitlines())
