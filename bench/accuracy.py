@@ -166,13 +166,14 @@ def headline(table: dict[str, dict], method: str = "augmeta-joint", key: str = "
     return f"{key}_minus_best_fixed={diff:+.2f} +/- {spread:.2f}  (best fixed: {best})"
 
 
-def previous_results(path: Path | None) -> list[dict]:
-    """The raw results a previous run wrote to ``path`` (``--resume``); none if it has not been written yet."""
+def previous_results(path: Path | None) -> tuple[list[str], list[dict]]:
+    """The commands and raw results previous runs wrote to ``path`` (``--resume``); none if it is not written yet."""
     if path is None:
         raise SystemExit("--resume needs --out: the file whose runs to keep.")
     if not path.is_file():
-        return []
-    return json.loads(path.read_text())["results"]
+        return [], []
+    written = json.loads(path.read_text())
+    return written.get("commands", [written["command"]] if "command" in written else []), written["results"]
 
 
 def main() -> None:
@@ -197,7 +198,8 @@ def main() -> None:
     datasets, seeds, epochs_override = PROTOCOLS[args.protocol]
     datasets, seeds = args.datasets or datasets, args.seeds or seeds
     command = "python bench/accuracy.py " + " ".join(sys.argv[1:])
-    raw = previous_results(args.out) if args.resume else []
+    commands, raw = previous_results(args.out) if args.resume else ([], [])
+    commands.append(command)
     tables = {}
     run_one(RECIPES["digits"], "none", 0, 1)  # warm-up: imports, allocator and kernels, so timings compare
     for name in datasets:
@@ -224,7 +226,7 @@ def main() -> None:
                 results.append(result)
                 raw.append({"dataset": name, **result})
                 if args.out:
-                    atomic_write_text(args.out, json.dumps({"command": command, "results": raw}, indent=2))
+                    atomic_write_text(args.out, json.dumps({"commands": commands, "results": raw}, indent=2))
                 print(
                     f"{name} {method:16s} seed {seed}: test {result['test_acc']:.2f}  val {result['val_acc']:.2f}"
                     f"  {result['seconds']:.1f} s",

@@ -42,7 +42,9 @@ def test_resume_keeps_the_runs_already_written(tmp_path):
     run("none")
     first = json.loads(out.read_text())["results"]
     second = run("none", "randaugment")
-    results = json.loads(out.read_text())["results"]
+    written = json.loads(out.read_text())
+    results = written["results"]
+    assert len(written["commands"]) == 2 and all("--resume" in command for command in written["commands"])
     assert [r["method"] for r in results] == ["none", "randaugment"]
     assert results[0] == first[0]  # kept, not trained again (its wall time would differ)
     trained = [line for line in second.stdout.splitlines() if " seed 0: test " in line]
