@@ -3,6 +3,10 @@
     python bench/accuracy.py --protocol cpu            # digits + Fashion-MNIST reduced to 4,000 images (2-core CPU)
     python bench/accuracy.py --protocol gpu            # full Fashion-MNIST (bench/gpu_suite.sh)
     python bench/accuracy.py --protocol quick          # smoke version for CI-sized machines (1 epoch, 1 seed)
+    python bench/accuracy.py --datasets fashion_mnist_4k_w32 --out r.json --resume  # the anchors' width 32
+
+``--out`` is rewritten (atomically) after every run; with ``--resume`` the runs already in it are kept, so an
+interrupted benchmark, or one given more seeds or methods, runs only what is missing.
 
 Every method shares the model, optimiser, one-cycle schedule, epochs, batch size, base crop/flip and data split;
 only the augmentation policy differs. ``augmeta-joint`` learns its policy during the run (the controller sees the
@@ -211,12 +215,15 @@ def main() -> None:
         if args.meta:
             recipe = Recipe(**{**asdict(recipe), "meta": args.meta})
         epochs = args.epochs or epochs_override or recipe.epochs
+        # a kept run must have had the same settings (rows written before these were recorded lack them, and match)
+        settings = {"epochs": epochs, "meta": recipe.meta}
         results = []
         for seed in range(seeds):
             for method in args.methods:
-                kept = next((r for r in raw if (r["dataset"], r["method"], r["seed"]) == (name, method, seed)), None)
+                key = {"dataset": name, "method": method, "seed": seed}
+                kept = next((r for r in raw if all(r.get(k, v) == v for k, v in (key | settings).items())), None)
                 if kept is not None:
-                    results.append({k: v for k, v in kept.items() if k != "dataset"})
+                    results.append({k: v for k, v in kept.items() if k not in ("dataset", *settings)})
                     continue
                 if method == "augmeta-retrain":
                     joint = next((r for r in results if r["method"] == "augmeta-joint" and r["seed"] == seed), None)
@@ -228,7 +235,7 @@ def main() -> None:
                 else:
                     result = run_one(recipe, method, seed, epochs)
                 results.append(result)
-                raw.append({"dataset": name, **result})
+                raw.append({"dataset": name, **settings, **result})
                 if args.out:
                     atomic_write_text(args.out, json.dumps({"commands": commands, "results": raw}, indent=2))
                 print(

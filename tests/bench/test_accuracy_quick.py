@@ -32,9 +32,9 @@ def test_resume_keeps_the_runs_already_written(tmp_path):
     out = tmp_path / "results.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
 
-    def run(*methods: str) -> subprocess.CompletedProcess:
+    def run(*methods: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         command = [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--protocol", "quick", "--methods", *methods,
-                   "--out", str(out), "--resume"]  # fmt: skip
+                   "--out", str(out), "--resume", *extra]  # fmt: skip
         completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert completed.returncode == 0, completed.stderr[-3000:]
         return completed
@@ -50,3 +50,10 @@ def test_resume_keeps_the_runs_already_written(tmp_path):
     trained = [line for line in second.stdout.splitlines() if " seed 0: test " in line]
     assert len(trained) == 1 and trained[0].startswith("digits randaugment")
     assert any(line.startswith("| digits | none |") for line in second.stdout.splitlines())
+    third = run("none", extra=("--epochs", "2"))  # other settings: not the same run, so trained again
+    assert any(line.startswith("digits none ") and " seed 0: " in line for line in third.stdout.splitlines())
+    assert [(r["method"], r["epochs"]) for r in json.loads(out.read_text())["results"]] == [
+        ("none", 1),
+        ("randaugment", 1),
+        ("none", 2),
+    ]
