@@ -63,7 +63,7 @@ RECIPES = {
     "fashion_mnist_4k": Recipe(
         "fashion_mnist", epochs=30, batch_size=128, width=16, lr=0.1, crop_padding=2, flip=True, train_subset=4000
     ),
-    # the anchors' reduced recipe exactly (width 32): ~2.4x the compute of width 16, so not in the 1-hour CPU protocol
+    # the anchors' reduced recipe exactly (width 32): ~2.2x the wall time of width 16, so not in the CPU protocol
     "fashion_mnist_4k_w32": Recipe(
         "fashion_mnist", epochs=30, batch_size=128, width=32, lr=0.1, crop_padding=2, flip=True, train_subset=4000
     ),
