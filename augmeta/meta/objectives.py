@@ -254,10 +254,11 @@ class TeacherObjective(nn.Module):
         return teacher_image_grad - train_image_grad
 
 
-OBJECTIVES = {
-    "lookahead": LookaheadObjective,
-    "gradient_matching": GradientMatchingObjective,
-    "teacher": TeacherObjective,
+#: Name -> builder ``(model, epsilon, teacher_decay) -> objective``; each objective takes the settings it uses.
+OBJECTIVES: dict[str, Callable[[nn.Module, float, float], MetaObjective]] = {
+    "lookahead": lambda model, epsilon, teacher_decay: LookaheadObjective(epsilon),
+    "gradient_matching": lambda model, epsilon, teacher_decay: GradientMatchingObjective(epsilon),
+    "teacher": lambda model, epsilon, teacher_decay: TeacherObjective(model, teacher_decay),
 }
 
 
@@ -265,6 +266,4 @@ def build_objective(name: str, model: nn.Module, epsilon: float = 0.01, teacher_
     """The objective called ``name`` (a key of :data:`OBJECTIVES`) for the base ``model``."""
     if name not in OBJECTIVES:
         raise ValueError(f"`objective` should be one of {sorted(OBJECTIVES)}, but got {name!r} instead.")
-    if name == "teacher":
-        return TeacherObjective(model, teacher_decay)
-    return OBJECTIVES[name](epsilon)
+    return OBJECTIVES[name](model, epsilon, teacher_decay)
