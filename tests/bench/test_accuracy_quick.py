@@ -9,16 +9,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def run_quick(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """``bench/accuracy.py --protocol quick ARGS`` in a subprocess (one thread), which must succeed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    command = [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--protocol", "quick", *args]
+    completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed
+
+
 def test_quick_protocol_runs_end_to_end(tmp_path):
     out = tmp_path / "results.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
     methods = ["none", "trivialaugment", "augmeta-joint", "augmeta-retrain", "augmeta-teacher"]
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--protocol", "quick", "--methods", *methods,
-         "--out", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    completed = run_quick(tmp_path, "--methods", *methods, "--out", str(out))
     lines = completed.stdout.strip().splitlines()
     assert lines[-1].startswith("learned_minus_best_fixed="), lines[-5:]
     assert lines[-2].startswith("teacher_minus_best_fixed="), lines[-5:]
@@ -30,14 +33,9 @@ def test_quick_protocol_runs_end_to_end(tmp_path):
 
 def test_resume_keeps_the_runs_already_written(tmp_path):
     out = tmp_path / "results.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
 
     def run(*methods: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-        command = [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--protocol", "quick", "--methods", *methods,
-                   "--out", str(out), "--resume", *extra]  # fmt: skip
-        completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        assert completed.returncode == 0, completed.stderr[-3000:]
-        return completed
+        return run_quick(tmp_path, "--methods", *methods, "--out", str(out), "--resume", *extra)
 
     run("none")
     first = json.loads(out.read_text())["results"]
