@@ -4,9 +4,12 @@
     python bench/accuracy.py --protocol gpu            # full Fashion-MNIST (bench/gpu_suite.sh)
     python bench/accuracy.py --protocol quick          # smoke version for CI-sized machines (1 epoch, 1 seed)
     python bench/accuracy.py --datasets fashion_mnist_4k_w32 --out r.json --resume  # the anchors' width 32
+    python bench/accuracy.py --protocol gpu --report seed0.json seed1.json    # the table of runs written before
 
 ``--out`` is rewritten (atomically) after every run; with ``--resume`` the runs already in it are kept, so an
-interrupted benchmark, or one given more seeds or methods, runs only what is missing.
+interrupted benchmark, or one given more seeds or methods, runs only what is missing. Seeds can run in separate
+processes (``--seed-start K --seeds 1``, each with its own ``--out``); ``--report`` then tabulates their files.
+A run that fails prints its traceback and the benchmark goes on with the next.
 
 Every method shares the model, optimiser, one-cycle schedule, epochs, batch size, base crop/flip and data split;
 only the augmentation policy differs. ``augmeta-joint`` learns its policy during the run (the controller sees the
@@ -26,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -123,15 +127,29 @@ def run_one(recipe: Recipe, method: str, seed: int, epochs: int, policy_file: st
     test_acc = float(trainer.test(module, datamodule=data, verbose=False)[0]["test_acc"])
     result = {"method": method, "seed": seed, "test_acc": 100 * test_acc, "val_acc": 100 * val_acc, "seconds": seconds}
     if method in LEARNED_SETTINGS:
-        path = Path(tempfile.mkdtemp(prefix="augmeta-policy-")) / f"learned_seed{seed}.json"
+        path = Path(tempfile.mkdtemp(prefix="augmeta-policy-")) / f"{method}_seed{seed}.json"
         module.current_policy(name=f"{recipe.dataset}_seed{seed}").save(path)
         result["policy_file"] = str(path)
     return result
 
 
+def run_method(recipe: Recipe, method: str, seed: int, epochs: int, results: list[dict]) -> dict | None:
+    """One run of ``method``; ``augmeta-retrain`` retrains with the policy of this seed's joint run in ``results``
+    (None where there is none, e.g. the joint run failed)."""
+    if method != "augmeta-retrain":
+        return run_one(recipe, method, seed, epochs)
+    joint = next((r for r in results if r["method"] == "augmeta-joint" and r["seed"] == seed), None)
+    if joint is None:
+        return None
+    if not Path(joint["policy_file"]).is_file():  # a kept joint run whose file is gone: same seed, same policy
+        joint = run_one(recipe, "augmeta-joint", seed, epochs)
+    return run_one(recipe, method, seed, epochs, joint["policy_file"])
+
+
 def summarise(results: list[dict], methods: list[str]) -> dict[str, dict]:
     table = {}
-    none_time = statistics.fmean(r["seconds"] for r in results if r["method"] == "none") if results else 1.0
+    none_times = [r["seconds"] for r in results if r["method"] == "none"]
+    none_time = statistics.fmean(none_times) if none_times else float("nan")  # no `none` run: no time ratio
     for method in methods:
         rows = [r for r in results if r["method"] == method]
         if not rows:
@@ -184,12 +202,43 @@ def previous_results(path: Path | None) -> tuple[list[str], list[dict]]:
     return written.get("commands", [written["command"]] if "command" in written else []), written["results"]
 
 
+def print_tables(tables: dict[str, dict], command: str, protocol: str, readme: bool) -> None:
+    """The markdown table (appended to bench/README.md with ``readme``), then the headline data set's differences."""
+    text = markdown(tables, command)
+    print(text)
+    if readme:
+        with open(ROOT / "bench" / "README.md", "a") as handle:
+            handle.write("\n" + text)
+    name = HEADLINE[protocol] if HEADLINE[protocol] in tables else next(iter(tables))
+    if "augmeta-joint" in tables[name] and any(m in tables[name] for m in FIXED):
+        if "augmeta-retrain" in tables[name]:
+            print(headline(tables[name], "augmeta-retrain", "retrain"))
+        if "augmeta-teacher" in tables[name]:
+            print(headline(tables[name], "augmeta-teacher", "teacher"))
+        print(headline(tables[name]))
+
+
+def report(paths: list[Path], methods: list[str]) -> tuple[str, dict[str, dict]]:
+    """The commands and per-data-set tables of results files written before (``--report``); nothing is trained."""
+    commands, raw = [], []
+    for path in paths:
+        written_commands, written = previous_results(path)
+        if not written:
+            raise SystemExit(f"--report: {path} holds no results.")
+        commands += written_commands
+        raw += written
+    datasets = list(dict.fromkeys(r["dataset"] for r in raw))
+    tables = {name: summarise([r for r in raw if r["dataset"] == name], methods) for name in datasets}
+    return " ; ".join(dict.fromkeys(commands)), tables
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="cpu")
     parser.add_argument("--datasets", nargs="+", choices=sorted(RECIPES))
     parser.add_argument("--methods", nargs="+", default=FIXED + LEARNED, choices=FIXED + LEARNED)
-    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--seeds", type=int, default=None, help="how many seeds (default: the protocol's)")
+    parser.add_argument("--seed-start", type=int, default=0, help="the first seed: runs seed-start .. + seeds - 1")
     parser.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
     parser.add_argument("--meta", type=json.loads, default=None, help="controller settings, e.g. '{\"meta_every\": 2}'")
     parser.add_argument("--out", type=Path, default=None, help="write raw results (JSON) here, after every run")
@@ -198,7 +247,12 @@ def main() -> None:
     )
     parser.add_argument("--readme", action="store_true", help="append the table to bench/README.md")
     parser.add_argument("--data-dir", default=None, help="where the data set's files are")
+    parser.add_argument("--report", type=Path, nargs="+", help="tabulate these results files; train nothing")
     args = parser.parse_args()
+    if args.report:
+        command, tables = report(args.report, args.methods)
+        print_tables(tables, command, args.protocol, args.readme)
+        return
     global DATA_DIR
     DATA_DIR = args.data_dir
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -208,7 +262,7 @@ def main() -> None:
     command = "python bench/accuracy.py " + " ".join(sys.argv[1:])
     commands, raw = previous_results(args.out) if args.resume else ([], [])
     commands.append(command)
-    tables = {}
+    tables, failed = {}, []
     run_one(RECIPES["digits"], "none", 0, 1)  # warm-up: imports, allocator and kernels, so timings compare
     for name in datasets:
         recipe = RECIPES[name]
@@ -218,22 +272,21 @@ def main() -> None:
         # a kept run must have had the same settings (rows written before these were recorded lack them, and match)
         settings = {"epochs": epochs, "meta": recipe.meta}
         results = []
-        for seed in range(seeds):
+        for seed in range(args.seed_start, args.seed_start + seeds):
             for method in args.methods:
                 key = {"dataset": name, "method": method, "seed": seed}
                 kept = next((r for r in raw if all(r.get(k, v) == v for k, v in (key | settings).items())), None)
                 if kept is not None:
                     results.append({k: v for k, v in kept.items() if k not in ("dataset", *settings)})
                     continue
-                if method == "augmeta-retrain":
-                    joint = next((r for r in results if r["method"] == "augmeta-joint" and r["seed"] == seed), None)
-                    if joint is None:
-                        continue
-                    if not Path(joint["policy_file"]).is_file():  # a kept joint run whose file is gone: same seed,
-                        joint = run_one(recipe, "augmeta-joint", seed, epochs)  # same policy
-                    result = run_one(recipe, method, seed, epochs, joint["policy_file"])
-                else:
-                    result = run_one(recipe, method, seed, epochs)
+                try:
+                    result = run_method(recipe, method, seed, epochs, results)
+                except Exception:  # noqa: BLE001 - one failed run is reported, and the others still run
+                    print(f"{name} {method} seed {seed} failed:\n{traceback.format_exc()}", flush=True)
+                    failed.append(f"{name} {method} seed {seed}")
+                    continue
+                if result is None:
+                    continue
                 results.append(result)
                 raw.append({"dataset": name, **settings, **result})
                 if args.out:
@@ -244,18 +297,9 @@ def main() -> None:
                     flush=True,
                 )
         tables[name] = summarise(results, args.methods)
-    text = markdown(tables, command)
-    print(text)
-    if args.readme:
-        with open(ROOT / "bench" / "README.md", "a") as handle:
-            handle.write("\n" + text)
-    name = HEADLINE[args.protocol] if HEADLINE[args.protocol] in tables else next(iter(tables))
-    if "augmeta-joint" in tables[name] and any(m in tables[name] for m in FIXED):
-        if "augmeta-retrain" in tables[name]:
-            print(headline(tables[name], "augmeta-retrain", "retrain"))
-        if "augmeta-teacher" in tables[name]:
-            print(headline(tables[name], "augmeta-teacher", "teacher"))
-        print(headline(tables[name]))
+    print_tables(tables, command, args.protocol, args.readme)
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed (tracebacks above): {', '.join(failed)}")
 
 
 if __name__ == "__main__":

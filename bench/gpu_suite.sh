@@ -1,45 +1,75 @@
 #!/usr/bin/env bash
-# One GPU session: correctness first (the GPU-marked tests and a CPU/GPU parity check), then timings, short table last.
-# Run from the repository root on the GPU machine:  PYTHONPATH=. bash bench/gpu_suite.sh
-set -euo pipefail
-export PYTHONPATH="${PYTHONPATH:-.}"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-python - <<'PY'
-import torch, augmeta
-from augmeta.ops import OPS, apply_op, KernelContext
-assert torch.cuda.is_available(), "no CUDA device"
-torch.manual_seed(0)
-x = torch.rand(64, 3, 32, 32)
-m = torch.rand(64)
-pos = torch.rand(64, 2)
-worst = 0.0
-for name in OPS:
-    ctx = KernelContext(position=pos)
-    ctx_gpu = KernelContext(position=pos.cuda())
-    cpu = apply_op(name, x, m, context=ctx)
-    gpu = apply_op(name, x.cuda(), m.cuda(), context=ctx_gpu).cpu()
-    diff = (cpu - gpu).abs().max().item()
-    worst = max(worst, diff if name not in ("posterize", "equalize") else 0.0)
-    print(f"parity {name:<14} max|cpu-gpu| = {diff:.2e}")
-for name in ("autoaugment_cifar10", "trivialaugment_wide", "randaugment_n2_m9"):
-    p = augmeta.load_policy(f"policies/{name}.json")
-    imgs = torch.randint(0, 256, (512, 3, 32, 32), dtype=torch.uint8)
-    g = torch.Generator().manual_seed(1)
-    draws = p.sample(512, "cpu", g)
-    on_cpu = p.apply_draws(imgs.float() / 255, draws)
-    moved = type(draws)(draws.subpolicy.cuda(), tuple(type(s)(*(t.cuda() for t in (s.op, s.magnitude, s.value, s.position))) for s in draws.steps))
-    on_gpu = p.apply_draws(imgs.cuda().float() / 255, moved).cpu()
-    frac = ((on_cpu - on_gpu).abs() > 1.5 / 255).float().mean().item()
-    print(f"policy parity {name}: fraction of pixels off by > 1 grey level = {frac:.2e}")
-    assert frac < 1e-3, name
-print(f"kernel parity ok (worst float diff {worst:.2e})")
-PY
-python -m pytest -q -m gpu tests || [ $? -eq 5 ]
-python bench/ops_throughput.py --device cuda --repeats 5 --batches 256 1024 | tee /tmp/ops.txt
-# Overhead of the joint run and the accuracy protocol on full Fashion-MNIST (carry data/fashion-mnist: the four idx
-# .gz files from /usr/share/datasets/fashion-mnist, copied by `mkdir -p data && cp -r /usr/share/datasets/fashion-mnist data/`).
-DATA="--data-dir data/fashion-mnist"
-python bench/overhead.py --dataset fashion_mnist --train-subset 0 --batch-size 512 --width 64 --epochs 3 --repeats 2 $DATA
-# the six methods this was sized for; add augmeta-teacher where the device time allows three more joint runs
-METHODS="--methods none randaugment autoaugment trivialaugment augmeta-joint augmeta-retrain"
-timeout 480 python bench/accuracy.py --protocol gpu $METHODS $DATA || echo "accuracy protocol did not finish in 8 minutes"
+# One GPU session, in the order that matters if it is cut short: correctness (CPU/GPU parity, the GPU tests), the
+# accuracy protocol on full Fashion-MNIST (one process per seed, side by side on the GPU), then the timings (alone on
+# the GPU). A summary of the steps last.
+#
+#   PYTHONPATH=. bash bench/gpu_suite.sh [OUT_DIR]           (default: $OUT, else /tmp/augmeta-gpu-suite)
+#
+# Data: --data-dir ${DATA_DIR:-data/fashion-mnist}, the four idx .gz files (copy them with
+# `mkdir -p data && cp -r /usr/share/datasets/fashion-mnist data/`). ACC_SECONDS bounds the accuracy step
+# (default 320 s) and SEEDS the number of seed processes (3). SUITE_SMOKE=1 runs every step on the CPU in a few
+# minutes (Fashion-MNIST reduced to 4,000 images, 1 epoch) to check the script itself.
+# Written to OUT_DIR: suite.log (all of the output), acc_seed<k>.json (raw results, rewritten after every run) and
+# artifacts.tgz (each seed process's log and the policy files its joint runs learned).
+set -uo pipefail # no -e: a failed step is recorded in the summary and the later steps still run
+OUT_DIR=${1:-${OUT:-/tmp/augmeta-gpu-suite}}
+mkdir -p "$OUT_DIR"
+exec > >(tee "$OUT_DIR/suite.log") 2>&1
+export PYTHONPATH=${PYTHONPATH:-.} PYTHONUNBUFFERED=1
+DATA="--data-dir ${DATA_DIR:-data/fashion-mnist}"
+SEEDS=${SEEDS:-3}
+ACC_SECONDS=${ACC_SECONDS:-320}
+# most informative first, so a cut-short step still answers: none (the best fixed policy on this data in ANCHORS.md)
+# and the learned policies, then the other fixed ones, then the retrain of the joint runs' policies
+METHODS="none augmeta-teacher augmeta-joint autoaugment randaugment trivialaugment augmeta-retrain"
+if [ -n "${SUITE_SMOKE:-}" ]; then
+    DEVICE=cpu ACC="--datasets fashion_mnist_4k --epochs 1" OPS="--batches 32 --repeats 1 --min-seconds 0.05"
+    OVERHEAD="--train-subset 1000 --batch-size 128 --width 16 --epochs 2 --repeats 1"
+else
+    DEVICE=cuda ACC="" OPS="--repeats 5 --batches 256 1024"
+    OVERHEAD="--train-subset 0 --batch-size 512 --width 64 --epochs 3 --repeats 2"
+fi
+SUMMARY=()
+record() { SUMMARY+=("$(printf '%-24s rc=%-4s %5s s' "$1" "$2" "$3")"); }
+step() { # step NAME SECONDS COMMAND...: runs COMMAND for at most SECONDS and records its exit status and time
+    local name=$1 limit=$2 start=$SECONDS rc
+    shift 2
+    echo "=== $name: $*"
+    timeout "$limit" "$@"
+    rc=$?
+    record "$name" "$rc" "$((SECONDS - start))"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python -c "import torch, torchvision, pytorch_lightning as pl; print('torch', torch.__version__, 'torchvision',
+torchvision.__version__, 'lightning', pl.__version__, 'cuda', torch.cuda.is_available())"
+
+# 1. correctness: every op and published policy gives the CPU's result; the GPU-marked tests
+step parity 120 python bench/gpu_parity.py --device "$DEVICE"
+step gpu-tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests/policy/test_apply.py tests/lightning/test_module.py
+
+# 2. accuracy: one process per seed, side by side; each rewrites its results file after every run
+start=$SECONDS
+pids=()
+for seed in $(seq 0 $((SEEDS - 1))); do
+    OMP_NUM_THREADS=4 timeout "$ACC_SECONDS" python bench/accuracy.py --protocol gpu $ACC $DATA --methods $METHODS \
+        --seed-start "$seed" --seeds 1 --out "$OUT_DIR/acc_seed$seed.json" >"$OUT_DIR/acc_seed$seed.log" 2>&1 &
+    pids+=($!)
+done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+record "accuracy ($SEEDS processes)" "$rc" "$((SECONDS - start))"
+grep -h -E ": test [0-9.]+ |failed|Error" "$OUT_DIR"/acc_seed*.log
+results=("$OUT_DIR"/acc_seed*.json)
+step accuracy-report 60 python bench/accuracy.py --protocol gpu --methods $METHODS --report "${results[@]}"
+
+# 3. timings, alone on the device
+step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
+step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
+
+policies=$(python -c "import json, sys
+print(' '.join(r['policy_file'] for f in sys.argv[1:] for r in json.load(open(f))['results'] if 'policy_file' in r))
+" "${results[@]}" 2>/dev/null)
+tar czf "$OUT_DIR/artifacts.tgz" -C "$OUT_DIR" $(cd "$OUT_DIR" && ls acc_seed*.log) -P $policies 2>/dev/null
+echo "=== summary ($DEVICE)"
+printf '%s\n' "${SUMMARY[@]}"

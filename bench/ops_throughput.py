@@ -6,7 +6,8 @@ For each policy (AutoAugment CIFAR-10, TrivialAugmentWide), shape (3x32x32, 1x28
 augmeta's batched per-sample ``Policy.apply`` on uint8 batches, torchvision's transform called per image on the
 CPU (one process, what a DataLoader worker does), and on CUDA torchvision's whole-batch call (one op for all).
 Prints a table (median and min-max over repeats) and, last,
-``ratio_vs_torchvision_per_sample=<x>``: augmeta / torchvision per sample, batch 256, 3x32x32, mean of both policies.
+``ratio_vs_torchvision_per_sample=<x>``: augmeta / torchvision per sample at the first of ``--batches`` (256),
+3x32x32, mean of both policies.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def main() -> None:
                     whole = images_per_second(tv, images.to(device), args.repeats, args.min_seconds)
                     row += f"  {fmt(whole):>30}"
                 print(row + f"  {ratio:>6.1f}x", flush=True)
-                if shape == (3, 32, 32) and batch == 256:
+                if shape == (3, 32, 32) and batch == args.batches[0]:
                     headline.append(ratio)
     print(f"ratio_vs_torchvision_per_sample={statistics.fmean(headline):.2f}")
 

@@ -9,6 +9,7 @@ from augmeta.meta.objectives import (
     MetaObjective,
     TeacherObjective,
     build_objective,
+    full_precision,
     preserved_batchnorm,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "TeacherObjective",
     "build_objective",
     "default_ops",
+    "full_precision",
     "image_features",
     "preserved_batchnorm",
 ]

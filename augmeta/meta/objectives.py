@@ -21,7 +21,9 @@ __all__ = [
     "MetaObjective",
     "TeacherObjective",
     "build_objective",
+    "full_precision",
     "preserved_batchnorm",
+    "reduced_precision",
 ]
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -64,6 +66,40 @@ def preserved_batchnorm(model: nn.Module) -> Iterator[None]:
                 buffer.copy_(copy)
 
 
+def reduced_precision(device: torch.device) -> bool:
+    """Whether passes on ``device`` may run below float32 right now: under autocast (bf16 / fp16 mixed precision),
+    and always on CUDA, whose convolutions run in TF32 by default (about 3 significant digits)."""
+    return torch.is_autocast_enabled(device.type) or device.type == "cuda"
+
+
+def _tf32_switches() -> list[tuple[object, str, object]]:
+    """(settings object, attribute, value that turns TF32 off) for CUDA's convolutions and matrix products: the
+    ``fp32_precision`` settings from torch 2.9 (reading the older ``allow_tf32`` flags there warns), else those."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        return [(conv, "fp32_precision", "ieee"), (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
+    return [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]
+
+
+@contextmanager
+def full_precision(device: torch.device) -> Iterator[None]:
+    """Passes at the parameters' own precision: autocast off and, on CUDA, no TF32 (restored afterwards).
+
+    A finite difference moves each weight by about 1e-4 of its size, below bf16's and TF32's resolution (4e-3 and
+    5e-4), so at those precisions the perturbed gradient differs from the unperturbed one by rounding alone.
+    """
+    switches = _tf32_switches() if device.type == "cuda" else []
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in switches]
+    try:
+        for owner, name, off in switches:
+            setattr(owner, name, off)
+        with torch.autocast(device.type, enabled=False):
+            yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
 def _perturbed_image_grad(
     model: nn.Module,
     criterion: Criterion,
@@ -96,13 +132,72 @@ def _image_grad(model: nn.Module, criterion: Criterion, images: torch.Tensor, la
     return grad
 
 
+def _param_and_image_grads(
+    model: nn.Module, criterion: Criterion, images: torch.Tensor, labels: torch.Tensor, params: list[nn.Parameter]
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """``grad_w`` and ``grad_x`` of the loss at ``images``, from one forward and one backward pass."""
+    leaf = images.detach().requires_grad_(True)
+    *param_grads, image_grad = torch.autograd.grad(criterion(model(leaf), labels), [*params, leaf])
+    return tuple(param_grads), image_grad
+
+
 class _FiniteDifferenceObjective:
-    """Shared by the objectives here: ``epsilon``, the finite-difference step relative to the direction's norm."""
+    """Shared by the objectives that take a Hessian-vector product by finite differences: ``epsilon``, the step
+    relative to the direction's norm, and :meth:`image_gradient`, which runs the subclass's exact computation at
+    full precision."""
 
     def __init__(self, epsilon: float = 0.01) -> None:
         if not epsilon > 0:
             raise ValueError(f"`epsilon` should be > 0, but got {epsilon!r} instead.")
         self.epsilon = epsilon
+
+    def image_gradient(
+        self,
+        model: nn.Module,
+        criterion: Criterion,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        val_images: torch.Tensor,
+        val_labels: torch.Tensor,
+        step_size: float,
+        train_image_grad: torch.Tensor | None = None,
+        train_param_grads: tuple[torch.Tensor, ...] | None = None,
+    ) -> torch.Tensor:
+        """See :class:`MetaObjective`. Runs at full precision (:func:`full_precision`): where the base step ran at
+        reduced precision, the gradients it hands in are recomputed, since the finite difference subtracts from them."""
+        if reduced_precision(images.device):
+            train_image_grad = train_param_grads = None
+        params = [p for p in model.parameters() if p.requires_grad]
+        dtype = params[0].dtype
+        with full_precision(images.device), preserved_batchnorm(model):
+            return self._exact_image_gradient(
+                model,
+                criterion,
+                params,
+                images.to(dtype),
+                labels,
+                val_images.to(dtype),
+                val_labels,
+                step_size,
+                train_image_grad,
+                train_param_grads,
+            )
+
+    def _exact_image_gradient(
+        self,
+        model: nn.Module,
+        criterion: Criterion,
+        params: list[nn.Parameter],
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        val_images: torch.Tensor,
+        val_labels: torch.Tensor,
+        step_size: float,
+        train_image_grad: torch.Tensor | None,
+        train_param_grads: tuple[torch.Tensor, ...] | None,
+    ) -> torch.Tensor:
+        """The objective's image gradient, at full precision, with BatchNorm statistics preserved."""
+        raise NotImplementedError
 
     def _hessian_vector(
         self,
@@ -133,25 +228,23 @@ class LookaheadObjective(_FiniteDifferenceObjective):
         epsilon: finite-difference step, relative to ``|v|``.
     """
 
-    def image_gradient(
+    def _exact_image_gradient(
         self,
         model: nn.Module,
         criterion: Criterion,
+        params: list[nn.Parameter],
         images: torch.Tensor,
         labels: torch.Tensor,
         val_images: torch.Tensor,
         val_labels: torch.Tensor,
         step_size: float,
-        train_image_grad: torch.Tensor | None = None,
-        train_param_grads: tuple[torch.Tensor, ...] | None = None,
+        train_image_grad: torch.Tensor | None,
+        train_param_grads: tuple[torch.Tensor, ...] | None,
     ) -> torch.Tensor:
-        params = [p for p in model.parameters() if p.requires_grad]
-        with preserved_batchnorm(model):
-            val_grads = torch.autograd.grad(criterion(model(val_images), val_labels), params)
-            if train_image_grad is None:
-                train_image_grad = _image_grad(model, criterion, images, labels)
-            hv = self._hessian_vector(model, criterion, images, labels, params, val_grads, train_image_grad)
-        return -step_size * hv
+        val_grads = torch.autograd.grad(criterion(model(val_images), val_labels), params)
+        if train_image_grad is None:
+            train_image_grad = _image_grad(model, criterion, images, labels)
+        return -step_size * self._hessian_vector(model, criterion, images, labels, params, val_grads, train_image_grad)
 
 
 class GradientMatchingObjective(_FiniteDifferenceObjective):
@@ -165,30 +258,31 @@ class GradientMatchingObjective(_FiniteDifferenceObjective):
     validation gradient and one perturbed image gradient.
     """
 
-    def image_gradient(
+    def _exact_image_gradient(
         self,
         model: nn.Module,
         criterion: Criterion,
+        params: list[nn.Parameter],
         images: torch.Tensor,
         labels: torch.Tensor,
         val_images: torch.Tensor,
         val_labels: torch.Tensor,
         step_size: float,
-        train_image_grad: torch.Tensor | None = None,
-        train_param_grads: tuple[torch.Tensor, ...] | None = None,
+        train_image_grad: torch.Tensor | None,
+        train_param_grads: tuple[torch.Tensor, ...] | None,
     ) -> torch.Tensor:
-        params = [p for p in model.parameters() if p.requires_grad]
-        with preserved_batchnorm(model):
-            v = torch.autograd.grad(criterion(model(val_images), val_labels), params)
-            g = train_param_grads
-            if g is None:
-                g = torch.autograd.grad(criterion(model(images), labels), params)
-            if train_image_grad is None:
-                train_image_grad = _image_grad(model, criterion, images, labels)
-            v_norm, g_norm = _norm(v), _norm(g)
-            dot = sum((a.float() * b.float()).sum() for a, b in zip(g, v, strict=True))
-            u = tuple(g_norm**2 * b.float() - dot * a.float() for a, b in zip(g, v, strict=True))
-            hu = self._hessian_vector(model, criterion, images, labels, params, u, train_image_grad)
+        v = torch.autograd.grad(criterion(model(val_images), val_labels), params)
+        g = train_param_grads
+        if g is None and train_image_grad is None:
+            g, train_image_grad = _param_and_image_grads(model, criterion, images, labels, params)
+        elif g is None:
+            g = torch.autograd.grad(criterion(model(images), labels), params)
+        elif train_image_grad is None:
+            train_image_grad = _image_grad(model, criterion, images, labels)
+        v_norm, g_norm = _norm(v), _norm(g)
+        dot = sum((a.float() * b.float()).sum() for a, b in zip(g, v, strict=True))
+        u = tuple(g_norm**2 * b.float() - dot * a.float() for a, b in zip(g, v, strict=True))
+        hu = self._hessian_vector(model, criterion, images, labels, params, u, train_image_grad)
         return -hu / (g_norm**3 * v_norm + 1e-12)
 
 

@@ -38,6 +38,9 @@ class StepDraw:
     def select(self, index: torch.Tensor | slice) -> StepDraw:
         return StepDraw(self.op[index], self.magnitude[index], self.value[index], self.position[index])
 
+    def to(self, device: torch.device | str) -> StepDraw:
+        return StepDraw(*(t.to(device) for t in (self.op, self.magnitude, self.value, self.position)))
+
 
 @dataclass(frozen=True)
 class Draws:
@@ -49,6 +52,10 @@ class Draws:
     def select(self, index: torch.Tensor | slice) -> Draws:
         """The draws of the images ``index`` (to replay them on part of a batch)."""
         return Draws(self.subpolicy[index], tuple(step.select(index) for step in self.steps))
+
+    def to(self, device: torch.device | str) -> Draws:
+        """The same draws on ``device`` (to replay draws made on one device on another)."""
+        return Draws(self.subpolicy.to(device), tuple(step.to(device) for step in self.steps))
 
 
 _COLUMNS = ("weight", "op", "magnitude_low", "magnitude_high", "levels", "range_lo", "range_hi", "signed")

@@ -178,6 +178,30 @@ def test_a_meta_run_steps_both_optimisers(tmp_path):
     assert set(changed(meta_before, cloned_state(module.meta))) == {"subpolicy_logits", "op_logits", "magnitude_logits"}
 
 
+CUDA = pytest.param(
+    "cuda",
+    marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")],
+)
+
+
+@pytest.mark.parametrize("accelerator", ["cpu", CUDA])
+@pytest.mark.parametrize("objective", ["gradient_matching", "teacher"])
+def test_a_mixed_precision_meta_run_gives_the_controller_finite_gradients(tmp_path, accelerator, objective):
+    """The GPU recipe (bf16-mixed): the augmentation, the base step and the objective run on the device."""
+    module = small_module(meta_every=1, objective=objective)
+    steps = OptimizerSteps()
+    trainer = small_trainer(
+        tmp_path, accelerator=accelerator, devices=1, precision="bf16-mixed", limit_train_batches=3, callbacks=[steps]
+    )
+    trainer.fit(module, digits())
+    assert module.base_steps == len(steps.controller_grads) == 3
+    for grads in steps.controller_grads[1:]:  # the teacher starts as the model: no signal in the first step
+        assert all(torch.isfinite(grad).all() for grad in grads.values())
+        assert grads["magnitude_logits"].abs().sum() > 0
+    assert module.meta.op_logits.device.type == accelerator
+    assert torch.isfinite(torch.tensor(list(module.policy_summary().values()))).all()
+
+
 def test_the_teacher_objective_trains_the_controller_against_an_ema_of_the_model(tmp_path):
     module = small_module(meta_every=1, objective="teacher", teacher_decay=0.5)
     teacher_before = cloned_state(module.objective.teacher)

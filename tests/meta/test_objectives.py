@@ -9,8 +9,10 @@ from augmeta.meta import (
     LookaheadObjective,
     TeacherObjective,
     build_objective,
+    full_precision,
     preserved_batchnorm,
 )
+from augmeta.meta.objectives import _tf32_switches
 
 
 def small_model():
@@ -101,6 +103,42 @@ def test_gradient_matching_uses_the_base_steps_gradients_when_handed_in():
         model, criterion, images, labels, val_images, val_labels, 0.1, leaf.grad, param_grads
     )
     assert torch.allclose(handed_in, computed, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("objective", [GradientMatchingObjective(), LookaheadObjective()], ids=["match", "look"])
+def test_finite_differences_stay_exact_under_bf16_autocast(objective):
+    """Under mixed precision (the GPU recipe), the base step's bf16 gradients are handed in; the objective must
+    recompute them and its finite difference at float32, or rounding swamps the weight perturbation."""
+    model = small_model().float()
+    criterion = nn.functional.cross_entropy
+    images, labels, val_images, val_labels = (t.float() if t.is_floating_point() else t
+                                              for t in training_and_validation_batches(seed=4))  # fmt: skip
+    exact = objective.image_gradient(model, criterion, images, labels, val_images, val_labels, 0.1)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        leaf = images.clone().requires_grad_(True)
+        criterion(model(leaf), labels).backward()  # the base step, in bf16
+        param_grads = tuple(p.grad.clone() for p in model.parameters())
+        mixed = objective.image_gradient(
+            model, criterion, images, labels, val_images, val_labels, 0.1, leaf.grad, param_grads
+        )
+        assert torch.is_autocast_enabled("cpu")  # restored afterwards
+    assert mixed.dtype == torch.float32
+    relative_error = (mixed - exact).norm() / exact.norm()
+    assert relative_error < 1e-5, relative_error
+
+
+def test_full_precision_turns_off_autocast_and_cuda_tf32_and_restores_them():
+    switches = _tf32_switches()
+    before = [getattr(owner, name) for owner, name, _ in switches]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with full_precision(torch.device("cuda")):
+            assert [getattr(owner, name) for owner, name, _ in switches] == [off for _, _, off in switches]
+            assert not torch.is_autocast_enabled("cuda")
+        with full_precision(torch.device("cpu")):
+            assert not torch.is_autocast_enabled("cpu")
+        assert torch.is_autocast_enabled("cpu")
+    assert [getattr(owner, name) for owner, name, _ in switches] == before
 
 
 # ------------------------------------------------------------------------------------------- TeachAugment
