@@ -7,8 +7,11 @@
 #
 # Data: --data-dir ${DATA_DIR:-data/fashion-mnist}, the four idx .gz files (copy them with
 # `mkdir -p data && cp -r /usr/share/datasets/fashion-mnist data/`). ACC_SECONDS bounds the accuracy step
-# (default 320 s) and SEEDS the number of seed processes (3). SUITE_SMOKE=1 runs every step on the CPU in a few
-# minutes (Fashion-MNIST reduced to 4,000 images, 1 epoch) to check the script itself.
+# (default 320 s), SEEDS the number of seed processes (3), METHODS what they run. The runs already in
+# ${PREVIOUS:-bench/results_accuracy_gpu}/acc_seed<k>.json (earlier sessions) are kept (--resume), so each session
+# runs only what is missing and the table covers them all; copy the returned acc_seed<k>.json back there.
+# SUITE_SMOKE=1 runs every step on the CPU in a few minutes (Fashion-MNIST reduced to 4,000 images, 1 epoch, no
+# earlier results) to check the script itself.
 # Written to OUT_DIR: suite.log (all of the output), acc_seed<k>.json (raw results, rewritten after every run) and
 # artifacts.tgz (each seed process's log and the policy files its joint runs learned).
 set -uo pipefail # no -e: a failed step is recorded in the summary and the later steps still run
@@ -21,8 +24,10 @@ SEEDS=${SEEDS:-3}
 ACC_SECONDS=${ACC_SECONDS:-320}
 # most informative first, so a cut-short step still answers: none (the best fixed policy on this data in ANCHORS.md)
 # and the learned policies, then the other fixed ones, then the retrain of the joint runs' policies
-METHODS="none augmeta-teacher augmeta-joint autoaugment randaugment trivialaugment augmeta-retrain"
+METHODS=${METHODS:-none augmeta-teacher augmeta-joint autoaugment randaugment trivialaugment augmeta-retrain}
+PREVIOUS=${PREVIOUS-bench/results_accuracy_gpu}
 if [ -n "${SUITE_SMOKE:-}" ]; then
+    PREVIOUS=""
     DEVICE=cpu ACC="--datasets fashion_mnist_4k --epochs 1" OPS="--batches 32 --repeats 1 --min-seconds 0.05"
     OVERHEAD="--train-subset 1000 --batch-size 128 --width 16 --epochs 2 --repeats 1"
 else
@@ -48,12 +53,15 @@ torchvision.__version__, 'lightning', pl.__version__, 'cuda', torch.cuda.is_avai
 step parity 120 python bench/gpu_parity.py --device "$DEVICE"
 step gpu-tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests/policy/test_apply.py tests/lightning/test_module.py
 
-# 2. accuracy: one process per seed, side by side; each rewrites its results file after every run
+# 2. accuracy: one process per seed, side by side; each rewrites its results file after every run. Measured on an
+#    H100 (2026-11-26): three processes side by side ran 1.3x the runs of one, at about 75 s per fixed-policy run,
+#    115 s per teacher run and 150 s per joint run each (20 epochs), so 330 s finish about three fixed methods.
 start=$SECONDS
 pids=()
 for seed in $(seq 0 $((SEEDS - 1))); do
+    [ -n "$PREVIOUS" ] && [ -f "$PREVIOUS/acc_seed$seed.json" ] && cp "$PREVIOUS/acc_seed$seed.json" "$OUT_DIR/"
     OMP_NUM_THREADS=4 timeout "$ACC_SECONDS" python bench/accuracy.py --protocol gpu $ACC $DATA --methods $METHODS \
-        --seed-start "$seed" --seeds 1 --out "$OUT_DIR/acc_seed$seed.json" >"$OUT_DIR/acc_seed$seed.log" 2>&1 &
+        --seed-start "$seed" --seeds 1 --out "$OUT_DIR/acc_seed$seed.json" --resume >"$OUT_DIR/acc_seed$seed.log" 2>&1 &
     pids+=($!)
 done
 rc=0
