@@ -24,7 +24,7 @@ SEEDS=${SEEDS:-3}
 ACC_SECONDS=${ACC_SECONDS:-320}
 # most informative first, so a cut-short step still answers: none (the best fixed policy on this data in ANCHORS.md)
 # and the learned policies, then the other fixed ones, then the retrain of the joint runs' policies
-METHODS=${METHODS:-none augmeta-teacher augmeta-joint autoaugment randaugment trivialaugment augmeta-retrain}
+METHODS=${METHODS:-none augmeta-teacher augmeta-joint autoaugment randaugment trivialaugment augmeta-teacher-ns augmeta-retrain}
 PREVIOUS=${PREVIOUS-bench/results_accuracy_gpu}
 if [ -n "${SUITE_SMOKE:-}" ]; then
     PREVIOUS=""

@@ -68,8 +68,9 @@ class AugMetaModule(pl.LightningModule):
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
         epsilon: finite-difference step of the objective's Hessian-vector products.
         objective: ``gradient_matching`` (DeepAA-style cosine; the default, best on the validation split),
-            ``lookahead`` (one-step lookahead, DARTS/DADA) or ``teacher`` (TeachAugment: adversarial against an EMA
-            teacher of the model; uses no held-out data).
+            ``lookahead`` (one-step lookahead, DARTS/DADA), ``teacher`` (TeachAugment: adversarial against an EMA
+            teacher of the model; uses no held-out data) or ``teacher_ns`` (the same with the paper's non-saturating
+            adversarial term; see :class:`augmeta.meta.TeacherObjective`).
         teacher_decay: EMA decay of the ``teacher`` objective's teacher.
     """
 

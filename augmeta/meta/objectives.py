@@ -22,6 +22,7 @@ __all__ = [
     "TeacherObjective",
     "build_objective",
     "full_precision",
+    "non_saturating_loss",
     "preserved_batchnorm",
     "reduced_precision",
 ]
@@ -289,12 +290,17 @@ class GradientMatchingObjective(_FiniteDifferenceObjective):
 class TeacherObjective(nn.Module):
     """TeachAugment (Suzuki, CVPR 2022): augment so the model finds images hard that its EMA teacher still knows.
 
-    The controller maximises ``L(model, x) - L(teacher, x)`` on the augmented training images ``x``, where the
-    teacher is an exponential moving average of the model's weights. Harder images raise the first term; images the
-    teacher no longer recognises (the label destroyed) raise the second, which is subtracted, so the pair pushes
-    towards the strongest augmentation that keeps the class. It needs no held-out data (the validation batch is
-    ignored) and costs one forward/backward of the teacher per controller step: the model's image gradient comes from
-    the base step.
+    The controller minimises ``A(model, x) + L(teacher, x)`` on the augmented training images ``x``, where ``L`` is
+    the cross-entropy, the teacher is an exponential moving average of the model's weights and ``A`` is the
+    adversarial term. Harder images lower the first term; images the teacher no longer recognises (the label
+    destroyed) raise the second, so the pair pushes towards the strongest augmentation that keeps the class. It needs
+    no held-out data (the validation batch is ignored).
+
+    ``adversarial="cross_entropy"`` (objective ``teacher``): ``A = -L(model, x)``, whose push grows as an image gets
+    harder, so it keeps hardening images the model already fails on; it reuses the base step's image gradient, so a
+    controller step costs one forward/backward of the teacher. ``"non_saturating"`` (objective ``teacher_ns``, the
+    paper's): ``A = -log(1 - p_y)``, whose push fades once the model gets an image wrong, so it hardens the images
+    the model still finds easy; one more forward/backward of the model per controller step.
 
     It is an ``nn.Module`` so the teacher travels with the Lightning module: moved to its device, saved in its
     checkpoints (exact resume) and restored from them. Call :meth:`update` after every base optimiser step.
@@ -303,13 +309,18 @@ class TeacherObjective(nn.Module):
         model: the base model; the teacher starts as its copy.
         decay: EMA decay of the teacher, ramped as ``min(decay, (1 + n) / (10 + n))`` over the first updates so a
             short run's teacher does not stay at the initial weights.
+        adversarial: ``cross_entropy`` or ``non_saturating``, the adversarial term ``A`` above.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.99) -> None:
+    ADVERSARIAL = ("cross_entropy", "non_saturating")
+
+    def __init__(self, model: nn.Module, decay: float = 0.99, adversarial: str = "cross_entropy") -> None:
         super().__init__()
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"`decay` should be in [0, 1), but got {decay!r} instead.")
-        self.decay = decay
+        if adversarial not in self.ADVERSARIAL:
+            raise ValueError(f"`adversarial` should be one of {list(self.ADVERSARIAL)}, but got {adversarial!r}.")
+        self.decay, self.adversarial = decay, adversarial
         self.teacher = copy.deepcopy(model).requires_grad_(False)
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
 
@@ -339,20 +350,33 @@ class TeacherObjective(nn.Module):
         train_image_grad: torch.Tensor | None = None,
         train_param_grads: tuple[torch.Tensor, ...] | None = None,
     ) -> torch.Tensor:
-        if train_image_grad is None:
+        if self.adversarial == "non_saturating":
             with preserved_batchnorm(model):
-                train_image_grad = _image_grad(model, criterion, images, labels)
+                adversarial_grad = _image_grad(model, non_saturating_loss, images, labels)
+        else:
+            if train_image_grad is None:
+                with preserved_batchnorm(model):
+                    train_image_grad = _image_grad(model, criterion, images, labels)
+            adversarial_grad = -train_image_grad
         self.teacher.train(model.training)  # the same normalisation as the model's forward on these images
         with preserved_batchnorm(self.teacher):
             teacher_image_grad = _image_grad(self.teacher, criterion, images, labels)
-        return teacher_image_grad - train_image_grad
+        return teacher_image_grad + adversarial_grad
+
+
+def non_saturating_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``mean(-log(1 - p_y))``: small when the model gets the image wrong, large when it is sure and right."""
+    log_p = torch.log_softmax(logits.float(), dim=1)
+    log_p_y = log_p.gather(1, labels[:, None]).squeeze(1)
+    return -torch.log1p(-log_p_y.exp().clamp(max=1.0 - 1e-6)).mean()
 
 
 #: Name -> builder ``(model, epsilon, teacher_decay) -> objective``; each objective takes the settings it uses.
 OBJECTIVES: dict[str, Callable[[nn.Module, float, float], MetaObjective]] = {
     "lookahead": lambda model, epsilon, teacher_decay: LookaheadObjective(epsilon),
     "gradient_matching": lambda model, epsilon, teacher_decay: GradientMatchingObjective(epsilon),
-    "teacher": lambda model, epsilon, teacher_decay: TeacherObjective(model, teacher_decay),
+    "teacher": lambda model, epsilon, teacher_decay: TeacherObjective(model, teacher_decay, "cross_entropy"),
+    "teacher_ns": lambda model, epsilon, teacher_decay: TeacherObjective(model, teacher_decay, "non_saturating"),
 }
 
 

@@ -1,5 +1,7 @@
 """The objectives: their finite-difference image gradients match second-order autograd."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -12,7 +14,7 @@ from augmeta.meta import (
     full_precision,
     preserved_batchnorm,
 )
-from augmeta.meta.objectives import _tf32_switches
+from augmeta.meta.objectives import _tf32_switches, non_saturating_loss
 
 
 def small_model():
@@ -150,12 +152,17 @@ def _image_loss_grad(model, images, labels):
     return grad
 
 
-def test_teacher_objective_is_the_teacher_image_gradient_minus_the_model_one():
+def _teacher_and_moved_model(adversarial):
     model = small_model()
-    objective = TeacherObjective(model, decay=0.9)
+    objective = TeacherObjective(model, decay=0.9, adversarial=adversarial)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))  # the model moves away from its teacher
+    return model, objective
+
+
+def test_the_cross_entropy_teacher_objective_is_the_teacher_image_gradient_minus_the_model_one():
+    model, objective = _teacher_and_moved_model("cross_entropy")
     images, labels, val_images, val_labels = training_and_validation_batches(seed=3)
     model_grad = _image_loss_grad(model, images, labels)
     teacher_grad = _image_loss_grad(objective.teacher, images, labels)
@@ -170,13 +177,41 @@ def test_teacher_objective_is_the_teacher_image_gradient_minus_the_model_one():
     torch.testing.assert_close(handed_in, expected)
 
 
-def test_a_fresh_teacher_gives_no_gradient():
+def test_the_non_saturating_teacher_objective_adds_the_gradient_of_minus_log_one_minus_p_y():
+    """The paper's adversarial term, -log(1 - p_y) of the model, computed here from the softmax directly."""
+    model, objective = _teacher_and_moved_model("non_saturating")
+    images, labels, val_images, val_labels = training_and_validation_batches(seed=3)
+    x = images.clone().requires_grad_(True)
+    p_y = model(x).softmax(dim=1).gather(1, labels[:, None])
+    (adversarial,) = torch.autograd.grad(-torch.log(1 - p_y).mean(), x)
+    expected = _image_loss_grad(objective.teacher, images, labels) + adversarial
+
+    model_grad = _image_loss_grad(model, images, labels)  # handed in by the base step, and not the term used here
+    got = objective.image_gradient(
+        model, nn.functional.cross_entropy, images, labels, val_images, val_labels, 0.1, train_image_grad=model_grad
+    )
+    assert adversarial.abs().sum() > 0
+    torch.testing.assert_close(got, expected)
+
+
+def test_the_non_saturating_loss_fades_on_images_the_model_gets_wrong():
+    labels = torch.tensor([0, 0, 0])
+    logits = torch.tensor([[20.0, 0.0], [0.0, 0.0], [-20.0, 0.0]], requires_grad=True)
+    per_image = [non_saturating_loss(logits[i : i + 1], labels[i : i + 1]) for i in range(3)]
+    assert all(torch.isfinite(loss) for loss in per_image)  # sure and right: -log(1 - p_y) clamped, not inf
+    torch.testing.assert_close(per_image[1], torch.tensor(math.log(2.0)))
+    (grad,) = torch.autograd.grad(non_saturating_loss(logits, labels), logits)
+    assert grad[2].abs().max() < 1e-8 < grad[1].abs().max()  # wrong already: no push left
+
+
+@pytest.mark.parametrize(("adversarial", "zero"), [("cross_entropy", True), ("non_saturating", False)])
+def test_a_fresh_teacher_gives_no_gradient_with_the_cross_entropy_term_only(adversarial, zero):
     model = small_model()
     images, labels, val_images, val_labels = training_and_validation_batches(seed=4)
-    got = TeacherObjective(model).image_gradient(
+    got = TeacherObjective(model, adversarial=adversarial).image_gradient(
         model, nn.functional.cross_entropy, images, labels, val_images, val_labels, 0.1
     )
-    assert got.abs().max() == 0
+    assert (got.abs().max() == 0) == zero
 
 
 def test_the_teacher_is_an_exponential_moving_average_with_a_warm_up():
@@ -216,15 +251,25 @@ def test_the_teacher_leaves_batchnorm_statistics_alone():
         ("lookahead", LookaheadObjective),
         ("gradient_matching", GradientMatchingObjective),
         ("teacher", TeacherObjective),
+        ("teacher_ns", TeacherObjective),
     ],
 )
 def test_build_objective(name, kind):
     assert isinstance(build_objective(name, small_model()), kind)
 
 
+def test_teacher_and_teacher_ns_differ_in_the_adversarial_term_only():
+    assert build_objective("teacher", small_model()).adversarial == "cross_entropy"
+    assert build_objective("teacher_ns", small_model(), teacher_decay=0.5).adversarial == "non_saturating"
+
+
 def test_build_objective_rejects_unknown_names_and_bad_decays():
-    expected = "`objective` should be one of ['gradient_matching', 'lookahead', 'teacher'], but got 'nope' instead."
+    names = "['gradient_matching', 'lookahead', 'teacher', 'teacher_ns']"
+    expected = f"`objective` should be one of {names}, but got 'nope' instead."
     with pytest.raises(ValueError, match=expected.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         build_objective("nope", small_model())
     with pytest.raises(ValueError, match=r"`decay` should be in \[0, 1\), but got 1.0 instead\."):
         TeacherObjective(small_model(), decay=1.0)
+    message = "`adversarial` should be one of ['cross_entropy', 'non_saturating'], but got 'hinge'."
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        TeacherObjective(small_model(), adversarial="hinge")
