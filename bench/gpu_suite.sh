@@ -30,9 +30,11 @@ if [ -n "${SUITE_SMOKE:-}" ]; then
     PREVIOUS=""
     DEVICE=cpu ACC="--datasets fashion_mnist_4k --epochs 1" OPS="--batches 32 --repeats 1 --min-seconds 0.05"
     OVERHEAD="--train-subset 1000 --batch-size 128 --width 16 --epochs 2 --repeats 1"
+    PROFILE="--train-subset 1000 --batch-size 64 --width 8 --warmup 2 --steps 3"
 else
     DEVICE=cuda ACC="" OPS="--repeats 5 --batches 256 1024"
     OVERHEAD="--train-subset 0 --batch-size 512 --width 64 --epochs 3 --repeats 2"
+    PROFILE="" # full Fashion-MNIST, batch 512, width 64: 20 steps after 10
 fi
 SUMMARY=()
 record() { SUMMARY+=("$(printf '%-24s rc=%-4s %5s s' "$1" "$2" "$3")"); }
@@ -71,9 +73,12 @@ grep -h -E ": test [0-9.]+ |failed|Error" "$OUT_DIR"/acc_seed*.log
 results=("$OUT_DIR"/acc_seed*.json)
 step accuracy-report 60 python bench/accuracy.py --protocol gpu --methods $METHODS --report "${results[@]}"
 
-# 3. timings, alone on the device
+# 3. timings and profiles, alone on the device
 step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
 step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
+# where a step's time goes (H100, 2026-11-26: 1.64 s per epoch of `none`; ANCHORS.md: plain training, 0.6 s on an H200)
+step profile-none 90 python bench/step_profile.py --policy none $PROFILE $DATA
+step profile-augmeta 90 python bench/step_profile.py --policy augmeta $PROFILE $DATA
 
 policies=$(python -c "import json, sys
 print(' '.join(r['policy_file'] for f in sys.argv[1:] for r in json.load(open(f))['results'] if 'policy_file' in r))
