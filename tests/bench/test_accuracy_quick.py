@@ -55,3 +55,27 @@ def test_resume_keeps_the_runs_already_written(tmp_path):
         ("randaugment", 1),
         ("none", 2),
     ]
+
+
+def test_report_tabulates_results_files_of_separate_seed_processes(tmp_path):
+    """Seeds run in separate processes (``--seed-start K --seeds 1``); ``--report`` tabulates their files, training
+    nothing, and compares each learned method with the best fixed one."""
+
+    def row(method: str, seed: int, test_acc: float, seconds: float) -> dict:
+        return {"dataset": "fashion_mnist", "epochs": 20, "meta": {}, "method": method, "seed": seed,
+                "test_acc": test_acc, "val_acc": test_acc + 0.5, "seconds": seconds}  # fmt: skip
+
+    for seed, (none, joint) in enumerate([(94.0, 94.1), (94.2, 94.1)]):
+        results = [row("none", seed, none, 10.0), row("augmeta-joint", seed, joint, 15.0)]
+        command = f"python bench/accuracy.py --seed-start {seed} --seeds 1"
+        (tmp_path / f"seed{seed}.json").write_text(json.dumps({"commands": [command], "results": results}))
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    files = [str(tmp_path / "seed0.json"), str(tmp_path / "seed1.json")]
+    command = [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--protocol", "gpu", "--report", *files]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = completed.stdout.strip().splitlines()
+    assert "| fashion_mnist | none | 94.10 +/- 0.14 | 94.60 | 1.00x | 2 |" in lines
+    assert "| fashion_mnist | augmeta-joint | 94.10 +/- 0.00 | 94.60 | 1.50x | 2 |" in lines
+    assert lines[-1] == "learned_minus_best_fixed=+0.00 +/- 0.14  (best fixed: none)"
+    assert "--seed-start 0" in lines[0] and "--seed-start 1" in lines[0]

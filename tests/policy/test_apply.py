@@ -63,6 +63,18 @@ def test_draws_select_keeps_every_field():
             assert torch.equal(getattr(step, field), getattr(whole, field)[index])
 
 
+def test_draws_to_moves_every_field():
+    draws = trivialaugment_wide().sample(6, generator=seeded(0))
+    moved = draws.to("meta")  # a device every machine has: shapes and dtypes, no data
+    assert moved.subpolicy.device.type == "meta" and moved.subpolicy.shape == draws.subpolicy.shape
+    for step, whole in zip(moved.steps, draws.steps, strict=True):
+        for field in ("op", "magnitude", "value", "position"):
+            assert getattr(step, field).device.type == "meta"
+            assert getattr(step, field).dtype == getattr(whole, field).dtype
+    back = draws.to("cpu")
+    assert torch.equal(back.subpolicy, draws.subpolicy) and torch.equal(back.steps[0].value, draws.steps[0].value)
+
+
 def test_same_generator_seed_gives_same_output(every_op_policy):
     images = float_images(16)
     first = every_op_policy.apply(images, generator=seeded(7))
