@@ -7,7 +7,7 @@
 #
 # Data: --data-dir ${DATA_DIR:-data/fashion-mnist}, the four idx .gz files (copy them with
 # `mkdir -p data && cp -r /usr/share/datasets/fashion-mnist data/`). ACC_SECONDS bounds the accuracy step
-# (default 320 s), SEEDS the number of seed processes (3), METHODS what they run. The runs already in
+# (default 300 s), SEEDS the number of seed processes (3), METHODS what they run. The runs already in
 # ${PREVIOUS:-bench/results_accuracy_gpu}/acc_seed<k>.json (earlier sessions) are kept (--resume), so each session
 # runs only what is missing and the table covers them all; copy the returned acc_seed<k>.json back there.
 # SUITE_SMOKE=1 runs every step on the CPU in a few minutes (Fashion-MNIST reduced to 4,000 images, 1 epoch, no
@@ -21,7 +21,7 @@ exec > >(tee "$OUT_DIR/suite.log") 2>&1
 export PYTHONPATH=${PYTHONPATH:-.} PYTHONUNBUFFERED=1
 DATA="--data-dir ${DATA_DIR:-data/fashion-mnist}"
 SEEDS=${SEEDS:-3}
-ACC_SECONDS=${ACC_SECONDS:-320}
+ACC_SECONDS=${ACC_SECONDS:-300}
 # most informative first, so a cut-short step still answers: none (the best fixed policy on this data in ANCHORS.md)
 # and the learned policies, then the other fixed ones, then the retrain of the joint runs' policies
 METHODS=${METHODS:-none augmeta-teacher augmeta-joint autoaugment randaugment trivialaugment augmeta-teacher-ns augmeta-retrain}
@@ -32,7 +32,7 @@ if [ -n "${SUITE_SMOKE:-}" ]; then
     OVERHEAD="--train-subset 1000 --batch-size 128 --width 16 --epochs 2 --repeats 1"
     PROFILE="--train-subset 1000 --batch-size 64 --width 8 --warmup 2 --steps 3"
 else
-    DEVICE=cuda ACC="" OPS="--repeats 5 --batches 256 1024"
+    DEVICE=cuda ACC="" OPS="--repeats 3 --batches 256 1024"
     OVERHEAD="--train-subset 0 --batch-size 512 --width 64 --epochs 3 --repeats 2"
     PROFILE="" # full Fashion-MNIST, batch 512, width 64: 20 steps after 10
 fi
@@ -76,6 +76,9 @@ step accuracy-report 60 python bench/accuracy.py --protocol gpu --methods $METHO
 # 3. timings and profiles, alone on the device
 step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
 step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
+# half the controller steps: the same validation accuracy on reduced Fashion-MNIST (CPU, 3 seeds, bench/README.md)
+step overhead-meta16 100 python bench/overhead.py --dataset fashion_mnist $OVERHEAD --repeats 1 \
+    --meta '{"meta_every": 16}' $DATA
 # where a step's time goes (H100, 2026-11-26: 1.64 s per epoch of `none`; ANCHORS.md: plain training, 0.6 s on an H200)
 step profile-none 90 python bench/step_profile.py --policy none $PROFILE $DATA
 step profile-augmeta 90 python bench/step_profile.py --policy augmeta $PROFILE $DATA
