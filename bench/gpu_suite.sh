@@ -5,6 +5,7 @@
 #
 #   PYTHONPATH=. bash bench/gpu_suite.sh [OUT_DIR]           (default: $OUT, else /tmp/augmeta-gpu-suite)
 #
+# The device machines here lack pydantic: carry its wheels and put them first on PYTHONPATH (bench/README.md).
 # Data: --data-dir ${DATA_DIR:-data/fashion-mnist}, the four idx .gz files (copy them with
 # `mkdir -p data && cp -r /usr/share/datasets/fashion-mnist data/`). ACC_SECONDS bounds the accuracy step
 # (default 300 s), SEEDS the number of seed processes (3), METHODS what they run. The runs already in
@@ -57,7 +58,8 @@ step gpu-tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests/policy/t
 
 # 2. accuracy: one process per seed, side by side; each rewrites its results file after every run. Measured on an
 #    H100 (2026-11-26): three processes side by side ran 1.3x the runs of one, at about 75 s per fixed-policy run,
-#    115 s per teacher run and 150 s per joint run each (20 epochs), so 330 s finish about three fixed methods.
+#    115 s per teacher run and 150 s per joint run each (20 epochs), so 300 s finish about three fixed methods
+#    (runs kept from earlier sessions cost nothing).
 start=$SECONDS
 pids=()
 for seed in $(seq 0 $((SEEDS - 1))); do
@@ -83,8 +85,9 @@ step overhead-meta16 100 python bench/overhead.py --dataset fashion_mnist $OVERH
 step profile-none 90 python bench/step_profile.py --policy none $PROFILE $DATA
 step profile-augmeta 90 python bench/step_profile.py --policy augmeta $PROFILE $DATA
 
-policies=$(python -c "import json, sys
-print(' '.join(r['policy_file'] for f in sys.argv[1:] for r in json.load(open(f))['results'] if 'policy_file' in r))
+policies=$(python -c "import json, os, sys
+files = [r['policy_file'] for f in sys.argv[1:] for r in json.load(open(f))['results'] if 'policy_file' in r]
+print(' '.join(os.path.abspath(f) for f in files if os.path.isfile(f)))
 " "${results[@]}" 2>/dev/null)
 tar czf "$OUT_DIR/artifacts.tgz" -C "$OUT_DIR" $(cd "$OUT_DIR" && ls acc_seed*.log) -P $policies 2>/dev/null
 echo "=== summary ($DEVICE)"
