@@ -146,8 +146,8 @@ def run_method(recipe: Recipe, method: str, seed: int, epochs: int, results: lis
     joint = next((r for r in results if r["method"] == "augmeta-joint" and r["seed"] == seed), None)
     if joint is None:
         return None
-    if not Path(joint["policy_file"]).is_file():  # a kept joint run whose file is gone: same seed, same policy
-        joint = run_one(recipe, "augmeta-joint", seed, epochs)
+    if not Path(joint["policy_file"]).is_file():  # a kept joint run whose file is gone: run it again, same seed
+        joint = run_one(recipe, "augmeta-joint", seed, epochs)  # (same policy on the CPU; GPU kernels may differ)
     return run_one(recipe, method, seed, epochs, joint["policy_file"])
 
 
