@@ -31,12 +31,12 @@ import sys
 import tempfile
 import time
 import traceback
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from script_setup import ignore_expected_warnings
 
 from augmeta.lightning import AugDataModule, AugMetaModule
 from augmeta.utils import atomic_write_text
@@ -262,8 +262,7 @@ def main() -> None:
         return
     global DATA_DIR
     DATA_DIR = args.data_dir
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*on_after_batch_transfer.*")
+    ignore_expected_warnings()
     datasets, seeds, epochs_override = PROTOCOLS[args.protocol]
     datasets, seeds = args.datasets or datasets, args.seeds or seeds
     command = "python bench/accuracy.py " + " ".join(sys.argv[1:])

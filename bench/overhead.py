@@ -16,12 +16,12 @@ import json
 import resource
 import statistics
 import time
-import warnings
 
 import pytorch_lightning as pl
 import torch
+from script_setup import add_data_arguments, data_module, ignore_expected_warnings
 
-from augmeta.lightning import AugDataModule, AugMetaModule
+from augmeta.lightning import AugMetaModule
 
 
 class EpochTimer(pl.Callback):
@@ -62,9 +62,7 @@ def _peak_rss_mb() -> float:
 def run(policy: str, args: argparse.Namespace) -> tuple[float, float]:
     """Median train-epoch seconds (first epoch dropped) and peak memory in MB."""
     pl.seed_everything(0, verbose=False)
-    data = AugDataModule(
-        args.dataset, data_dir=args.data_dir, batch_size=args.batch_size, train_subset=args.train_subset or None
-    )
+    data = data_module(args)
     module = AugMetaModule(
         policy=policy, width=args.width, num_classes=data.num_classes, in_channels=data.in_channels, **args.meta
     )
@@ -92,17 +90,12 @@ def run(policy: str, args: argparse.Namespace) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="fashion_mnist")
-    parser.add_argument("--train-subset", type=int, default=4000, help="0 for the whole training set")
-    parser.add_argument("--data-dir", default=None, help="where the data set's files are (default: the usual places)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--width", type=int, default=32)
+    add_data_arguments(parser, train_subset=4000, batch_size=128, width=32)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--meta", type=json.loads, default={}, help="controller settings for the joint run")
     args = parser.parse_args()
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*on_after_batch_transfer.*")
+    ignore_expected_warnings()
     times: dict[str, list[float]] = {"trivialaugment": [], "augmeta": [], "none": []}
     memory: dict[str, float] = {}
     meta = args.meta

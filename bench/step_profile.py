@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 
 import pytorch_lightning as pl
 import torch
+from script_setup import add_data_arguments, data_module, ignore_expected_warnings
 from torch.profiler import ProfilerActivity, profile
 
-from augmeta.lightning import AugDataModule, AugMetaModule
+from augmeta.lightning import AugMetaModule
 
 
 def _sync() -> None:
@@ -61,22 +61,15 @@ def _device_time(event) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", default="none", help="none, a fixed policy's name, or augmeta")
-    parser.add_argument("--dataset", default="fashion_mnist")
-    parser.add_argument("--train-subset", type=int, default=0, help="0 for the whole training set")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--width", type=int, default=64)
+    add_data_arguments(parser, train_subset=0, batch_size=512, width=64)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--meta", type=json.loads, default={}, help="controller settings for policy augmeta")
     args = parser.parse_args()
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*on_after_batch_transfer.*")
+    ignore_expected_warnings()
     pl.seed_everything(0, verbose=False)
-    data = AugDataModule(
-        args.dataset, data_dir=args.data_dir, batch_size=args.batch_size, train_subset=args.train_subset or None
-    )
+    data = data_module(args)
     module = AugMetaModule(
         policy=args.policy, width=args.width, num_classes=data.num_classes, in_channels=data.in_channels, **args.meta
     )

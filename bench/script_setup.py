@@ -1,0 +1,31 @@
+"""What the benchmark scripts share: the data set's command-line arguments and Lightning's expected warnings."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+from augmeta.lightning import AugDataModule
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, train_subset: int, batch_size: int, width: int) -> None:
+    """``--dataset --train-subset --data-dir --batch-size --width``, with this script's defaults."""
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--train-subset", type=int, default=train_subset, help="0 for the whole training set")
+    parser.add_argument("--data-dir", default=None, help="where the data set's files are (default: the usual places)")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--width", type=int, default=width)
+
+
+def data_module(args: argparse.Namespace) -> AugDataModule:
+    """The data module the arguments of :func:`add_data_arguments` name."""
+    return AugDataModule(
+        args.dataset, data_dir=args.data_dir, batch_size=args.batch_size, train_subset=args.train_subset or None
+    )
+
+
+def ignore_expected_warnings() -> None:
+    """Lightning's advice that does not apply here: loader workers (batches are one indexing of in-memory tensors)
+    and the overridden ``on_after_batch_transfer`` (augmentation runs there, on the device, by design)."""
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*on_after_batch_transfer.*")
