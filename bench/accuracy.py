@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from script_setup import ignore_expected_warnings
+from script_setup import ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugDataModule, AugMetaModule
 from augmeta.utils import atomic_write_text
@@ -113,16 +113,9 @@ def run_one(recipe: Recipe, method: str, seed: int, epochs: int, policy_file: st
         in_channels=data.in_channels,
         **({**recipe.meta, **LEARNED_SETTINGS[method]} if method in LEARNED_SETTINGS else {}),
     )
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_epochs=epochs,
-        accelerator="auto",
-        devices=1,
         precision=recipe.precision if torch.cuda.is_available() else "32-true",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
         check_val_every_n_epoch=max(1, epochs),
     )
     start = time.perf_counter()

@@ -19,7 +19,7 @@ import time
 
 import pytorch_lightning as pl
 import torch
-from script_setup import add_data_arguments, data_module, ignore_expected_warnings
+from script_setup import add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugMetaModule
 
@@ -70,19 +70,7 @@ def run(policy: str, args: argparse.Namespace) -> tuple[float, float]:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     _reset_peak_rss()
-    trainer = pl.Trainer(
-        max_epochs=args.epochs,
-        accelerator="auto",
-        devices=1,
-        precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=[timer],
-    )
+    trainer = quiet_trainer(max_epochs=args.epochs, limit_val_batches=0, callbacks=[timer])
     trainer.fit(module, datamodule=data)
     memory = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else _peak_rss_mb()
     return statistics.median(timer.times[1:] or timer.times), memory

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
 
 from augmeta.lightning import AugDataModule
 
@@ -29,3 +33,19 @@ def ignore_expected_warnings() -> None:
     and the overridden ``on_after_batch_transfer`` (augmentation runs there, on the device, by design)."""
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*on_after_batch_transfer.*")
+
+
+def quiet_trainer(**settings: Any) -> pl.Trainer:
+    """One device (the GPU where there is one, in bf16-mixed), no logger, checkpoints, progress bar, model summary or
+    sanity validation; ``settings`` add to or override these."""
+    defaults: dict[str, Any] = {
+        "accelerator": "auto",
+        "devices": 1,
+        "precision": "bf16-mixed" if torch.cuda.is_available() else "32-true",
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+    }
+    return pl.Trainer(**{**defaults, **settings})

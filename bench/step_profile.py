@@ -17,7 +17,7 @@ import time
 
 import pytorch_lightning as pl
 import torch
-from script_setup import add_data_arguments, data_module, ignore_expected_warnings
+from script_setup import add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 from torch.profiler import ProfilerActivity, profile
 
 from augmeta.lightning import AugMetaModule
@@ -74,19 +74,8 @@ def main() -> None:
         policy=args.policy, width=args.width, num_classes=data.num_classes, in_channels=data.in_channels, **args.meta
     )
     profiler = StepProfiler(args.warmup, args.steps)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        limit_train_batches=args.warmup + args.steps,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        accelerator="auto",
-        devices=1,
-        precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[profiler],
+    trainer = quiet_trainer(
+        max_epochs=1, limit_train_batches=args.warmup + args.steps, limit_val_batches=0, callbacks=[profiler]
     )
     trainer.fit(module, datamodule=data)
     averages = profiler.profiler.key_averages()
