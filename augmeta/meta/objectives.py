@@ -144,8 +144,8 @@ def _param_and_image_grads(
 
 class _FiniteDifferenceObjective:
     """Shared by the objectives that take a Hessian-vector product by finite differences: ``epsilon``, the step
-    relative to the direction's norm, and :meth:`image_gradient`, which runs the subclass's exact computation at
-    full precision."""
+    relative to the direction's norm, and :meth:`image_gradient`, which takes the product at full precision along
+    the subclass's :meth:`_direction`."""
 
     def __init__(self, epsilon: float = 0.01) -> None:
         if not epsilon > 0:
@@ -165,39 +165,49 @@ class _FiniteDifferenceObjective:
         train_param_grads: tuple[torch.Tensor, ...] | None = None,
     ) -> torch.Tensor:
         """See :class:`MetaObjective`. Runs at full precision (:func:`full_precision`): where the base step ran at
-        reduced precision, the gradients it hands in are recomputed, since the finite difference subtracts from them."""
+        reduced precision, the gradients it hands in are recomputed, since the finite difference subtracts from them.
+
+        Both objectives differentiate along a direction built from the validation gradient ``v`` (and the training
+        gradient ``g``): ``scale * H_x direction``, with ``(direction, scale)`` from :meth:`_direction`."""
         if reduced_precision(images.device):
             train_image_grad = train_param_grads = None
         params = [p for p in model.parameters() if p.requires_grad]
-        dtype = params[0].dtype
+        images, val_images = images.to(params[0].dtype), val_images.to(params[0].dtype)
         with full_precision(images.device), preserved_batchnorm(model):
-            return self._exact_image_gradient(
-                model,
-                criterion,
-                params,
-                images.to(dtype),
-                labels,
-                val_images.to(dtype),
-                val_labels,
-                step_size,
-                train_image_grad,
-                train_param_grads,
+            v = torch.autograd.grad(criterion(model(val_images), val_labels), params)
+            g, train_image_grad = self._training_gradients(
+                model, criterion, images, labels, params, train_param_grads, train_image_grad
             )
+            direction, scale = self._direction(v, g, step_size)
+            return scale * self._hessian_vector(model, criterion, images, labels, params, direction, train_image_grad)
 
-    def _exact_image_gradient(
+    #: Whether :meth:`_direction` uses ``g``, the training loss's parameter gradient.
+    uses_training_gradient = False
+
+    def _training_gradients(
         self,
         model: nn.Module,
         criterion: Criterion,
-        params: list[nn.Parameter],
         images: torch.Tensor,
         labels: torch.Tensor,
-        val_images: torch.Tensor,
-        val_labels: torch.Tensor,
-        step_size: float,
-        train_image_grad: torch.Tensor | None,
-        train_param_grads: tuple[torch.Tensor, ...] | None,
-    ) -> torch.Tensor:
-        """The objective's image gradient, at full precision, with BatchNorm statistics preserved."""
+        params: list[nn.Parameter],
+        param_grads: tuple[torch.Tensor, ...] | None,
+        image_grad: torch.Tensor | None,
+    ) -> tuple[tuple[torch.Tensor, ...] | None, torch.Tensor]:
+        """``g`` (where :meth:`_direction` uses it) and ``grad_x`` of the training loss: those handed in, the others
+        computed, in one pass where both are missing."""
+        if self.uses_training_gradient and param_grads is None and image_grad is None:
+            return _param_and_image_grads(model, criterion, images, labels, params)
+        if self.uses_training_gradient and param_grads is None:
+            param_grads = torch.autograd.grad(criterion(model(images), labels), params)
+        if image_grad is None:
+            image_grad = _image_grad(model, criterion, images, labels)
+        return param_grads, image_grad
+
+    def _direction(
+        self, v: tuple[torch.Tensor, ...], g: tuple[torch.Tensor, ...] | None, step_size: float
+    ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | float]:
+        """The direction of the Hessian-vector product and the factor of its result."""
         raise NotImplementedError
 
     def _hessian_vector(
@@ -229,23 +239,9 @@ class LookaheadObjective(_FiniteDifferenceObjective):
         epsilon: finite-difference step, relative to ``|v|``.
     """
 
-    def _exact_image_gradient(
-        self,
-        model: nn.Module,
-        criterion: Criterion,
-        params: list[nn.Parameter],
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        val_images: torch.Tensor,
-        val_labels: torch.Tensor,
-        step_size: float,
-        train_image_grad: torch.Tensor | None,
-        train_param_grads: tuple[torch.Tensor, ...] | None,
-    ) -> torch.Tensor:
-        val_grads = torch.autograd.grad(criterion(model(val_images), val_labels), params)
-        if train_image_grad is None:
-            train_image_grad = _image_grad(model, criterion, images, labels)
-        return -step_size * self._hessian_vector(model, criterion, images, labels, params, val_grads, train_image_grad)
+    def _direction(self, v, g, step_size):
+        """Along ``v``, times ``-xi``."""
+        return v, -step_size
 
 
 class GradientMatchingObjective(_FiniteDifferenceObjective):
@@ -259,32 +255,14 @@ class GradientMatchingObjective(_FiniteDifferenceObjective):
     validation gradient and one perturbed image gradient.
     """
 
-    def _exact_image_gradient(
-        self,
-        model: nn.Module,
-        criterion: Criterion,
-        params: list[nn.Parameter],
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        val_images: torch.Tensor,
-        val_labels: torch.Tensor,
-        step_size: float,
-        train_image_grad: torch.Tensor | None,
-        train_param_grads: tuple[torch.Tensor, ...] | None,
-    ) -> torch.Tensor:
-        v = torch.autograd.grad(criterion(model(val_images), val_labels), params)
-        g = train_param_grads
-        if g is None and train_image_grad is None:
-            g, train_image_grad = _param_and_image_grads(model, criterion, images, labels, params)
-        elif g is None:
-            g = torch.autograd.grad(criterion(model(images), labels), params)
-        elif train_image_grad is None:
-            train_image_grad = _image_grad(model, criterion, images, labels)
+    uses_training_gradient = True
+
+    def _direction(self, v, g, step_size):
+        """Along ``u = |g|^2 v - (g.v) g``, times ``-1 / (|g|^3 |v|)``."""
         v_norm, g_norm = _norm(v), _norm(g)
         dot = sum((a.float() * b.float()).sum() for a, b in zip(g, v, strict=True))
         u = tuple(g_norm**2 * b.float() - dot * a.float() for a, b in zip(g, v, strict=True))
-        hu = self._hessian_vector(model, criterion, images, labels, params, u, train_image_grad)
-        return -hu / (g_norm**3 * v_norm + 1e-12)
+        return u, -1.0 / (g_norm**3 * v_norm + 1e-12)
 
 
 class TeacherObjective(nn.Module):
