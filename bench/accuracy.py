@@ -209,13 +209,11 @@ def print_tables(tables: dict[str, dict], command: str, protocol: str, readme: b
             handle.write("\n" + text)
     name = HEADLINE[protocol] if HEADLINE[protocol] in tables else next(iter(tables))
     if "augmeta-joint" in tables[name] and any(m in tables[name] for m in FIXED):
-        if "augmeta-retrain" in tables[name]:
-            print(headline(tables[name], "augmeta-retrain", "retrain"))
-        if "augmeta-teacher" in tables[name]:
-            print(headline(tables[name], "augmeta-teacher", "teacher"))
-        if "augmeta-teacher-ns" in tables[name]:
-            print(headline(tables[name], "augmeta-teacher-ns", "teacher_ns"))
-        print(headline(tables[name]))
+        for method, key in (("augmeta-retrain", "retrain"), ("augmeta-teacher", "teacher"),
+                            ("augmeta-teacher-ns", "teacher_ns")):  # fmt: skip
+            if method in tables[name]:
+                print(headline(tables[name], method, key))
+        print(headline(tables[name]))  # last: the headline line
 
 
 def report(paths: list[Path], methods: list[str]) -> tuple[str, dict[str, dict]]:

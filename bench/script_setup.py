@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the data set's command-line arguments and Lightning's expected warnings."""
+"""What the benchmark scripts share: the data set's arguments, a quiet Trainer and the warnings to ignore."""
 
 from __future__ import annotations
 
