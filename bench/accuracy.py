@@ -24,6 +24,7 @@ for the headline data set.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import platform
 import statistics
@@ -47,9 +48,16 @@ LEARNED = ["augmeta-joint", "augmeta-retrain", "augmeta-teacher", "augmeta-teach
 #: Controller settings each learned method adds to the recipe's (``--meta``).
 LEARNED_SETTINGS = {
     "augmeta-joint": {},
-    "augmeta-teacher": {"objective": "teacher"},
-    "augmeta-teacher-ns": {"objective": "teacher_ns"},
+    "augmeta-teacher": {"objective": "teacher", "meta_every": 8},  # as measured: 8 was the default then
+    "augmeta-teacher-ns": {"objective": "teacher_ns", "meta_every": 8},
 }
+
+
+#: Module defaults that rows written before rows recorded their controller settings were run with (they differ from
+#: today's): `--resume` compares those rows as if they had recorded these.
+UNRECORDED_DEFAULTS = {"meta_every": 8}
+#: Recipe settings that rows written before they were recorded were run with.
+UNRECORDED_RECIPE = {"augment_until": 1.0}
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class Recipe:
     val_size: float = 0.1
     precision: str = "32-true"
     meta: dict = field(default_factory=dict)
+    augment_until: float = 1.0  # every method's policy is applied to this fraction of the steps (--augment-until)
 
 
 RECIPES = {
@@ -109,6 +118,7 @@ def run_one(recipe: Recipe, method: str, seed: int, epochs: int, policy_file: st
         lr=recipe.lr,
         crop_padding=recipe.crop_padding,
         flip=recipe.flip,
+        augment_until=recipe.augment_until,
         num_classes=data.num_classes,
         in_channels=data.in_channels,
         **({**recipe.meta, **LEARNED_SETTINGS[method]} if method in LEARNED_SETTINGS else {}),
@@ -142,6 +152,39 @@ def run_method(recipe: Recipe, method: str, seed: int, epochs: int, results: lis
     if not Path(joint["policy_file"]).is_file():  # a kept joint run whose file is gone: run it again, same seed
         joint = run_one(recipe, "augmeta-joint", seed, epochs)  # (same policy on the CPU; GPU kernels may differ)
     return run_one(recipe, method, seed, epochs, joint["policy_file"])
+
+
+def controller_defaults() -> dict:
+    """:class:`AugMetaModule`'s defaults of the arguments only a learned policy depends on."""
+    parameters = inspect.signature(AugMetaModule.__init__).parameters
+    return {name: parameters[name].default for name in AugMetaModule.CONTROLLER_ARGUMENTS}
+
+
+def controller_settings(method: str, meta: dict, defaults: dict | None = None) -> dict:
+    """The effective controller settings of a run of ``method`` (the module's ``defaults``, then ``--meta``, then the
+    method's own); ``augmeta-retrain`` has those of the joint run whose policy it trains with, a fixed method none."""
+    if method in FIXED:
+        return {}
+    learned = "augmeta-joint" if method == "augmeta-retrain" else method
+    return {**(controller_defaults() if defaults is None else defaults), **meta, **LEARNED_SETTINGS[learned]}
+
+
+def recorded_controller(row: dict) -> dict:
+    """The controller settings a results row was run with; rows that did not record them had ``--meta`` (``meta``)
+    over the defaults of then (:data:`UNRECORDED_DEFAULTS`)."""
+    if "controller" in row:
+        return row["controller"]
+    return controller_settings(row["method"], row.get("meta") or {}, {**controller_defaults(), **UNRECORDED_DEFAULTS})
+
+
+def kept_run(raw: list[dict], key: dict, controller: dict) -> dict | None:
+    """The row of ``raw`` with ``key`` and ``controller`` settings (``--resume``), or None. A row written before a key
+    field was recorded had :data:`UNRECORDED_RECIPE`'s value, or matches any (``epochs``)."""
+    for row in raw:
+        recorded = {k: row.get(k, UNRECORDED_RECIPE.get(k, v)) for k, v in key.items()}
+        if recorded == key and recorded_controller(row) == controller:
+            return row
+    return None
 
 
 def summarise(results: list[dict], methods: list[str]) -> dict[str, dict]:
@@ -239,6 +282,12 @@ def main() -> None:
     parser.add_argument("--seed-start", type=int, default=0, help="the first seed: runs seed-start .. + seeds - 1")
     parser.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
     parser.add_argument("--meta", type=json.loads, default=None, help="controller settings, e.g. '{\"meta_every\": 2}'")
+    parser.add_argument(
+        "--augment-until",
+        type=float,
+        default=1.0,
+        help="every method applies its policy to this fraction of the training steps only (default 1: all)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write raw results (JSON) here, after every run")
     parser.add_argument(
         "--resume", action="store_true", help="keep the runs in --out; run only the missing (data set, method, seed)"
@@ -263,16 +312,18 @@ def main() -> None:
     run_one(RECIPES["digits"], "none", 0, 1)  # warm-up: imports, allocator and kernels, so timings compare
     for name in datasets:
         recipe = RECIPES[name]
-        if args.meta:
-            recipe = Recipe(**{**asdict(recipe), "meta": args.meta})
+        if args.meta or args.augment_until != 1.0:
+            recipe = Recipe(**{**asdict(recipe), "meta": args.meta or {}, "augment_until": args.augment_until})
         epochs = args.epochs or epochs_override or recipe.epochs
-        # a kept run must have had the same settings (rows written before these were recorded lack them, and match)
-        settings = {"epochs": epochs, "meta": recipe.meta}
         results = []
         for seed in range(args.seed_start, args.seed_start + seeds):
             for method in args.methods:
-                key = {"dataset": name, "method": method, "seed": seed}
-                kept = next((r for r in raw if all(r.get(k, v) == v for k, v in (key | settings).items())), None)
+                controller = controller_settings(method, recipe.meta)
+                settings = {"epochs": epochs, "augment_until": recipe.augment_until, "meta": recipe.meta,
+                            "controller": controller}  # fmt: skip
+                key = {"dataset": name, "method": method, "seed": seed, "epochs": epochs,
+                       "augment_until": recipe.augment_until}  # fmt: skip
+                kept = kept_run(raw, key, controller)
                 if kept is not None:
                     results.append({k: v for k, v in kept.items() if k not in ("dataset", *settings)})
                     continue

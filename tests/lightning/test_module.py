@@ -242,6 +242,45 @@ def test_the_controller_waits_for_meta_start_epoch(tmp_path):
     assert changed(model_before, cloned_state(module.model))
 
 
+def test_augment_until_stops_the_learned_policy_and_the_controller_after_that_fraction(tmp_path):
+    module = small_module(meta_every=1, augment_until=0.5)
+    augmented_at: list[int] = []
+    augment = module.meta.augment
+
+    def counted(*args, **kwargs):
+        augmented_at.append(module.base_steps)
+        return augment(*args, **kwargs)
+
+    module.meta.augment = counted
+    steps = OptimizerSteps()
+    small_trainer(tmp_path, max_epochs=2, limit_train_batches=3, callbacks=[steps]).fit(module, digits())
+    assert steps.base_steps == 6
+    assert augmented_at == [0, 1, 2]  # half of the 6 steps; the rest train on the base crop/flip only
+    assert len(steps.controller_grads) == 3
+
+
+def test_augment_until_stops_a_fixed_policy_too(tmp_path):
+    module = small_module(policy="trivialaugment", augment_until=0.4)
+    applied_at: list[int] = []
+    policy = module.fixed_policy
+
+    class Counted:  # a policy (a frozen pydantic model) whose apply records the step it is called at
+        def apply(self, images, *args, **kwargs):
+            applied_at.append(module.base_steps)
+            return policy.apply(images, *args, **kwargs)
+
+    module.fixed_policy = Counted()
+    small_trainer(tmp_path, max_epochs=2, limit_train_batches=3).fit(module, digits())
+    assert applied_at == [0, 1, 2]  # steps below 0.4 * 6 = 2.4; validation batches are never augmented
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.5, -0.1])
+def test_augment_until_outside_zero_to_one_is_rejected(fraction):
+    message = f"`augment_until` should be a fraction in (0, 1], but got {fraction!r} instead."
+    with pytest.raises(ValueError, match=exactly(message)):
+        AugMetaModule(augment_until=fraction)
+
+
 @pytest.mark.parametrize(("channels", "offers_color"), [(1, False), (3, True)])
 def test_the_controller_offers_color_to_colour_images_only(channels, offers_color):
     ops = small_module(in_channels=channels).meta.ops
