@@ -446,15 +446,9 @@ class AugDataModule(pl.LightningDataModule):
         return TensorImages(F.resize(split.images, [size, size], antialias=True), split.labels)
 
     def train_dataloader(self) -> dict[str, DataLoader]:
-        """``{"train": shuffled training split, "meta": shuffled validation split}``, for ``max_size_cycle``; no
-        "meta" when the attached module says it does not read it (``uses_held_out_data``: fixed policies and the
-        teacher objective), so those runs do not load and move batches they ignore."""
+        """``{"train": shuffled training split, "meta": shuffled validation split}``, for ``max_size_cycle``."""
         splits = self._ready_splits()
-        loaders = {"train": self._loader(splits.train, stream=0)}
-        module = self.trainer.lightning_module if self.trainer is not None else None
-        if getattr(module, "uses_held_out_data", True):
-            loaders["meta"] = self._loader(splits.val, stream=1)
-        return loaders
+        return {"train": self._loader(splits.train, stream=0), "meta": self._loader(splits.val, stream=1)}
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._ready_splits().val, stream=None)

@@ -141,12 +141,6 @@ class AugMetaModule(pl.LightningModule):
             self.fixed_policy = resolve_policy(policy)
         self.base_steps = 0
 
-    @property
-    def uses_held_out_data(self) -> bool:
-        """Whether training reads the validation split (the data module's "meta" stream): only a learned policy
-        whose objective learns from it (not ``teacher``, not a fixed policy)."""
-        return self.meta is not None and self.objective.uses_held_out_data
-
     # ----------------------------------------------------------------------------------------------- data on device
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if isinstance(batch, dict):  # training: {"train": ..., "meta": ...}
@@ -189,7 +183,7 @@ class AugMetaModule(pl.LightningModule):
         optimizers = self.optimizers()
         base_opt = optimizers[0] if isinstance(optimizers, list) else optimizers
         if self.meta is not None and self._augmenting() and self._is_meta_step():
-            loss, logits = self._joint_step(images, labels, batch.get("meta", (None, None)), base_opt, optimizers[1])
+            loss, logits = self._joint_step(images, labels, batch["meta"], base_opt, optimizers[1])
         else:
             if self.meta is not None and self._augmenting():
                 with torch.no_grad():

@@ -31,10 +31,6 @@ Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class MetaObjective(Protocol):
-    #: Whether :meth:`image_gradient` reads ``val_images``/``val_labels``; without it the trainer needs no held-out
-    #: batches (they may be None).
-    uses_held_out_data: bool
-
     def image_gradient(
         self,
         model: nn.Module,
@@ -187,7 +183,6 @@ class _FiniteDifferenceObjective:
 
     #: Whether :meth:`_direction` uses ``g``, the training loss's parameter gradient.
     uses_training_gradient = False
-    uses_held_out_data = True
 
     def _training_gradients(
         self,
@@ -277,7 +272,7 @@ class TeacherObjective(nn.Module):
     the cross-entropy, the teacher is an exponential moving average of the model's weights and ``A`` is the
     adversarial term. Harder images lower the first term; images the teacher no longer recognises (the label
     destroyed) raise the second, so the pair pushes towards the strongest augmentation that keeps the class. It needs
-    no held-out data (``val_images`` and ``val_labels`` are ignored; they may be None).
+    no held-out data (the validation batch is ignored).
 
     ``adversarial="cross_entropy"`` (objective ``teacher``): ``A = -L(model, x)``, whose push grows as an image gets
     harder, so it keeps hardening images the model already fails on; it reuses the base step's image gradient, so a
@@ -296,7 +291,6 @@ class TeacherObjective(nn.Module):
     """
 
     ADVERSARIAL = ("cross_entropy", "non_saturating")
-    uses_held_out_data = False
 
     def __init__(self, model: nn.Module, decay: float = 0.99, adversarial: str = "cross_entropy") -> None:
         super().__init__()
@@ -328,8 +322,8 @@ class TeacherObjective(nn.Module):
         criterion: Criterion,
         images: torch.Tensor,
         labels: torch.Tensor,
-        val_images: torch.Tensor | None,
-        val_labels: torch.Tensor | None,
+        val_images: torch.Tensor,
+        val_labels: torch.Tensor,
         step_size: float,
         train_image_grad: torch.Tensor | None = None,
         train_param_grads: tuple[torch.Tensor, ...] | None = None,

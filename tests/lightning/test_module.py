@@ -242,29 +242,6 @@ def test_the_controller_waits_for_meta_start_epoch(tmp_path):
     assert changed(model_before, cloned_state(module.model))
 
 
-class BatchStreams(pl.Callback):
-    """The streams ("train", "meta") of every training batch."""
-
-    def __init__(self) -> None:
-        self.streams: list[list[str]] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.streams.append(sorted(batch))
-
-
-@pytest.mark.parametrize(
-    ("arguments", "streams"),
-    [({"policy": "none"}, ["train"]), ({"policy": "autoaugment"}, ["train"]), ({"objective": "teacher"}, ["train"]),
-     ({"objective": "gradient_matching"}, ["meta", "train"]), ({"objective": "lookahead"}, ["meta", "train"])],
-)  # fmt: skip
-def test_held_out_batches_are_loaded_only_for_objectives_that_learn_from_them(tmp_path, arguments, streams):
-    module = small_module(meta_every=1, **arguments)
-    seen = BatchStreams()
-    small_trainer(tmp_path, callbacks=[seen]).fit(module, digits())
-    assert module.uses_held_out_data is (streams == ["meta", "train"])
-    assert seen.streams == [streams] * 3
-
-
 def test_augment_until_stops_the_learned_policy_and_the_controller_after_that_fraction(tmp_path):
     module = small_module(meta_every=1, augment_until=0.5)
     augmented_at: list[int] = []
