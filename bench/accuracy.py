@@ -40,6 +40,7 @@ import torch
 from script_setup import ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugDataModule, AugMetaModule
+from augmeta.meta import DEFAULT_META_EVERY
 from augmeta.utils import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +49,8 @@ LEARNED = ["augmeta-joint", "augmeta-retrain", "augmeta-teacher", "augmeta-teach
 #: Controller settings each learned method adds to the recipe's (``--meta``).
 LEARNED_SETTINGS = {
     "augmeta-joint": {},
-    "augmeta-teacher": {"objective": "teacher", "meta_every": 8},  # as measured: 8 was the default then
-    "augmeta-teacher-ns": {"objective": "teacher_ns", "meta_every": 8},
+    "augmeta-teacher": {"objective": "teacher"},
+    "augmeta-teacher-ns": {"objective": "teacher_ns"},
 }
 
 
@@ -166,7 +167,10 @@ def controller_settings(method: str, meta: dict, defaults: dict | None = None) -
     if method in FIXED:
         return {}
     learned = "augmeta-joint" if method == "augmeta-retrain" else method
-    return {**(controller_defaults() if defaults is None else defaults), **meta, **LEARNED_SETTINGS[learned]}
+    settings = {**(controller_defaults() if defaults is None else defaults), **meta, **LEARNED_SETTINGS[learned]}
+    if settings["meta_every"] is None:  # the objective's own (AugMetaModule resolves it the same way)
+        settings["meta_every"] = DEFAULT_META_EVERY[settings["objective"]]
+    return settings
 
 
 def recorded_controller(row: dict) -> dict:

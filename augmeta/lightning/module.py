@@ -17,7 +17,7 @@ import torch.nn.functional as nnf
 
 from augmeta.lightning.base_augment import random_crop_flip
 from augmeta.lightning.models import build_model
-from augmeta.meta import MetaNetwork, build_objective, default_ops, image_features
+from augmeta.meta import DEFAULT_META_EVERY, MetaNetwork, build_objective, default_ops, image_features
 from augmeta.ops import OPS
 from augmeta.policy import Policy, load_policy
 from augmeta.policy.published import PUBLISHED
@@ -59,8 +59,8 @@ class AugMetaModule(pl.LightningModule):
         lr, momentum, weight_decay, label_smoothing: base SGD (Nesterov) with a one-cycle schedule peaking at ``lr``.
         crop_padding, flip: the base recipe, applied on the device to every method.
         meta_mode: ``global`` or ``adaptive`` meta-network.
-        meta_every: one controller update every this many base steps (16 kept the validation accuracy of 8 at
-            half the controller cost on reduced Fashion-MNIST; bench/README.md).
+        meta_every: one controller update every this many base steps; None: the objective's
+            (:data:`augmeta.meta.DEFAULT_META_EVERY`: 16 for gradient matching, 8 for the others).
         meta_lr: Adam learning rate of the controller.
         entropy_weight: weight of the op-entropy bonus against collapse.
         meta_start_epoch: first epoch with controller updates (the policy is still applied before).
@@ -100,7 +100,7 @@ class AugMetaModule(pl.LightningModule):
         crop_padding: int = 2,
         flip: bool = True,
         meta_mode: str = "global",
-        meta_every: int = 16,
+        meta_every: int | None = None,
         meta_lr: float = 0.05,
         entropy_weight: float = 0.001,
         meta_start_epoch: int = 0,
@@ -118,8 +118,8 @@ class AugMetaModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        if meta_every < 1:
-            raise ValueError(f"`meta_every` should be an integer >= 1, but got {meta_every!r} instead.")
+        if meta_every is not None and (type(meta_every) is not int or meta_every < 1):
+            raise ValueError(f"`meta_every` should be an integer >= 1 or None, but got {meta_every!r} instead.")
         if not 0.0 < augment_until <= 1.0:
             raise ValueError(f"`augment_until` should be a fraction in (0, 1], but got {augment_until!r} instead.")
         self.model = build_model(model, in_channels, num_classes, width)
@@ -137,6 +137,7 @@ class AugMetaModule(pl.LightningModule):
                 magnitude_sampling=magnitude_sampling,
             )
             self.objective = build_objective(objective, self.model, epsilon, teacher_decay)
+            self.meta_every = DEFAULT_META_EVERY[objective] if meta_every is None else meta_every
         else:
             self.fixed_policy = resolve_policy(policy)
         self.base_steps = 0
@@ -207,7 +208,7 @@ class AugMetaModule(pl.LightningModule):
         return total is None or self.base_steps < self.hparams.augment_until * total
 
     def _is_meta_step(self) -> bool:
-        return self.current_epoch >= self.hparams.meta_start_epoch and self.base_steps % self.hparams.meta_every == 0
+        return self.current_epoch >= self.hparams.meta_start_epoch and self.base_steps % self.meta_every == 0
 
     def _joint_step(self, images, labels, meta_batch, base_opt, meta_opt):
         """One base step on controller-augmented images, then one controller step on the objective."""

@@ -3,6 +3,7 @@
 from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.meta.network import DEFAULT_OPS, DEFAULT_RANGES, MetaDraw, MetaNetwork, default_ops
 from augmeta.meta.objectives import (
+    DEFAULT_META_EVERY,
     OBJECTIVES,
     GradientMatchingObjective,
     LookaheadObjective,
@@ -14,6 +15,7 @@ from augmeta.meta.objectives import (
 )
 
 __all__ = [
+    "DEFAULT_META_EVERY",
     "DEFAULT_OPS",
     "DEFAULT_RANGES",
     "FEATURE_NAMES",

@@ -34,6 +34,12 @@ def test_the_effective_settings_hold_the_module_defaults_then_meta_then_the_meth
     assert accuracy.controller_settings("autoaugment", {"meta_lr": 0.01}) == {}
 
 
+def test_meta_every_is_the_objectives_own_unless_meta_sets_it(accuracy):
+    assert accuracy.controller_settings("augmeta-joint", {})["meta_every"] == 16
+    assert accuracy.controller_settings("augmeta-teacher", {})["meta_every"] == 8
+    assert accuracy.controller_settings("augmeta-teacher", {"meta_every": 16})["meta_every"] == 16
+
+
 def test_a_row_run_before_a_default_changed_is_not_kept_for_the_new_default(accuracy):
     """Rows that did not record their settings ran with ``meta_every=8``; today's default is 16."""
     legacy = row("augmeta-joint", meta={})

@@ -12,7 +12,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 import augmeta
-from augmeta.lightning import FIXED_POLICIES, AugMetaModule, resolve_policy
+from augmeta.lightning import FIXED_POLICIES, AugDataModule, AugMetaModule, resolve_policy
 from augmeta.meta import MetaNetwork, default_ops
 from augmeta.policy.published import PUBLISHED
 
@@ -242,6 +242,22 @@ def test_the_controller_waits_for_meta_start_epoch(tmp_path):
     assert changed(model_before, cloned_state(module.model))
 
 
+@pytest.mark.parametrize(
+    "arguments", [{"policy": "none"}, {"objective": "teacher"}, {"objective": "gradient_matching"}]
+)
+def test_every_method_trains_as_many_steps_per_epoch_the_longer_stream_decides(tmp_path, arguments):
+    """One recipe: fixed policies and objectives that ignore the held-out "meta" stream still load it, so every
+    method's epoch has the same steps. Lightning's ``max_size_cycle`` ends an epoch with the longer stream: with a
+    validation split larger than the training split (reduced Fashion-MNIST: 6,000 against 4,000 images), "train"
+    cycles too."""
+    data = AugDataModule(dataset="digits", batch_size=64, val_size=0.6, train_subset=300)
+    module = small_module(meta_every=4, **arguments)
+    small_trainer(tmp_path, limit_train_batches=None, limit_val_batches=1).fit(module, data)
+    train, val = (len(loader) for loader in data.train_dataloader().values())
+    assert (train, val) == (4, 12)  # batches of 64, the last partial one dropped
+    assert module.base_steps == 12
+
+
 def test_augment_until_stops_the_learned_policy_and_the_controller_after_that_fraction(tmp_path):
     module = small_module(meta_every=1, augment_until=0.5)
     augmented_at: list[int] = []
@@ -288,8 +304,17 @@ def test_the_controller_offers_color_to_colour_images_only(channels, offers_colo
 
 
 def test_meta_every_below_one_is_rejected():
-    with pytest.raises(ValueError, match=exactly("`meta_every` should be an integer >= 1, but got 0 instead.")):
+    with pytest.raises(ValueError, match=exactly("`meta_every` should be an integer >= 1 or None, but got 0 instead.")):
         AugMetaModule(meta_every=0)
+
+
+@pytest.mark.parametrize(
+    ("objective", "meta_every", "expected"),
+    [("gradient_matching", None, 16), ("lookahead", None, 8), ("teacher", None, 8), ("teacher_ns", None, 8),
+     ("teacher", 16, 16), ("gradient_matching", 3, 3)],
+)  # fmt: skip
+def test_meta_every_defaults_to_the_objectives_own(objective, meta_every, expected):
+    assert small_module(objective=objective, meta_every=meta_every).meta_every == expected
 
 
 # ---------------------------------------------------------------------------------------- the policy
