@@ -40,7 +40,7 @@ import torch
 from script_setup import ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugDataModule, AugMetaModule
-from augmeta.meta import DEFAULT_META_EVERY
+from augmeta.meta import objective_settings
 from augmeta.utils import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ LEARNED_SETTINGS = {
 
 #: Module defaults that rows written before rows recorded their controller settings were run with (they differ from
 #: today's): `--resume` compares those rows as if they had recorded these.
-UNRECORDED_DEFAULTS = {"meta_every": 8}
+UNRECORDED_DEFAULTS = {"meta_every": 8, "init_identity": 0.95, "init_magnitude": 0.1}
 #: Recipe settings that rows written before they were recorded were run with.
 UNRECORDED_RECIPE = {"augment_until": 1.0}
 
@@ -168,9 +168,7 @@ def controller_settings(method: str, meta: dict, defaults: dict | None = None) -
         return {}
     learned = "augmeta-joint" if method == "augmeta-retrain" else method
     settings = {**(controller_defaults() if defaults is None else defaults), **meta, **LEARNED_SETTINGS[learned]}
-    if settings["meta_every"] is None:  # the objective's own (AugMetaModule resolves it the same way)
-        settings["meta_every"] = DEFAULT_META_EVERY[settings["objective"]]
-    return settings
+    return settings | objective_settings(settings["objective"], settings)  # those left None: as AugMetaModule does
 
 
 def recorded_controller(row: dict) -> dict:

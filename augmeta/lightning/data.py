@@ -321,8 +321,11 @@ class AugDataModule(pl.LightningDataModule):
     """An image classification data set in memory: train / val (held out of train, stratified) / test splits.
 
     ``train_dataloader()`` returns ``{"train": ..., "meta": ...}``: the training split and the validation split, both
-    shuffled; Lightning combines them in ``max_size_cycle`` mode, so an epoch is one pass over "train" while "meta"
-    (the data a policy learns from) cycles. Batches are ``(uint8 [B, C, H, W] images in 0..255, int64 [B] labels)``.
+    shuffled; Lightning combines them in ``max_size_cycle`` mode, so an epoch ends with the longer of the two and
+    the shorter cycles: one pass over "train" while "meta" (the data a policy learns from) cycles, unless the
+    validation split has more batches (``train_subset`` below ``val_size``: reduced Fashion-MNIST's 4,000 training
+    images against 6,000 held out make 46-batch epochs of 1.5 passes over "train"). Every method loads both streams,
+    so every method trains the same steps. Batches are ``(uint8 [B, C, H, W] images in 0..255, int64 [B] labels)``.
 
     Args:
         dataset: one of :data:`DATASETS`.

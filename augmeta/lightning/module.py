@@ -17,7 +17,7 @@ import torch.nn.functional as nnf
 
 from augmeta.lightning.base_augment import random_crop_flip
 from augmeta.lightning.models import build_model
-from augmeta.meta import DEFAULT_META_EVERY, MetaNetwork, build_objective, default_ops, image_features
+from augmeta.meta import MetaNetwork, build_objective, default_ops, image_features, objective_settings
 from augmeta.ops import OPS
 from augmeta.policy import Policy, load_policy
 from augmeta.policy.published import PUBLISHED
@@ -59,8 +59,7 @@ class AugMetaModule(pl.LightningModule):
         lr, momentum, weight_decay, label_smoothing: base SGD (Nesterov) with a one-cycle schedule peaking at ``lr``.
         crop_padding, flip: the base recipe, applied on the device to every method.
         meta_mode: ``global`` or ``adaptive`` meta-network.
-        meta_every: one controller update every this many base steps; None: the objective's
-            (:data:`augmeta.meta.DEFAULT_META_EVERY`: 16 for gradient matching, 8 for the others).
+        meta_every: one controller update every this many base steps.
         meta_lr: Adam learning rate of the controller.
         entropy_weight: weight of the op-entropy bonus against collapse.
         meta_start_epoch: first epoch with controller updates (the policy is still applied before).
@@ -71,6 +70,8 @@ class AugMetaModule(pl.LightningModule):
         meta_ops: op names the controller chooses from (default :func:`augmeta.meta.default_ops`: the standard 14
             and cutout, without ``color`` for single-channel images).
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
+            ``meta_every``, ``init_identity`` and ``init_magnitude`` left None take the objective's own
+            (:data:`augmeta.meta.OBJECTIVE_DEFAULTS`; gradient matching: 16, 0.5, 0.3; the others: 8, 0.95, 0.1).
         epsilon: finite-difference step of the objective's Hessian-vector products.
         objective: ``gradient_matching`` (DeepAA-style cosine; the default, best on the validation split),
             ``lookahead`` (one-step lookahead, DARTS/DADA), ``teacher`` (TeachAugment: adversarial against an EMA
@@ -108,8 +109,8 @@ class AugMetaModule(pl.LightningModule):
         meta_ops: list[str] | None = None,
         num_subpolicies: int = 1,
         num_steps: int = 2,
-        init_identity: float = 0.95,
-        init_magnitude: float = 0.1,
+        init_identity: float | None = None,
+        init_magnitude: float | None = None,
         magnitude_sampling: str = "uniform",
         epsilon: float = 0.01,
         objective: str = "gradient_matching",
@@ -126,18 +127,20 @@ class AugMetaModule(pl.LightningModule):
         self.meta: MetaNetwork | None = None
         self.fixed_policy: Policy | None = None
         if policy == "augmeta":
+            given = {"meta_every": meta_every, "init_identity": init_identity, "init_magnitude": init_magnitude}
+            settings = objective_settings(objective, given)  # those left None: the objective's own
             self.meta = MetaNetwork(
                 ops=meta_ops or default_ops(in_channels),
                 num_subpolicies=num_subpolicies,
                 num_steps=num_steps,
                 mode=meta_mode,
                 num_classes=num_classes,
-                init_identity=init_identity,
-                init_magnitude=init_magnitude,
+                init_identity=settings["init_identity"],
+                init_magnitude=settings["init_magnitude"],
                 magnitude_sampling=magnitude_sampling,
             )
             self.objective = build_objective(objective, self.model, epsilon, teacher_decay)
-            self.meta_every = DEFAULT_META_EVERY[objective] if meta_every is None else meta_every
+            self.meta_every = int(settings["meta_every"])
         else:
             self.fixed_policy = resolve_policy(policy)
         self.base_steps = 0

@@ -3,7 +3,7 @@
 from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.meta.network import DEFAULT_OPS, DEFAULT_RANGES, MetaDraw, MetaNetwork, default_ops
 from augmeta.meta.objectives import (
-    DEFAULT_META_EVERY,
+    OBJECTIVE_DEFAULTS,
     OBJECTIVES,
     GradientMatchingObjective,
     LookaheadObjective,
@@ -11,15 +11,16 @@ from augmeta.meta.objectives import (
     TeacherObjective,
     build_objective,
     full_precision,
+    objective_settings,
     preserved_batchnorm,
 )
 
 __all__ = [
-    "DEFAULT_META_EVERY",
     "DEFAULT_OPS",
     "DEFAULT_RANGES",
     "FEATURE_NAMES",
     "OBJECTIVES",
+    "OBJECTIVE_DEFAULTS",
     "GradientMatchingObjective",
     "LookaheadObjective",
     "MetaDraw",
@@ -30,5 +31,6 @@ __all__ = [
     "default_ops",
     "full_precision",
     "image_features",
+    "objective_settings",
     "preserved_batchnorm",
 ]

@@ -34,20 +34,24 @@ def test_the_effective_settings_hold_the_module_defaults_then_meta_then_the_meth
     assert accuracy.controller_settings("autoaugment", {"meta_lr": 0.01}) == {}
 
 
-def test_meta_every_is_the_objectives_own_unless_meta_sets_it(accuracy):
-    assert accuracy.controller_settings("augmeta-joint", {})["meta_every"] == 16
-    assert accuracy.controller_settings("augmeta-teacher", {})["meta_every"] == 8
+def test_settings_left_none_are_the_objectives_own_unless_meta_sets_them(accuracy):
+    joint, teacher = (accuracy.controller_settings(m, {}) for m in ("augmeta-joint", "augmeta-teacher"))
+    assert (joint["meta_every"], joint["init_identity"], joint["init_magnitude"]) == (16, 0.5, 0.3)
+    assert (teacher["meta_every"], teacher["init_identity"], teacher["init_magnitude"]) == (8, 0.95, 0.1)
     assert accuracy.controller_settings("augmeta-teacher", {"meta_every": 16})["meta_every"] == 16
 
 
 def test_a_row_run_before_a_default_changed_is_not_kept_for_the_new_default(accuracy):
-    """Rows that did not record their settings ran with ``meta_every=8``; today's default is 16."""
+    """Rows that did not record their settings ran with ``meta_every=8`` and started near identity (0.95, 0.1);
+    gradient matching's defaults are 16, 0.5 and 0.3 today."""
     legacy = row("augmeta-joint", meta={})
     key = {"dataset": "fashion_mnist_4k", "method": "augmeta-joint", "seed": 0, "epochs": 30}
     today = accuracy.controller_settings("augmeta-joint", {})
     assert today["meta_every"] == 16
     assert accuracy.kept_run([legacy], key, today) is None
-    assert accuracy.kept_run([legacy], key, accuracy.controller_settings("augmeta-joint", {"meta_every": 8})) == legacy
+    then = accuracy.controller_settings("augmeta-joint", accuracy.UNRECORDED_DEFAULTS)
+    assert accuracy.kept_run([legacy], key, then) == legacy
+    assert accuracy.kept_run([legacy], key, accuracy.controller_settings("augmeta-joint", {"meta_every": 8})) is None
 
 
 def test_a_recorded_row_is_kept_only_for_its_own_settings(accuracy):

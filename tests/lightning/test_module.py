@@ -317,6 +317,17 @@ def test_meta_every_defaults_to_the_objectives_own(objective, meta_every, expect
     assert small_module(objective=objective, meta_every=meta_every).meta_every == expected
 
 
+@pytest.mark.parametrize(
+    ("objective", "given", "identity", "magnitude"),
+    [("gradient_matching", {}, 0.5, 0.3), ("teacher", {}, 0.95, 0.1), ("lookahead", {}, 0.95, 0.1),
+     ("gradient_matching", {"init_identity": 0.9}, 0.9, 0.3), ("teacher", {"init_magnitude": 0.2}, 0.95, 0.2)],
+)  # fmt: skip
+def test_the_controller_starts_from_the_objectives_own_policy_unless_told(objective, given, identity, magnitude):
+    summary = small_module(objective=objective, **given).policy_summary()
+    assert summary["policy/p_identity"] == pytest.approx(identity, abs=1e-6)
+    assert summary["policy/m_rotate"] == pytest.approx(magnitude, abs=1e-6)
+
+
 # ---------------------------------------------------------------------------------------- the policy
 
 
