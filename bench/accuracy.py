@@ -313,9 +313,7 @@ def main() -> None:
     tables, failed = {}, []
     run_one(RECIPES["digits"], "none", 0, 1)  # warm-up: imports, allocator and kernels, so timings compare
     for name in datasets:
-        recipe = RECIPES[name]
-        if args.meta or args.augment_until != 1.0:
-            recipe = Recipe(**{**asdict(recipe), "meta": args.meta or {}, "augment_until": args.augment_until})
+        recipe = Recipe(**{**asdict(RECIPES[name]), "meta": args.meta or {}, "augment_until": args.augment_until})
         epochs = args.epochs or epochs_override or recipe.epochs
         results = []
         for seed in range(args.seed_start, args.seed_start + seeds):

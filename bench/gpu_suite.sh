@@ -79,9 +79,9 @@ step accuracy-report 60 python bench/accuracy.py --protocol gpu --methods $METHO
 # 3. timings and profiles, alone on the device
 step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
 step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
-# the earlier default, twice the controller steps (H100, 2026-11-26: 1.67x TrivialAugmentWide's epoch)
+# the earlier defaults, twice the controller steps (H100, 2026-11-26: 1.67x TrivialAugmentWide's epoch)
 step overhead-meta8 100 python bench/overhead.py --dataset fashion_mnist $OVERHEAD --repeats 1 \
-    --meta '{"meta_every": 8}' $DATA
+    --meta '{"meta_every": 8, "init_identity": 0.95, "init_magnitude": 0.1}' $DATA
 # where a step's time goes (H100, 2026-11-26: 1.64 s per epoch of `none`; ANCHORS.md: plain training, 0.6 s on an H200)
 step profile-none 90 python bench/step_profile.py --policy none $PROFILE $DATA
 step profile-augmeta 90 python bench/step_profile.py --policy augmeta $PROFILE $DATA
