@@ -77,5 +77,9 @@ def test_report_tabulates_results_files_of_separate_seed_processes(tmp_path):
     lines = completed.stdout.strip().splitlines()
     assert "| fashion_mnist | none | 94.10 +/- 0.14 | 94.60 | 1.00x | 2 |" in lines
     assert "| fashion_mnist | augmeta-joint | 94.10 +/- 0.00 | 94.60 | 1.50x | 2 |" in lines
-    assert lines[-1] == "learned_minus_best_fixed=+0.00 +/- 0.14  (best fixed: none)"
+    # per seed +0.1 and -0.1: mean 0, standard error 0.1
+    assert (
+        lines[-1]
+        == "learned_minus_best_fixed=+0.00 +/- 0.10  (best fixed: none; paired over 2 seeds, +/- standard error)"
+    )
     assert "--seed-start 0" in lines[0] and "--seed-start 1" in lines[0]
