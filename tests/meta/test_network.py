@@ -122,6 +122,22 @@ def test_export_gives_the_probability_of_pruned_ops_to_identity():
     assert [choice.weight for choice in step.ops] == pytest.approx([0.501, 0.499], abs=1e-6)
 
 
+@pytest.mark.parametrize("op", ["rotate", "translate_y", "contrast", "solarize", "cutout"])
+def test_the_exported_policy_augments_as_the_network_did(op):
+    """A retrained model sees what the joint run's model saw: applied with `Policy.apply`, the exported policy changes
+    images as often and as much as the network's own draws (per image mean |change|, within 4 standard errors)."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(16, 1, 12, 12, generator=generator).repeat(128, 1, 1, 1)  # 2,048 draws
+    net = MetaNetwork(ops=["identity", op], num_steps=2, init_identity=0.3, init_magnitude=0.6)
+    with torch.no_grad():
+        network = (net.augment(images, generator=generator).images - images).abs().mean(dim=(1, 2, 3))
+        exported = (net.to_policy().apply(images, generator=generator) - images).abs().mean(dim=(1, 2, 3))
+    error = (network.var() / len(network) + exported.var() / len(exported)).sqrt()
+    assert abs(network.mean() - exported.mean()) < 4 * error, (float(network.mean()), float(exported.mean()))
+    changed = [float((change > 1e-6).float().mean()) for change in (network, exported)]
+    assert changed[0] == pytest.approx(changed[1], abs=0.05)
+
+
 def test_adaptive_mode_depends_on_label(batch):
     images, labels = batch
     net = MetaNetwork(mode="adaptive").eval()  # one image: use the running feature statistics
