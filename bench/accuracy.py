@@ -14,7 +14,9 @@ A run that fails prints its traceback and the benchmark goes on with the next.
 Every method shares the model, optimiser, one-cycle schedule, epochs, batch size, base crop/flip and data split;
 only the augmentation policy differs. ``augmeta-joint`` learns its policy during the run (the controller sees the
 validation split held out of the training data, never the test set); ``augmeta-retrain`` trains a fresh model with
-the policy file the joint run of the same seed exported; ``augmeta-teacher`` is the joint run with the TeachAugment
+the policy file the joint run of the same seed exported; ``augmeta-frozen`` is the joint run with the controller's
+learning rate 0 (it trains with the policy the controller starts from: what the learning adds is joint minus
+frozen); ``augmeta-teacher`` is the joint run with the TeachAugment
 objective (against an EMA teacher; no held-out data) instead of the default gradient matching, and
 ``augmeta-teacher-ns`` the same with the paper's non-saturating adversarial term. Prints a table (test
 accuracy mean +/- std over seeds, wall time relative to ``none``) and last ``learned_minus_best_fixed=<pp> +/- <pp>``
@@ -46,10 +48,11 @@ from augmeta.utils import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED = ["none", "randaugment", "autoaugment", "trivialaugment"]
-LEARNED = ["augmeta-joint", "augmeta-retrain", "augmeta-teacher", "augmeta-teacher-ns"]
+LEARNED = ["augmeta-joint", "augmeta-retrain", "augmeta-frozen", "augmeta-teacher", "augmeta-teacher-ns"]
 #: Controller settings each learned method adds to the recipe's (``--meta``).
 LEARNED_SETTINGS = {
     "augmeta-joint": {},
+    "augmeta-frozen": {"meta_lr": 0.0},  # the ablation: the joint run with its controller never moving from the start
     "augmeta-teacher": {"objective": "teacher"},
     "augmeta-teacher-ns": {"objective": "teacher_ns"},
 }
@@ -228,19 +231,26 @@ def markdown(tables: dict[str, dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def headline(table: dict[str, dict], method: str = "augmeta-joint", key: str = "learned") -> str:
-    """``<key>_minus_best_fixed=<pp> +/- <pp>``: ``method`` against the best fixed policy (by test mean), paired by
-    seed: the mean of the per-seed differences over the seeds both ran, +/- its standard error (nan below 2 seeds)."""
-    best = max((m for m in FIXED if m in table), key=lambda m: table[m]["mean"])
-    mine, theirs = table[method]["by_seed"], table[best]["by_seed"]
+def headline(
+    table: dict[str, dict], method: str = "augmeta-joint", key: str = "learned", reference: str | None = None
+) -> str:
+    """``<key>_minus_best_fixed=<pp> +/- <pp>``: ``method`` against the best fixed policy (by test mean), or against
+    ``reference`` (``<key>_minus_<reference>``), paired by seed: the mean of the per-seed differences over the seeds
+    both ran, +/- its standard error (nan below 2 seeds)."""
+    if reference is None:
+        other = max((m for m in FIXED if m in table), key=lambda m: table[m]["mean"])
+        name, label = "best_fixed", f"best fixed: {other}"
+    else:
+        other, name, label = reference, reference.removeprefix("augmeta-"), reference
+    mine, theirs = table[method]["by_seed"], table[other]["by_seed"]
     differences = [mine[seed] - theirs[seed] for seed in sorted(mine.keys() & theirs.keys())]
     if not differences:
-        return f"{key}_minus_best_fixed=nan +/- nan  (best fixed: {best}; no seed in common)"
+        return f"{key}_minus_{name}=nan +/- nan  ({label}; no seed in common)"
     diff = round(statistics.fmean(differences), 2) + 0.0  # + 0.0: no "-0.00" for a difference that rounds to 0
     error = statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1 else float("nan")
     return (
-        f"{key}_minus_best_fixed={diff:+.2f} +/- {error:.2f}  "
-        f"(best fixed: {best}; paired over {len(differences)} seeds, +/- standard error)"
+        f"{key}_minus_{name}={diff:+.2f} +/- {error:.2f}  "
+        f"({label}; paired over {len(differences)} seeds, +/- standard error)"
     )
 
 
@@ -263,10 +273,12 @@ def print_tables(tables: dict[str, dict], command: str, protocol: str, readme: b
             handle.write("\n" + text)
     name = HEADLINE[protocol] if HEADLINE[protocol] in tables else next(iter(tables))
     if "augmeta-joint" in tables[name] and any(m in tables[name] for m in FIXED):
-        for method, key in (("augmeta-retrain", "retrain"), ("augmeta-teacher", "teacher"),
-                            ("augmeta-teacher-ns", "teacher_ns")):  # fmt: skip
+        for method, key in (("augmeta-retrain", "retrain"), ("augmeta-frozen", "frozen"),
+                            ("augmeta-teacher", "teacher"), ("augmeta-teacher-ns", "teacher_ns")):  # fmt: skip
             if method in tables[name]:
                 print(headline(tables[name], method, key))
+        if "augmeta-frozen" in tables[name]:  # what the controller's learning adds to its start
+            print(headline(tables[name], reference="augmeta-frozen"))
         print(headline(tables[name]))  # last: the headline line
 
 
@@ -279,9 +291,40 @@ def report(paths: list[Path], methods: list[str]) -> tuple[str, dict[str, dict]]
             raise SystemExit(f"--report: {path} holds no results.")
         commands += written_commands
         raw += written
+    check_one_setting(raw)
     datasets = list(dict.fromkeys(r["dataset"] for r in raw))
     tables = {name: summarise([r for r in raw if r["dataset"] == name], methods) for name in datasets}
     return " ; ".join(dict.fromkeys(commands)), tables
+
+
+def check_one_setting(raw: list[dict]) -> None:
+    """Refuse to tabulate a method whose rows ran with different settings (``--meta``, ``--epochs``,
+    ``--augment-until``) or hold a seed twice: their mean would describe no run. Rows that did not record a setting
+    are read as :func:`kept_run` reads them (``epochs`` missing matches any)."""
+    seen: dict[tuple[str, str], dict] = {}
+    for row in raw:
+        settings = {
+            **recorded_controller(row),
+            "augment_until": row.get("augment_until", UNRECORDED_RECIPE["augment_until"]),
+        }
+        key = (row["dataset"], row["method"])
+        first = seen.setdefault(key, {"settings": settings, "epochs": set(), "seeds": set()})
+        if row.get("epochs") is not None:
+            first["epochs"].add(row["epochs"])
+        keys = sorted(
+            k for k in first["settings"].keys() | settings.keys() if first["settings"].get(k) != settings.get(k)
+        )
+        if keys or len(first["epochs"]) > 1:
+            different = {k: (first["settings"].get(k), settings.get(k)) for k in keys}
+            if len(first["epochs"]) > 1:
+                different["epochs"] = sorted(first["epochs"])
+            raise SystemExit(
+                f"--report: {key[0]} {key[1]} should have run with one setting, but its rows differ in {different}; "
+                "report the files of one setting at a time."
+            )
+        if row["seed"] in first["seeds"]:
+            raise SystemExit(f"--report: {key[0]} {key[1]} seed {row['seed']} appears twice; report each run once.")
+        first["seeds"].add(row["seed"])
 
 
 def main() -> None:

@@ -24,9 +24,9 @@ DATA="--data-dir ${DATA_DIR:-data/fashion-mnist}"
 SEEDS=${SEEDS:-3}
 ACC_SECONDS=${ACC_SECONDS:-300}
 # what is missing first, so a cut-short step still answers: the fixed policies (none and the teacher are kept from
-# 2026-11-26), then the joint run under the new defaults (its rows of then had meta_every 8 and the start 0.95 / 0.1)
-# and its retrain
-METHODS=${METHODS:-none augmeta-teacher autoaugment randaugment trivialaugment augmeta-joint augmeta-retrain augmeta-teacher-ns}
+# 2026-11-26), then the joint run under the new defaults (its rows of then had meta_every 8 and the start 0.95 / 0.1),
+# its retrain and its ablation with the controller frozen at its start
+METHODS=${METHODS:-none augmeta-teacher autoaugment randaugment trivialaugment augmeta-joint augmeta-retrain augmeta-frozen augmeta-teacher-ns}
 PREVIOUS=${PREVIOUS-bench/results_accuracy_gpu}
 if [ -n "${SUITE_SMOKE:-}" ]; then
     PREVIOUS=""

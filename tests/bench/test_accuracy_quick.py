@@ -20,12 +20,16 @@ def run_quick(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_quick_protocol_runs_end_to_end(tmp_path):
     out = tmp_path / "results.json"
-    methods = ["none", "trivialaugment", "augmeta-joint", "augmeta-retrain", "augmeta-teacher"]
+    methods = ["none", "trivialaugment", "augmeta-joint", "augmeta-retrain", "augmeta-frozen", "augmeta-teacher"]
     completed = run_quick(tmp_path, "--methods", *methods, "--out", str(out))
     lines = completed.stdout.strip().splitlines()
-    assert lines[-1].startswith("learned_minus_best_fixed="), lines[-5:]
-    assert lines[-2].startswith("teacher_minus_best_fixed="), lines[-5:]
-    assert lines[-3].startswith("retrain_minus_best_fixed="), lines[-5:]
+    assert lines[-1].startswith("learned_minus_best_fixed="), lines[-6:]
+    assert lines[-2].startswith("learned_minus_frozen="), lines[-6:]  # what the controller's learning adds
+    assert lines[-3].startswith("teacher_minus_best_fixed="), lines[-6:]
+    assert lines[-4].startswith("frozen_minus_best_fixed="), lines[-6:]
+    assert lines[-5].startswith("retrain_minus_best_fixed="), lines[-6:]
+    frozen = next(r for r in json.loads(out.read_text())["results"] if r["method"] == "augmeta-frozen")
+    assert frozen["controller"]["meta_lr"] == 0.0
     for method in methods:
         assert any(line.startswith(f"| digits | {method} |") for line in lines), method
     assert out.is_file()

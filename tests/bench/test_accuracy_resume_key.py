@@ -76,3 +76,27 @@ def test_a_row_without_augment_until_ran_with_the_policy_on_every_step(accuracy)
     key = {"dataset": "fashion_mnist_4k", "method": "autoaugment", "seed": 0, "epochs": 30}
     assert accuracy.kept_run([legacy], key | {"augment_until": 1.0}, {}) == legacy
     assert accuracy.kept_run([legacy], key | {"augment_until": 0.8}, {}) is None
+
+
+def test_report_refuses_to_average_runs_of_different_settings(accuracy):
+    defaults = row("augmeta-joint", controller=accuracy.controller_settings("augmeta-joint", {}))
+    frozen_by_meta = row(
+        "augmeta-joint", seed=1, controller=accuracy.controller_settings("augmeta-joint", {"meta_lr": 0.0})
+    )
+    with pytest.raises(SystemExit, match=r"augmeta-joint should have run with one setting.*'meta_lr': \(0.05, 0.0\)"):
+        accuracy.check_one_setting([defaults, frozen_by_meta])
+    legacy = row("augmeta-joint", seed=1)  # recorded nothing: the defaults of then (meta_every 8)
+    with pytest.raises(SystemExit, match=r"'meta_every': \(16, 8\)"):
+        accuracy.check_one_setting([defaults, legacy])
+    with pytest.raises(SystemExit, match="seed 0 appears twice"):
+        accuracy.check_one_setting([defaults, dict(defaults)])
+    with pytest.raises(SystemExit, match=r"'epochs': \[20, 30\]"):
+        accuracy.check_one_setting([defaults, {**defaults, "seed": 1, "epochs": 20}])
+    same = {**defaults, "seed": 1}
+    accuracy.check_one_setting([defaults, same, row("none", seed=0), row("none", seed=1)])  # one setting each: fine
+
+
+def test_augmeta_frozen_is_the_joint_run_with_the_controller_still(accuracy):
+    frozen = accuracy.controller_settings("augmeta-frozen", {})
+    assert frozen == {**accuracy.controller_settings("augmeta-joint", {}), "meta_lr": 0.0}
+    assert accuracy.controller_settings("augmeta-frozen", {"meta_lr": 0.2})["meta_lr"] == 0.0  # the method's own wins
