@@ -5,6 +5,7 @@
     python bench/accuracy.py --protocol quick          # smoke version for CI-sized machines (1 epoch, 1 seed)
     python bench/accuracy.py --datasets fashion_mnist_4k_w32 --out r.json --resume  # the anchors' width 32
     python bench/accuracy.py --protocol gpu --report seed0.json seed1.json    # the table of runs written before
+                                                                    # (those of today's settings, or of --meta)
 
 ``--out`` is rewritten (atomically) after every run; with ``--resume`` the runs already in it are kept, so an
 interrupted benchmark, or one given more seeds or methods, runs only what is missing. Seeds can run in separate
@@ -282,8 +283,20 @@ def print_tables(tables: dict[str, dict], command: str, protocol: str, readme: b
         print(headline(tables[name]))  # last: the headline line
 
 
-def report(paths: list[Path], methods: list[str]) -> tuple[str, dict[str, dict]]:
-    """The commands and per-data-set tables of results files written before (``--report``); nothing is trained."""
+def report(
+    paths: list[Path],
+    methods: list[str],
+    meta: dict,
+    augment_until: float,
+    epochs: int | None,
+    datasets: list[str] | None = None,
+) -> tuple[str, dict[str, dict]]:
+    """The commands and per-data-set tables of results files written before (``--report``); nothing is trained.
+
+    Only the rows the same command would keep with ``--resume`` are tabulated (``--meta``, ``--augment-until`` and
+    ``--epochs`` as given, else the defaults; the first row of each run): a mean over rows of different settings
+    would describe no run. The rows left out are counted in a line before the table. ``datasets`` (``--datasets``)
+    picks data sets of the files; all of them by default."""
     commands, raw = [], []
     for path in paths:
         written_commands, written = previous_results(path)
@@ -291,40 +304,23 @@ def report(paths: list[Path], methods: list[str]) -> tuple[str, dict[str, dict]]
             raise SystemExit(f"--report: {path} holds no results.")
         commands += written_commands
         raw += written
-    check_one_setting(raw)
-    datasets = list(dict.fromkeys(r["dataset"] for r in raw))
-    tables = {name: summarise([r for r in raw if r["dataset"] == name], methods) for name in datasets}
+    tables, left_out = {}, {}
+    for name in dict.fromkeys(r["dataset"] for r in raw if not datasets or r["dataset"] in datasets):
+        kept = []
+        for method, seed in dict.fromkeys((r["method"], r["seed"]) for r in raw if r["dataset"] == name):
+            key = {"dataset": name, "method": method, "seed": seed, "epochs": epochs or RECIPES[name].epochs,
+                   "augment_until": augment_until}  # fmt: skip
+            row = kept_run(raw, key, controller_settings(method, meta))
+            if row is not None:
+                kept.append(row)
+        for row in raw:
+            if row["dataset"] == name and not any(row is k for k in kept):
+                left_out[f"{name} {row['method']}"] = left_out.get(f"{name} {row['method']}", 0) + 1
+        tables[name] = summarise(kept, methods)
+    if left_out:
+        counts = ", ".join(f"{key} ({count})" for key, count in left_out.items())
+        print(f"--report left out rows of other settings or repeated runs: {counts}")
     return " ; ".join(dict.fromkeys(commands)), tables
-
-
-def check_one_setting(raw: list[dict]) -> None:
-    """Refuse to tabulate a method whose rows ran with different settings (``--meta``, ``--epochs``,
-    ``--augment-until``) or hold a seed twice: their mean would describe no run. Rows that did not record a setting
-    are read as :func:`kept_run` reads them (``epochs`` missing matches any)."""
-    seen: dict[tuple[str, str], dict] = {}
-    for row in raw:
-        settings = {
-            **recorded_controller(row),
-            "augment_until": row.get("augment_until", UNRECORDED_RECIPE["augment_until"]),
-        }
-        key = (row["dataset"], row["method"])
-        first = seen.setdefault(key, {"settings": settings, "epochs": set(), "seeds": set()})
-        if row.get("epochs") is not None:
-            first["epochs"].add(row["epochs"])
-        keys = sorted(
-            k for k in first["settings"].keys() | settings.keys() if first["settings"].get(k) != settings.get(k)
-        )
-        if keys or len(first["epochs"]) > 1:
-            different = {k: (first["settings"].get(k), settings.get(k)) for k in keys}
-            if len(first["epochs"]) > 1:
-                different["epochs"] = sorted(first["epochs"])
-            raise SystemExit(
-                f"--report: {key[0]} {key[1]} should have run with one setting, but its rows differ in {different}; "
-                "report the files of one setting at a time."
-            )
-        if row["seed"] in first["seeds"]:
-            raise SystemExit(f"--report: {key[0]} {key[1]} seed {row['seed']} appears twice; report each run once.")
-        first["seeds"].add(row["seed"])
 
 
 def main() -> None:
@@ -351,7 +347,8 @@ def main() -> None:
     parser.add_argument("--report", type=Path, nargs="+", help="tabulate these results files; train nothing")
     args = parser.parse_args()
     if args.report:
-        command, tables = report(args.report, args.methods)
+        epochs = args.epochs or PROTOCOLS[args.protocol][2]
+        command, tables = report(args.report, args.methods, args.meta or {}, args.augment_until, epochs, args.datasets)
         print_tables(tables, command, args.protocol, args.readme)
         return
     global DATA_DIR

@@ -1,5 +1,6 @@
 """The accuracy benchmark's --protocol quick smoke run: every kind of method trains, tests and is summarised."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -65,8 +66,15 @@ def test_report_tabulates_results_files_of_separate_seed_processes(tmp_path):
     """Seeds run in separate processes (``--seed-start K --seeds 1``); ``--report`` tabulates their files, training
     nothing, and compares each learned method with the best fixed one."""
 
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        controller = importlib.import_module("accuracy").controller_settings  # the settings each row records
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
     def row(method: str, seed: int, test_acc: float, seconds: float) -> dict:
         return {"dataset": "fashion_mnist", "epochs": 20, "meta": {}, "method": method, "seed": seed,
+                "controller": controller(method, {}),
                 "test_acc": test_acc, "val_acc": test_acc + 0.5, "seconds": seconds}  # fmt: skip
 
     for seed, (none, joint) in enumerate([(94.0, 94.1), (94.2, 94.1)]):

@@ -1,6 +1,7 @@
 """``--resume`` keeps a run only if it had the same effective controller settings, module defaults included."""
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def accuracy():
 
 
 def row(method: str, **fields) -> dict:
-    return {"dataset": "fashion_mnist_4k", "method": method, "seed": 0, "epochs": 30, "test_acc": 89.0, **fields}
+    return {"dataset": "fashion_mnist_4k", "method": method, "seed": 0, "epochs": 30, "test_acc": 89.0, "val_acc": 89.5,
+            "seconds": 1.0, **fields}  # fmt: skip
 
 
 def test_the_effective_settings_hold_the_module_defaults_then_meta_then_the_method(accuracy):
@@ -78,22 +80,31 @@ def test_a_row_without_augment_until_ran_with_the_policy_on_every_step(accuracy)
     assert accuracy.kept_run([legacy], key | {"augment_until": 0.8}, {}) is None
 
 
-def test_report_refuses_to_average_runs_of_different_settings(accuracy):
-    defaults = row("augmeta-joint", controller=accuracy.controller_settings("augmeta-joint", {}))
-    frozen_by_meta = row(
-        "augmeta-joint", seed=1, controller=accuracy.controller_settings("augmeta-joint", {"meta_lr": 0.0})
-    )
-    with pytest.raises(SystemExit, match=r"augmeta-joint should have run with one setting.*'meta_lr': \(0.05, 0.0\)"):
-        accuracy.check_one_setting([defaults, frozen_by_meta])
-    legacy = row("augmeta-joint", seed=1)  # recorded nothing: the defaults of then (meta_every 8)
-    with pytest.raises(SystemExit, match=r"'meta_every': \(16, 8\)"):
-        accuracy.check_one_setting([defaults, legacy])
-    with pytest.raises(SystemExit, match="seed 0 appears twice"):
-        accuracy.check_one_setting([defaults, dict(defaults)])
-    with pytest.raises(SystemExit, match=r"'epochs': \[20, 30\]"):
-        accuracy.check_one_setting([defaults, {**defaults, "seed": 1, "epochs": 20}])
-    same = {**defaults, "seed": 1}
-    accuracy.check_one_setting([defaults, same, row("none", seed=0), row("none", seed=1)])  # one setting each: fine
+def test_report_tabulates_only_the_runs_of_the_settings_asked_for(accuracy, tmp_path, capsys):
+    """A mean over runs of different settings describes no run: ``--report`` keeps what ``--resume`` would."""
+    joint = accuracy.controller_settings("augmeta-joint", {})
+    still = accuracy.controller_settings("augmeta-joint", {"meta_lr": 0.0})
+    rows = [
+        row("none", seed=0, test_acc=88.0),
+        row("none", seed=1, test_acc=88.4),
+        row("augmeta-joint", seed=0, test_acc=89.0, controller=joint),
+        row("augmeta-joint", seed=1, test_acc=89.2, controller=joint),
+        row("augmeta-joint", seed=1, test_acc=80.0, controller=joint),  # the same run again: the first is kept
+        row("augmeta-joint", seed=0, test_acc=70.0, controller=still),  # --meta '{"meta_lr": 0.0}'
+        row("augmeta-joint", seed=2, test_acc=60.0),  # recorded nothing: the defaults of then (meta_every 8)
+    ]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"commands": ["python bench/accuracy.py"], "results": rows}))
+    methods = ["none", "augmeta-joint"]
+    _, tables = accuracy.report([results], methods, {}, 1.0, None)
+    assert tables["fashion_mnist_4k"]["augmeta-joint"]["by_seed"] == {0: 89.0, 1: 89.2}
+    assert tables["fashion_mnist_4k"]["none"]["n"] == 2
+    assert "fashion_mnist_4k augmeta-joint (3)" in capsys.readouterr().out  # left out, and said so
+    _, tables = accuracy.report([results], methods, {"meta_lr": 0.0}, 1.0, None)
+    assert tables["fashion_mnist_4k"]["augmeta-joint"]["by_seed"] == {0: 70.0}
+    assert tables["fashion_mnist_4k"]["none"]["n"] == 2  # a fixed policy's runs whatever --meta is
+    _, tables = accuracy.report([results], methods, {}, 1.0, 20)  # --epochs 20: none of these
+    assert "none" not in tables["fashion_mnist_4k"]
 
 
 def test_augmeta_frozen_is_the_joint_run_with_the_controller_still(accuracy):
