@@ -74,7 +74,8 @@ for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
 record "accuracy ($SEEDS processes)" "$rc" "$((SECONDS - start))"
 grep -h -E ": test [0-9.]+ |failed|Error" "$OUT_DIR"/acc_seed*.log
 results=("$OUT_DIR"/acc_seed*.json)
-step accuracy-report 60 python bench/accuracy.py --protocol gpu --methods $METHODS --report "${results[@]}"
+# the same $ACC as the runs: --report tabulates the rows of the settings it is given (SUITE_SMOKE's --epochs 1)
+step accuracy-report 60 python bench/accuracy.py --protocol gpu $ACC --methods $METHODS --report "${results[@]}"
 
 # 3. timings and profiles, alone on the device
 step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
