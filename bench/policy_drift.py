@@ -42,7 +42,8 @@ def policy_files(paths: list[Path]) -> list[Path]:
 
 def op_profile(policy: Policy) -> dict[str, tuple[float, float | None]]:
     """Each op's probability and (normalised, upper end of its draw) magnitude, averaged over steps and
-    sub-policies weighted by their weight; the magnitude is None for ops without one (identity, equalize)."""
+    sub-policies weighted by their weight; a step that does not fire (``p`` < 1) counts as identity. The magnitude is
+    None for ops without one (identity, equalize)."""
     data = policy.to_dict()
     total = sum(sub["weight"] for sub in data["subpolicies"])
     weight: dict[str, float] = {}
@@ -50,14 +51,15 @@ def op_profile(policy: Policy) -> dict[str, tuple[float, float | None]]:
     for sub in data["subpolicies"]:
         for step in sub["steps"]:
             share = sub["weight"] / total / len(sub["steps"])
+            weight["identity"] = weight.get("identity", 0.0) + share * (1.0 - step["p"])  # the step does not fire
+            step_total = sum(op["weight"] for op in step["ops"])
             for op in step["ops"]:
+                probability = share * step["p"] * op["weight"] / step_total
                 magnitude = op["magnitude"]
                 magnitude = magnitude["high"] if isinstance(magnitude, dict) else magnitude
-                weight[op["op"]] = weight.get(op["op"], 0.0) + share * op["weight"]
+                weight[op["op"]] = weight.get(op["op"], 0.0) + probability
                 if op["range"] is not None:
-                    weighted_magnitude[op["op"]] = (
-                        weighted_magnitude.get(op["op"], 0.0) + share * op["weight"] * magnitude
-                    )
+                    weighted_magnitude[op["op"]] = weighted_magnitude.get(op["op"], 0.0) + probability * magnitude
     return {
         op: (w, weighted_magnitude[op] / w if op in weighted_magnitude and w > 0 else None) for op, w in weight.items()
     }

@@ -68,3 +68,10 @@ def test_a_results_file_whose_policy_files_are_gone_names_them(drift, tmp_path):
     results.write_text(json.dumps({"results": [{"method": "augmeta-joint", "policy_file": "/nowhere/p.json"}]}))
     with pytest.raises(FileNotFoundError, match="/nowhere/p.json"):
         drift.policy_files([results])
+
+
+def test_a_step_that_may_not_fire_counts_as_identity(drift):
+    """AutoAugment's steps fire with p < 1 and offer no identity op: the profile still sums to one."""
+    profile = drift.op_profile(drift.load_policy(BENCH.parent / "policies" / "autoaugment_cifar10.json"))
+    assert sum(probability for probability, _ in profile.values()) == pytest.approx(1.0)
+    assert 0.3 < profile["identity"][0] < 0.7  # AutoAugment's steps fire about half the time
