@@ -184,6 +184,11 @@ def recorded_controller(row: dict) -> dict:
     return controller_settings(row["method"], row.get("meta") or {}, {**controller_defaults(), **UNRECORDED_DEFAULTS})
 
 
+def run_key(dataset: str, method: str, seed: int, epochs: int, augment_until: float) -> dict:
+    """What identifies a run besides its controller settings (``--resume`` and ``--report`` match rows on it)."""
+    return {"dataset": dataset, "method": method, "seed": seed, "epochs": epochs, "augment_until": augment_until}
+
+
 def kept_run(raw: list[dict], key: dict, controller: dict) -> dict | None:
     """The row of ``raw`` with ``key`` and ``controller`` settings (``--resume``), or None. A row written before a key
     field was recorded had :data:`UNRECORDED_RECIPE`'s value, or matches any (``epochs``)."""
@@ -308,13 +313,13 @@ def report(
     for name in dict.fromkeys(r["dataset"] for r in raw if not datasets or r["dataset"] in datasets):
         kept = []
         for method, seed in dict.fromkeys((r["method"], r["seed"]) for r in raw if r["dataset"] == name):
-            key = {"dataset": name, "method": method, "seed": seed, "epochs": epochs or RECIPES[name].epochs,
-                   "augment_until": augment_until}  # fmt: skip
+            key = run_key(name, method, seed, epochs or RECIPES[name].epochs, augment_until)
             row = kept_run(raw, key, controller_settings(method, meta))
             if row is not None:
                 kept.append(row)
+        kept_ids = {id(row) for row in kept}
         for row in raw:
-            if row["dataset"] == name and not any(row is k for k in kept):
+            if row["dataset"] == name and id(row) not in kept_ids:
                 left_out[f"{name} {row['method']}"] = left_out.get(f"{name} {row['method']}", 0) + 1
         tables[name] = summarise(kept, methods)
     if left_out:
@@ -370,8 +375,7 @@ def main() -> None:
                 controller = controller_settings(method, recipe.meta)
                 settings = {"epochs": epochs, "augment_until": recipe.augment_until, "meta": recipe.meta,
                             "controller": controller}  # fmt: skip
-                key = {"dataset": name, "method": method, "seed": seed, "epochs": epochs,
-                       "augment_until": recipe.augment_until}  # fmt: skip
+                key = run_key(name, method, seed, epochs, recipe.augment_until)
                 kept = kept_run(raw, key, controller)
                 if kept is not None:
                     results.append({k: v for k, v in kept.items() if k not in ("dataset", *settings)})
