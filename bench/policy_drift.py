@@ -18,7 +18,9 @@ import math
 import statistics
 from pathlib import Path
 
+from augmeta.export.plan import plan_policy
 from augmeta.meta import MetaNetwork
+from augmeta.ops import OPS
 from augmeta.policy import Policy, load_policy
 
 
@@ -43,23 +45,20 @@ def policy_files(paths: list[Path]) -> list[Path]:
 def op_profile(policy: Policy) -> dict[str, tuple[float, float | None]]:
     """Each op's probability and (normalised, upper end of its draw) magnitude, averaged over steps and
     sub-policies weighted by their weight; a step that does not fire (``p`` < 1) counts as identity. The magnitude is
-    None for ops without one (identity, equalize)."""
-    data = policy.to_dict()
-    total = sum(sub["weight"] for sub in data["subpolicies"])
+    None for ops without one (identity, equalize). Read from :func:`augmeta.export.plan.plan_policy`, whose weights
+    are normalised as the sampler draws them."""
     weight: dict[str, float] = {}
     weighted_magnitude: dict[str, float] = {}
-    for sub in data["subpolicies"]:
-        for step in sub["steps"]:
-            share = sub["weight"] / total / len(sub["steps"])
-            weight["identity"] = weight.get("identity", 0.0) + share * (1.0 - step["p"])  # the step does not fire
-            step_total = sum(op["weight"] for op in step["ops"])
-            for op in step["ops"]:
-                probability = share * step["p"] * op["weight"] / step_total
-                magnitude = op["magnitude"]
-                magnitude = magnitude["high"] if isinstance(magnitude, dict) else magnitude
-                weight[op["op"]] = weight.get(op["op"], 0.0) + probability
-                if op["range"] is not None:
-                    weighted_magnitude[op["op"]] = weighted_magnitude.get(op["op"], 0.0) + probability * magnitude
+    for sub in plan_policy(policy).subpolicies:
+        for step in sub.steps:
+            share = sub.probability / len(sub.steps)
+            weight["identity"] = weight.get("identity", 0.0) + share * (1.0 - step.p)  # the step does not fire
+            for choice in step.choices:
+                probability = share * step.p * choice.probability
+                weight[choice.op] = weight.get(choice.op, 0.0) + probability
+                if OPS[choice.op].has_magnitude:
+                    high = choice.magnitudes[1]
+                    weighted_magnitude[choice.op] = weighted_magnitude.get(choice.op, 0.0) + probability * high
     return {
         op: (w, weighted_magnitude[op] / w if op in weighted_magnitude and w > 0 else None) for op, w in weight.items()
     }
