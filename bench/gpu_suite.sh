@@ -11,6 +11,8 @@
 # (default 300 s), SEEDS the number of seed processes (3), METHODS what they run. The runs already in
 # ${PREVIOUS:-bench/results_accuracy_gpu}/acc_seed<k>.json (earlier sessions) are kept (--resume), so each session
 # runs only what is missing and the table covers them all; copy the returned acc_seed<k>.json back there.
+# METHOD_GROUPS (methods, groups separated by ';') runs one process per group and seed instead, each writing
+# acc_seed<k>_g<j>.json (a retrain needs its joint run in the same group). SKIP names steps not to run.
 # SUITE_SMOKE=1 runs every step on the CPU in a few minutes (Fashion-MNIST reduced to 4,000 images, 1 epoch, no
 # earlier results) to check the script itself.
 # Written to OUT_DIR: suite.log (all of the output), acc_seed<k>.json (raw results, rewritten after every run) and
@@ -40,9 +42,11 @@ else
 fi
 SUMMARY=()
 record() { SUMMARY+=("$(printf '%-24s rc=%-4s %5s s' "$1" "$2" "$3")"); }
+SKIP=" ${SKIP:-} "
 step() { # step NAME SECONDS COMMAND...: runs COMMAND for at most SECONDS and records its exit status and time
     local name=$1 limit=$2 start=$SECONDS rc
     shift 2
+    if [[ $SKIP == *" $name "* ]]; then record "$name" skip 0; return; fi
     echo "=== $name: $*"
     timeout "$limit" "$@"
     rc=$?
@@ -63,19 +67,25 @@ step gpu-tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests/policy/t
 #    (runs kept from earlier sessions cost nothing).
 start=$SECONDS
 pids=()
+METHOD_GROUPS=${METHOD_GROUPS:-$METHODS}
+IFS=';' read -r -a groups <<<"$METHOD_GROUPS"
 for seed in $(seq 0 $((SEEDS - 1))); do
-    [ -n "$PREVIOUS" ] && [ -f "$PREVIOUS/acc_seed$seed.json" ] && cp "$PREVIOUS/acc_seed$seed.json" "$OUT_DIR/"
-    OMP_NUM_THREADS=4 timeout "$ACC_SECONDS" python bench/accuracy.py --protocol gpu $ACC $DATA --methods $METHODS \
-        --seed-start "$seed" --seeds 1 --out "$OUT_DIR/acc_seed$seed.json" --resume >"$OUT_DIR/acc_seed$seed.log" 2>&1 &
-    pids+=($!)
+    for j in "${!groups[@]}"; do
+        name=acc_seed$seed$([ "${#groups[@]}" -gt 1 ] && echo "_g$j")
+        [ -n "$PREVIOUS" ] && [ -f "$PREVIOUS/acc_seed$seed.json" ] && cp "$PREVIOUS/acc_seed$seed.json" "$OUT_DIR/$name.json"
+        OMP_NUM_THREADS=${THREADS:-4} timeout "$ACC_SECONDS" python bench/accuracy.py --protocol gpu $ACC $DATA \
+            --methods ${groups[$j]} --seed-start "$seed" --seeds 1 --out "$OUT_DIR/$name.json" --resume \
+            >"$OUT_DIR/$name.log" 2>&1 &
+        pids+=($!)
+    done
 done
 rc=0
 for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
-record "accuracy ($SEEDS processes)" "$rc" "$((SECONDS - start))"
+record "accuracy (${#pids[@]} processes)" "$rc" "$((SECONDS - start))"
 grep -h -E ": test [0-9.]+ |failed|Error" "$OUT_DIR"/acc_seed*.log
 results=("$OUT_DIR"/acc_seed*.json)
 # the same $ACC as the runs: --report tabulates the rows of the settings it is given (SUITE_SMOKE's --epochs 1)
-step accuracy-report 60 python bench/accuracy.py --protocol gpu $ACC --methods $METHODS --report "${results[@]}"
+step accuracy-report 60 python bench/accuracy.py --protocol gpu $ACC --methods ${METHOD_GROUPS//;/ } --report "${results[@]}"
 
 # 3. timings and profiles, alone on the device
 step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
