@@ -198,7 +198,8 @@ def test_a_mixed_precision_meta_run_gives_the_controller_finite_gradients(tmp_pa
     for grads in steps.controller_grads[1:]:  # the teacher starts as the model: no signal in the first step
         assert all(torch.isfinite(grad).all() for grad in grads.values())
         assert grads["magnitude_logits"].abs().sum() > 0
-    assert module.meta.op_logits.device.type == accelerator
+    # where the controller stepped (after fit, Lightning moves the module back to the CPU)
+    assert {grad.device.type for grads in steps.controller_grads for grad in grads.values()} == {accelerator}
     assert torch.isfinite(torch.tensor(list(module.policy_summary().values()))).all()
 
 
