@@ -62,6 +62,8 @@ LEARNED_SETTINGS = {
 #: Module defaults that rows written before rows recorded their controller settings were run with (they differ from
 #: today's): `--resume` compares those rows as if they had recorded these.
 UNRECORDED_DEFAULTS = {"meta_every": 8, "init_identity": 0.95, "init_magnitude": 0.1}
+#: Controller settings added after rows recorded theirs, with the value those rows were run with.
+UNRECORDED_CONTROLLER = {"meta_batch_size": None}
 #: Recipe settings that rows written before they were recorded were run with.
 UNRECORDED_RECIPE = {"augment_until": 1.0}
 
@@ -179,9 +181,17 @@ def controller_settings(method: str, meta: dict, defaults: dict | None = None) -
 def recorded_controller(row: dict) -> dict:
     """The controller settings a results row was run with; rows that did not record them had ``--meta`` (``meta``)
     over the defaults of then (:data:`UNRECORDED_DEFAULTS`)."""
-    if "controller" in row:
-        return row["controller"]
-    return controller_settings(row["method"], row.get("meta") or {}, {**controller_defaults(), **UNRECORDED_DEFAULTS})
+    if "controller" in row:  # a fixed method's is empty
+        return {**UNRECORDED_CONTROLLER, **row["controller"]} if row["controller"] else {}
+    defaults = {**controller_defaults(), **UNRECORDED_DEFAULTS, **UNRECORDED_CONTROLLER}
+    return controller_settings(row["method"], row.get("meta") or {}, defaults)
+
+
+def effective_controller(controller: dict, batch_size: int) -> dict:
+    """``controller`` with the settings that make no difference at ``batch_size`` written one way: a
+    ``meta_batch_size`` of the batch or more runs the whole batch, as None does."""
+    size = controller.get("meta_batch_size")
+    return controller | {"meta_batch_size": None} if size is not None and size >= batch_size else controller
 
 
 def run_key(dataset: str, method: str, seed: int, epochs: int, augment_until: float) -> dict:
@@ -192,9 +202,11 @@ def run_key(dataset: str, method: str, seed: int, epochs: int, augment_until: fl
 def kept_run(raw: list[dict], key: dict, controller: dict) -> dict | None:
     """The row of ``raw`` with ``key`` and ``controller`` settings (``--resume``), or None. A row written before a key
     field was recorded had :data:`UNRECORDED_RECIPE`'s value, or matches any (``epochs``)."""
+    batch_size = RECIPES[key["dataset"]].batch_size
+    wanted = effective_controller(controller, batch_size)
     for row in raw:
         recorded = {k: row.get(k, UNRECORDED_RECIPE.get(k, v)) for k, v in key.items()}
-        if recorded == key and recorded_controller(row) == controller:
+        if recorded == key and effective_controller(recorded_controller(row), batch_size) == wanted:
             return row
     return None
 

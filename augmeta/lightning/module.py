@@ -60,6 +60,10 @@ class AugMetaModule(pl.LightningModule):
         crop_padding, flip: the base recipe, applied on the device to every method.
         meta_mode: ``global`` or ``adaptive`` meta-network.
         meta_every: one controller update every this many base steps.
+        meta_batch_size: the controller step's objective runs on at most this many of the batch's training images
+            (and as many validation images); None: all of them. Its passes run at full precision (the finite
+            differences need it), several times the cost of a bf16 pass, so at a GPU's large batches this bounds
+            the controller's share of the run.
         meta_lr: Adam learning rate of the controller.
         entropy_weight: weight of the op-entropy bonus against collapse.
         meta_start_epoch: first epoch with controller updates (the policy is still applied before).
@@ -82,7 +86,7 @@ class AugMetaModule(pl.LightningModule):
 
     #: The arguments that only the learned policy depends on (a fixed policy's run is the same whatever they are).
     CONTROLLER_ARGUMENTS: tuple[str, ...] = (
-        "meta_mode", "meta_every", "meta_lr", "entropy_weight", "meta_start_epoch", "meta_ops",
+        "meta_mode", "meta_every", "meta_batch_size", "meta_lr", "entropy_weight", "meta_start_epoch", "meta_ops",
         "num_subpolicies", "num_steps", "init_identity", "init_magnitude", "magnitude_sampling", "epsilon",
         "objective", "teacher_decay",
     )  # fmt: skip
@@ -102,6 +106,7 @@ class AugMetaModule(pl.LightningModule):
         flip: bool = True,
         meta_mode: str = "global",
         meta_every: int | None = None,
+        meta_batch_size: int | None = 128,
         meta_lr: float = 0.05,
         entropy_weight: float = 0.001,
         meta_start_epoch: int = 0,
@@ -121,6 +126,10 @@ class AugMetaModule(pl.LightningModule):
         self.automatic_optimization = False
         if meta_every is not None and (type(meta_every) is not int or meta_every < 1):
             raise ValueError(f"`meta_every` should be an integer >= 1 or None, but got {meta_every!r} instead.")
+        if meta_batch_size is not None and (type(meta_batch_size) is not int or meta_batch_size < 1):
+            raise ValueError(
+                f"`meta_batch_size` should be an integer >= 1 or None, but got {meta_batch_size!r} instead."
+            )
         if not 0.0 < augment_until <= 1.0:
             raise ValueError(f"`augment_until` should be a fraction in (0, 1], but got {augment_until!r} instead.")
         self.model = build_model(model, in_channels, num_classes, width)
@@ -222,21 +231,25 @@ class AugMetaModule(pl.LightningModule):
         base_opt.zero_grad()
         self.manual_backward(loss)
         val_images, val_labels = meta_batch
-        scaled = self._loss_is_scaled()
-        image_grad = self.objective.image_gradient(
+        n = len(labels) if self.hparams.meta_batch_size is None else min(len(labels), self.hparams.meta_batch_size)
+        # the base step's gradients are the whole batch's (and, where the loss was scaled, not the loss's)
+        reuse = n == len(labels) and not self._loss_is_scaled()
+        image_grad = self.objective.image_gradient(  # the first n images: a random sample of a shuffled batch
             self.model,
             self.criterion,
-            leaf.detach(),
-            labels,
-            val_images,
-            val_labels,
+            leaf.detach()[:n],
+            labels[:n],
+            val_images[:n],
+            val_labels[:n],
             step_size=base_opt.param_groups[0]["lr"],
-            train_image_grad=None if scaled else leaf.grad,
-            train_param_grads=None if scaled else self._parameter_grads(),
+            train_image_grad=leaf.grad if reuse else None,
+            train_param_grads=self._parameter_grads() if reuse else None,
         )
         base_opt.step()
         meta_opt.zero_grad()
-        meta_loss = (draw.images * image_grad.to(draw.images.dtype)).sum() - self.hparams.entropy_weight * draw.entropy
+        meta_loss = (draw.images[:n] * image_grad.to(draw.images.dtype)).sum() - (
+            self.hparams.entropy_weight * draw.entropy
+        )
         self.manual_backward(meta_loss)
         meta_opt.step()
         self.log("meta_entropy", draw.entropy.detach(), on_step=False, on_epoch=True)

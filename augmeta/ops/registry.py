@@ -43,8 +43,11 @@ class KernelContext:
                 f"`fill` should have 1 value or one per channel ({channels}), but got {list(self.fill)} "
                 f"for images of shape {tuple(images.shape)} instead."
             )
-        fill = torch.tensor(self.fill, dtype=images.dtype, device=images.device)
-        return fill.view(1, -1, 1, 1).expand(1, channels, 1, 1)
+        return device_constant(self.fill, images.dtype, images.device).view(1, -1, 1, 1).expand(1, channels, 1, 1)
+
+    def fills_with_zero(self, dtype: torch.dtype) -> bool:
+        """Whether the fill is 0 in ``dtype``, decided on the host (asking a GPU tensor would wait for the GPU)."""
+        return not torch.tensor(self.fill, dtype=dtype).any()
 
     def subset(self, index: torch.Tensor) -> KernelContext:
         """The same context for the samples ``index`` of the batch."""
@@ -54,6 +57,18 @@ class KernelContext:
 
 
 Kernel = Callable[[torch.Tensor, torch.Tensor, KernelContext], torch.Tensor]
+
+_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
+def device_constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``torch.tensor(values)`` on ``device``, made once: each copy of host values to a GPU waits for the GPU, and
+    kernels run every step. Callers must not modify it (shared)."""
+    key = (tuple(values), dtype, torch.device(device))
+    if key not in _CONSTANTS:
+        with torch.inference_mode(False):  # made in inference mode, autograd could not save it later
+            _CONSTANTS[key] = torch.tensor(values, dtype=dtype, device=device)
+    return _CONSTANTS[key]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as nnf
 
-from augmeta.ops.registry import KernelContext
+from augmeta.ops.registry import KernelContext, device_constant
 
 __all__ = ["warp"]
 
@@ -28,7 +28,7 @@ def _sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor
         ],
         dim=-1,
     ).reshape(1, height * width, 3)
-    scale = torch.tensor([0.5 * width, 0.5 * height], dtype=dtype, device=device)
+    scale = device_constant((0.5 * width, 0.5 * height), dtype, device)
     grid = base @ (theta.transpose(1, 2) / scale)
     return grid.reshape(-1, height, width, 2)
 
@@ -62,8 +62,7 @@ def warp(images: torch.Tensor, theta: torch.Tensor, context: KernelContext) -> t
         return warp(images.float(), theta, context).to(images.dtype)
     with torch.autocast(images.device.type, enabled=False):  # a bf16 grid would be off by a tenth of a pixel
         grid = _sampling_grid(theta, images.shape[-2], images.shape[-1]).to(images.dtype)
-    fill = context.fill_tensor(images)
-    fill = None if not fill.any() else fill
+    fill = None if context.fills_with_zero(images.dtype) else context.fill_tensor(images)
     out = _sample(images, grid, context.interpolation, fill)
     if context.interpolation == "nearest" and grid.requires_grad:
         smooth = _sample(images, grid, "bilinear", fill)

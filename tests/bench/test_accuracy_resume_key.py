@@ -111,3 +111,26 @@ def test_augmeta_frozen_is_the_joint_run_with_the_controller_still(accuracy):
     frozen = accuracy.controller_settings("augmeta-frozen", {})
     assert frozen == {**accuracy.controller_settings("augmeta-joint", {}), "meta_lr": 0.0}
     assert accuracy.controller_settings("augmeta-frozen", {"meta_lr": 0.2})["meta_lr"] == 0.0  # the method's own wins
+
+
+def test_a_row_recorded_before_meta_batch_size_ran_the_whole_batch(accuracy):
+    """Such rows are kept where today's ``meta_batch_size`` covers the recipe's batch (reduced Fashion-MNIST: 128
+    images, the default 128) and not where it takes a part of it (full Fashion-MNIST: 512)."""
+    today = accuracy.controller_settings("augmeta-joint", {})
+    assert today["meta_batch_size"] == 128
+    before = {k: v for k, v in today.items() if k != "meta_batch_size"}
+    for dataset, kept in (("fashion_mnist_4k", True), ("fashion_mnist", False)):
+        recorded = row("augmeta-joint", meta={}, controller=before) | {"dataset": dataset}
+        key = {"dataset": dataset, "method": "augmeta-joint", "seed": 0, "epochs": 30}
+        assert (accuracy.kept_run([recorded], key, today) == recorded) is kept, dataset
+        whole = accuracy.controller_settings("augmeta-joint", {"meta_batch_size": None})
+        assert accuracy.kept_run([recorded], key, whole) == recorded, dataset
+    fixed = row("none", controller={})
+    assert accuracy.kept_run([fixed], {"dataset": "fashion_mnist_4k", "method": "none", "seed": 0, "epochs": 30}, {})
+
+
+def test_a_meta_batch_of_the_batch_or_more_is_the_whole_batch(accuracy):
+    settings = accuracy.controller_settings("augmeta-joint", {"meta_batch_size": 32})
+    assert accuracy.effective_controller(settings, 32)["meta_batch_size"] is None
+    assert accuracy.effective_controller(settings, 64)["meta_batch_size"] == 32
+    assert accuracy.effective_controller({}, 64) == {}

@@ -309,6 +309,43 @@ def test_meta_every_below_one_is_rejected():
         AugMetaModule(meta_every=0)
 
 
+@pytest.mark.parametrize("size", [0, 2.5, "64"])
+def test_a_meta_batch_size_that_is_not_a_positive_integer_is_rejected(size):
+    expected = f"`meta_batch_size` should be an integer >= 1 or None, but got {size!r} instead."
+    with pytest.raises(ValueError, match=exactly(expected)):
+        AugMetaModule(meta_batch_size=size)
+
+
+class ObjectiveInputs:
+    """Wraps an objective and records the batch sizes and handed-in gradients of its calls."""
+
+    def __init__(self, objective) -> None:
+        self.objective, self.calls = objective, []
+
+    def image_gradient(self, model, criterion, images, labels, val_images, val_labels, step_size, **given):
+        self.calls.append((len(images), len(labels), len(val_images), len(val_labels), given))
+        return self.objective.image_gradient(
+            model, criterion, images, labels, val_images, val_labels, step_size, **given
+        )
+
+
+@pytest.mark.parametrize(("meta_batch_size", "used"), [(8, 8), (None, 64), (500, 64)])
+def test_the_controller_step_runs_on_meta_batch_size_images(tmp_path, meta_batch_size, used):
+    """Of a batch of 64: the first ``meta_batch_size`` training and validation images (all of them at None or
+    more); the base step's gradients are handed in only where they are the objective's batch's."""
+    module = small_module(meta_every=1, meta_batch_size=meta_batch_size, num_subpolicies=2)
+    module.objective = spy = ObjectiveInputs(module.objective)
+    steps = OptimizerSteps()
+    small_trainer(tmp_path, limit_train_batches=2, callbacks=[steps]).fit(module, digits())
+    assert [call[:4] for call in spy.calls] == [(used, used, used, used)] * 2
+    handed_in = used == 64
+    for *_, given in spy.calls:
+        assert (given["train_image_grad"] is not None) is handed_in
+        assert (given["train_param_grads"] is not None) is handed_in
+    for grads in steps.controller_grads:  # the subset's gradient reaches every learned parameter
+        assert all(torch.isfinite(grad).all() and grad.abs().sum() > 0 for grad in grads.values())
+
+
 @pytest.mark.parametrize(
     ("objective", "meta_every", "expected"),
     [("gradient_matching", None, 16), ("lookahead", None, 8), ("teacher", None, 8), ("teacher_ns", None, 8),

@@ -80,3 +80,31 @@ def test_general_matrix_of_a_rotation_is_orthonormal():
     theta = inverse_affine_matrix(angle=angle, translate=(zero, zero), shear_tan=(zero, zero))[0, :, :2]
     torch.testing.assert_close(theta @ theta.T, torch.eye(2, dtype=theta.dtype), rtol=0, atol=1e-12)
     assert math.isclose(float(torch.linalg.det(theta)), 1.0, abs_tol=1e-12)
+
+
+def test_a_warp_first_run_in_inference_mode_leaves_autograd_working_after():
+    """The warp's device constants (scale, fill) are made once and shared; made under ``inference_mode`` they must
+    still be usable by a later warp that autograd records."""
+    from augmeta.ops import KernelContext, registry, warp
+
+    registry._CONSTANTS.clear()
+    images = torch.rand(4, 1, 8, 8)
+    theta = torch.tensor([[1.0, 0.1, 0.5], [0.0, 1.0, 0.0]]).repeat(4, 1, 1)
+    context = KernelContext(fill=(0.5,), interpolation="bilinear")
+    with torch.inference_mode():
+        expected = warp(images, theta, context)
+    theta.requires_grad_(True)
+    out = warp(images, theta, context)
+    out.sum().backward()
+    assert torch.equal(out.detach(), expected)
+    assert theta.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(("fill", "zero"), [((0.0,), True), ((0.0, 0.0, 0.0), True), ((0.0, 0.5, 0.0), False),
+                                            ((1e-50,), True)])  # fmt: skip
+def test_fills_with_zero_is_decided_on_the_host_as_the_fill_tensor_holds_it(fill, zero):
+    from augmeta.ops import KernelContext
+
+    context = KernelContext(fill=fill)
+    assert context.fills_with_zero(torch.float32) is zero
+    assert bool(context.fill_tensor(torch.zeros(1, 3, 2, 2)).any()) is not zero
