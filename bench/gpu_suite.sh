@@ -10,25 +10,28 @@
 # `mkdir -p data && cp -r /usr/share/datasets/fashion-mnist data/`). ACC_SECONDS bounds the accuracy step
 # (default 300 s), SEEDS the number of seed processes (3), METHODS what they run. The runs already in
 # ${PREVIOUS:-bench/results_accuracy_gpu}/acc_seed<k>.json (earlier sessions) are kept (--resume), so each session
-# runs only what is missing and the table covers them all; copy the returned acc_seed<k>.json back there.
-# METHOD_GROUPS (methods, groups separated by ';') runs one process per group and seed instead, each writing
-# acc_seed<k>_g<j>.json (a retrain needs its joint run in the same group). SKIP names steps not to run.
+# runs only what is missing and the table covers them all; merge the returned files back there.
+# METHOD_GROUPS (methods, groups separated by ';') runs one process per group and seed, each writing
+# acc_seed<k>_g<j>.json (a retrain needs its joint run in the same group); THREADS is each one's OMP_NUM_THREADS.
+# SKIP names steps not to run.
 # SUITE_SMOKE=1 runs every step on the CPU in a few minutes (Fashion-MNIST reduced to 4,000 images, 1 epoch, no
 # earlier results) to check the script itself.
-# Written to OUT_DIR: suite.log (all of the output), acc_seed<k>.json (raw results, rewritten after every run) and
-# artifacts.tgz (each seed process's log and the policy files its joint runs learned).
+# Written to OUT_DIR, two files (the device tool returns only a few): suite.log (all of the output) and results.tgz
+# (each accuracy process's raw results acc_seed<k>*.json and log, and policies/, the files its learned runs wrote).
 set -uo pipefail # no -e: a failed step is recorded in the summary and the later steps still run
 OUT_DIR=${1:-${OUT:-/tmp/augmeta-gpu-suite}}
 mkdir -p "$OUT_DIR"
+WORK=$(mktemp -d) # the accuracy files, packed into results.tgz after the accuracy step
 exec > >(tee "$OUT_DIR/suite.log") 2>&1
 export PYTHONPATH=${PYTHONPATH:-.} PYTHONUNBUFFERED=1
 DATA="--data-dir ${DATA_DIR:-data/fashion-mnist}"
 SEEDS=${SEEDS:-3}
 ACC_SECONDS=${ACC_SECONDS:-300}
-# what is missing first, so a cut-short step still answers: the fixed policies (none and the teacher are kept from
-# 2026-11-26), then the joint run under the new defaults (its rows of then had meta_every 8 and the start 0.95 / 0.1),
-# its retrain and its ablation with the controller frozen at its start
-METHODS=${METHODS:-none augmeta-teacher autoaugment randaugment trivialaugment augmeta-joint augmeta-retrain augmeta-frozen augmeta-teacher-ns}
+# What is missing (none and the teacher are kept from an H100 on 2026-11-26, the joint run with the whole batch in its
+# controller step and the frozen start from an H200 the same day): the joint run with today's meta_batch_size and its
+# retrain, and the three fixed policies. Six processes side by side (H200): about 230 s per joint run of then each.
+METHOD_GROUPS=${METHOD_GROUPS:-augmeta-joint augmeta-retrain autoaugment;trivialaugment randaugment augmeta-frozen}
+THREADS=${THREADS:-2}
 PREVIOUS=${PREVIOUS-bench/results_accuracy_gpu}
 if [ -n "${SUITE_SMOKE:-}" ]; then
     PREVIOUS=""
@@ -61,46 +64,51 @@ torchvision.__version__, 'lightning', pl.__version__, 'cuda', torch.cuda.is_avai
 step parity 120 python bench/gpu_parity.py --device "$DEVICE"
 step gpu-tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests/policy/test_apply.py tests/lightning/test_module.py
 
-# 2. accuracy: one process per seed, side by side; each rewrites its results file after every run. Measured on an
-#    H100 (2026-11-26): three processes side by side ran 1.3x the runs of one, at about 75 s per fixed-policy run,
-#    115 s per teacher run and 150 s per joint run each (20 epochs), so 300 s finish about three fixed methods
-#    (runs kept from earlier sessions cost nothing).
+# 2. accuracy: one process per method group and seed, side by side; each rewrites its results file after every run.
+#    Measured (20 epochs): three processes on an H100 took about 75 s per fixed-policy run, 115 s per teacher run and
+#    150 s per joint run each; six on an H200, 230 s per joint run (runs kept from earlier sessions cost nothing).
 start=$SECONDS
 pids=()
-METHOD_GROUPS=${METHOD_GROUPS:-$METHODS}
 IFS=';' read -r -a groups <<<"$METHOD_GROUPS"
 for seed in $(seq 0 $((SEEDS - 1))); do
     for j in "${!groups[@]}"; do
         name=acc_seed$seed$([ "${#groups[@]}" -gt 1 ] && echo "_g$j")
-        [ -n "$PREVIOUS" ] && [ -f "$PREVIOUS/acc_seed$seed.json" ] && cp "$PREVIOUS/acc_seed$seed.json" "$OUT_DIR/$name.json"
-        OMP_NUM_THREADS=${THREADS:-4} timeout "$ACC_SECONDS" python bench/accuracy.py --protocol gpu $ACC $DATA \
-            --methods ${groups[$j]} --seed-start "$seed" --seeds 1 --out "$OUT_DIR/$name.json" --resume \
-            >"$OUT_DIR/$name.log" 2>&1 &
+        [ -n "$PREVIOUS" ] && [ -f "$PREVIOUS/acc_seed$seed.json" ] && cp "$PREVIOUS/acc_seed$seed.json" "$WORK/$name.json"
+        OMP_NUM_THREADS=$THREADS timeout "$ACC_SECONDS" python bench/accuracy.py --protocol gpu $ACC $DATA \
+            --methods ${groups[$j]} --seed-start "$seed" --seeds 1 --out "$WORK/$name.json" --resume \
+            >"$WORK/$name.log" 2>&1 &
         pids+=($!)
     done
 done
 rc=0
 for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
 record "accuracy (${#pids[@]} processes)" "$rc" "$((SECONDS - start))"
-grep -h -E ": test [0-9.]+ |failed|Error" "$OUT_DIR"/acc_seed*.log
-results=("$OUT_DIR"/acc_seed*.json)
-# the same $ACC as the runs: --report tabulates the rows of the settings it is given (SUITE_SMOKE's --epochs 1)
-step accuracy-report 60 python bench/accuracy.py --protocol gpu $ACC --methods ${METHOD_GROUPS//;/ } --report "${results[@]}"
+grep -h -E ": test [0-9.]+ |failed|Error" "$WORK"/acc_seed*.log
+results=("$WORK"/acc_seed*.json)
+mkdir -p "$WORK/policies"
+python -c "import json, os, shutil, sys
+for f in sys.argv[2:]:
+    for r in json.load(open(f))['results']:
+        if os.path.isfile(r.get('policy_file', '')):
+            shutil.copy(r['policy_file'], sys.argv[1])
+" "$WORK/policies" "${results[@]}"
+tar czf "$OUT_DIR/results.tgz" -C "$WORK" .
+# the same $ACC as the runs: --report tabulates the rows of the settings it is given (SUITE_SMOKE's --epochs 1); the
+# rows of every method, those kept from earlier sessions included
+step accuracy-report 60 python bench/accuracy.py --protocol gpu $ACC --methods none autoaugment randaugment \
+    trivialaugment ${METHOD_GROUPS//;/ } --report "${results[@]}"
+step accuracy-report-whole-batch 60 python bench/accuracy.py --protocol gpu $ACC --meta '{"meta_batch_size": null}' \
+    --methods none augmeta-joint augmeta-frozen --report "${results[@]}"
 
 # 3. timings and profiles, alone on the device
 step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
 step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
-# the earlier defaults, twice the controller steps (H100, 2026-11-26: 1.67x TrivialAugmentWide's epoch)
-step overhead-meta8 100 python bench/overhead.py --dataset fashion_mnist $OVERHEAD --repeats 1 \
-    --meta '{"meta_every": 8, "init_identity": 0.95, "init_magnitude": 0.1}' $DATA
+# the controller step on the whole batch of 512, as before meta_batch_size (H200, 2026-11-26: 1.63x none's epoch)
+step overhead-whole-batch 100 python bench/overhead.py --dataset fashion_mnist $OVERHEAD --repeats 1 \
+    --meta '{"meta_batch_size": null}' $DATA
 # where a step's time goes (H100, 2026-11-26: 1.64 s per epoch of `none`; ANCHORS.md: plain training, 0.6 s on an H200)
 step profile-none 90 python bench/step_profile.py --policy none $PROFILE $DATA
 step profile-augmeta 90 python bench/step_profile.py --policy augmeta $PROFILE $DATA
 
-policies=$(python -c "import json, os, sys
-files = [r['policy_file'] for f in sys.argv[1:] for r in json.load(open(f))['results'] if 'policy_file' in r]
-print(' '.join(os.path.abspath(f) for f in files if os.path.isfile(f)))
-" "${results[@]}" 2>/dev/null)
-tar czf "$OUT_DIR/artifacts.tgz" -C "$OUT_DIR" $(cd "$OUT_DIR" && ls acc_seed*.log) -P $policies 2>/dev/null
 echo "=== summary ($DEVICE)"
 printf '%s\n' "${SUMMARY[@]}"
