@@ -97,7 +97,7 @@ tar czf "$OUT_DIR/results.tgz" -C "$WORK" .
 # rows of every method, those kept from earlier sessions included
 step accuracy-report 60 python bench/accuracy.py --protocol gpu $ACC --methods none autoaugment randaugment \
     trivialaugment ${METHOD_GROUPS//;/ } --report "${results[@]}"
-step accuracy-report-whole-batch 60 python bench/accuracy.py --protocol gpu $ACC --meta '{"meta_batch_size": null}' \
+step report-whole-batch 60 python bench/accuracy.py --protocol gpu $ACC --meta '{"meta_batch_size": null}' \
     --methods none augmeta-joint augmeta-frozen --report "${results[@]}"
 
 # 3. timings and profiles, alone on the device
