@@ -8,11 +8,11 @@
 # The device machines here lack pydantic: carry its wheels and put them first on PYTHONPATH (bench/README.md).
 # Data: --data-dir ${DATA_DIR:-data/fashion-mnist}, the four idx .gz files (copy them with
 # `mkdir -p data && cp -r /usr/share/datasets/fashion-mnist data/`). ACC_SECONDS bounds the accuracy step
-# (default 300 s), SEEDS the number of seed processes (3), METHODS what they run. The runs already in
+# (default 300 s), SEEDS the number of seeds (3) and METHOD_GROUPS what runs: methods, groups separated by ';', one
+# process per group and seed side by side, each writing acc_seed<k>_g<j>.json (a retrain needs its joint run in the
+# same group); THREADS is each process's OMP_NUM_THREADS. The runs already in
 # ${PREVIOUS:-bench/results_accuracy_gpu}/acc_seed<k>.json (earlier sessions) are kept (--resume), so each session
 # runs only what is missing and the table covers them all; merge the returned files back there.
-# METHOD_GROUPS (methods, groups separated by ';') runs one process per group and seed, each writing
-# acc_seed<k>_g<j>.json (a retrain needs its joint run in the same group); THREADS is each one's OMP_NUM_THREADS.
 # SKIP names steps not to run.
 # SUITE_SMOKE=1 runs every step on the CPU in a few minutes (Fashion-MNIST reduced to 4,000 images, 1 epoch, no
 # earlier results) to check the script itself.
