@@ -28,10 +28,12 @@ DATA="--data-dir ${DATA_DIR:-data/fashion-mnist}"
 SEEDS=${SEEDS:-3}
 ACC_SECONDS=${ACC_SECONDS:-300}
 # What is missing (none and the teacher are kept from an H100 on 2026-11-26, the joint run with the whole batch in its
-# controller step and the frozen start from an H200 the same day): the joint run with today's meta_batch_size and its
-# retrain, and the three fixed policies. Six processes side by side (H200): about 230 s per joint run of then each.
-METHOD_GROUPS=${METHOD_GROUPS:-augmeta-joint augmeta-retrain autoaugment;trivialaugment randaugment augmeta-frozen}
-THREADS=${THREADS:-2}
+# controller step and the frozen start from an H200 the same day), most wanted first: the joint run with today's
+# meta_batch_size, the fixed policies, the retrain. One group, so three processes, each finishing runs one after the
+# other: the GPU is shared, so more processes finish no more runs (six on an H200 took about 230 s per joint run, nine
+# finished no fixed-policy run in 200 s), and a run cut short is lost.
+METHOD_GROUPS=${METHOD_GROUPS:-augmeta-joint trivialaugment randaugment autoaugment augmeta-retrain}
+THREADS=${THREADS:-4}
 PREVIOUS=${PREVIOUS-bench/results_accuracy_gpu}
 if [ -n "${SUITE_SMOKE:-}" ]; then
     PREVIOUS=""
