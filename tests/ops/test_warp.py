@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from augmeta.ops import OPS
+from augmeta.ops import OPS, KernelContext, registry, warp
 
 
 def inverse_affine_matrix(  # reference: torchvision's formula, all parameters at once
@@ -85,8 +85,6 @@ def test_general_matrix_of_a_rotation_is_orthonormal():
 def test_a_warp_first_run_in_inference_mode_leaves_autograd_working_after():
     """The warp's device constants (scale, fill) are made once and shared; made under ``inference_mode`` they must
     still be usable by a later warp that autograd records."""
-    from augmeta.ops import KernelContext, registry, warp
-
     registry._CONSTANTS.clear()
     images = torch.rand(4, 1, 8, 8)
     theta = torch.tensor([[1.0, 0.1, 0.5], [0.0, 1.0, 0.0]]).repeat(4, 1, 1)
@@ -103,8 +101,6 @@ def test_a_warp_first_run_in_inference_mode_leaves_autograd_working_after():
 @pytest.mark.parametrize(("fill", "zero"), [((0.0,), True), ((0.0, 0.0, 0.0), True), ((0.0, 0.5, 0.0), False),
                                             ((1e-50,), True)])  # fmt: skip
 def test_fills_with_zero_is_decided_on_the_host_as_the_fill_tensor_holds_it(fill, zero):
-    from augmeta.ops import KernelContext
-
     context = KernelContext(fill=fill)
     assert context.fills_with_zero(torch.float32) is zero
     assert bool(context.fill_tensor(torch.zeros(1, 3, 2, 2)).any()) is not zero
