@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -321,7 +322,7 @@ def report(
             raise SystemExit(f"--report: {path} holds no results.")
         commands += written_commands
         raw += written
-    tables, left_out = {}, {}
+    tables, left_out = {}, Counter()
     for name in dict.fromkeys(r["dataset"] for r in raw if not datasets or r["dataset"] in datasets):
         kept = []
         for method, seed in dict.fromkeys((r["method"], r["seed"]) for r in raw if r["dataset"] == name):
@@ -330,9 +331,7 @@ def report(
             if row is not None:
                 kept.append(row)
         kept_ids = {id(row) for row in kept}
-        for row in raw:
-            if row["dataset"] == name and id(row) not in kept_ids:
-                left_out[f"{name} {row['method']}"] = left_out.get(f"{name} {row['method']}", 0) + 1
+        left_out.update(f"{name} {r['method']}" for r in raw if r["dataset"] == name and id(r) not in kept_ids)
         tables[name] = summarise(kept, methods)
     if left_out:
         counts = ", ".join(f"{key} ({count})" for key, count in left_out.items())

@@ -62,7 +62,8 @@ def warp(images: torch.Tensor, theta: torch.Tensor, context: KernelContext) -> t
         return warp(images.float(), theta, context).to(images.dtype)
     with torch.autocast(images.device.type, enabled=False):  # a bf16 grid would be off by a tenth of a pixel
         grid = _sampling_grid(theta, images.shape[-2], images.shape[-1]).to(images.dtype)
-    fill = None if context.fills_with_zero(images.dtype) else context.fill_tensor(images)
+    fill = context.fill_tensor(images)  # checks the fill against the channels, whatever its value
+    fill = None if context.fills_with_zero(images.dtype) else fill
     out = _sample(images, grid, context.interpolation, fill)
     if context.interpolation == "nearest" and grid.requires_grad:
         smooth = _sample(images, grid, "bilinear", fill)

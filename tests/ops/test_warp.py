@@ -1,6 +1,7 @@
 """The closed-form matrices of the geometric ops agree with a general port of torchvision's matrix."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -104,3 +105,10 @@ def test_fills_with_zero_is_decided_on_the_host_as_the_fill_tensor_holds_it(fill
     context = KernelContext(fill=fill)
     assert context.fills_with_zero(torch.float32) is zero
     assert bool(context.fill_tensor(torch.zeros(1, 3, 2, 2)).any()) is not zero
+
+
+def test_a_zero_fill_of_the_wrong_length_is_still_rejected_by_the_warp():
+    """The zero test runs on the host, but the fill is still checked against the images' channels."""
+    expected = "`fill` should have 1 value or one per channel (3), but got [0.0, 0.0] for images of shape (2, 3, 4, 4)"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        warp(torch.rand(2, 3, 4, 4), torch.eye(2, 3).repeat(2, 1, 1), KernelContext(fill=(0.0, 0.0)))
