@@ -27,21 +27,22 @@ export PYTHONPATH=${PYTHONPATH:-.} PYTHONUNBUFFERED=1
 DATA="--data-dir ${DATA_DIR:-data/fashion-mnist}"
 SEEDS=${SEEDS:-3}
 ACC_SECONDS=${ACC_SECONDS:-300}
-# What is missing (none and the teacher are kept from an H100 on 2026-11-26, the joint run with the whole batch in its
-# controller step and the frozen start from an H200 the same day), most wanted first: the joint run with today's
-# meta_batch_size, the fixed policies, the retrain. One group, so three processes, each finishing runs one after the
-# other: the GPU is shared, so more processes finish no more runs (six on an H200 took about 230 s per joint run, nine
-# finished no fixed-policy run in 200 s), and a run cut short is lost.
-METHOD_GROUPS=${METHOD_GROUPS:-augmeta-joint trivialaugment randaugment autoaugment augmeta-retrain}
+# What is missing (kept: none and the teacher from an H100 on 2026-11-26; the joint run with the whole batch in its
+# controller step and the frozen start, seeds 0-1, from an H200 the same day; the fixed policies, today's joint run
+# and its retrain from an H200 on 2026-11-27): the frozen start's seed 2. One group, so three processes, each
+# finishing runs one after the other: the GPU is shared, so more processes finish no more runs (six on an H200 took
+# about 230 s per joint run, nine finished no fixed-policy run in 200 s), and a run cut short is lost.
+METHOD_GROUPS=${METHOD_GROUPS:-augmeta-frozen}
 THREADS=${THREADS:-4}
 PREVIOUS=${PREVIOUS-bench/results_accuracy_gpu}
 if [ -n "${SUITE_SMOKE:-}" ]; then
     PREVIOUS=""
     DEVICE=cpu ACC="--datasets fashion_mnist_4k --epochs 1" OPS="--batches 32 --repeats 1 --min-seconds 0.05"
+    DISPATCH="--batch 64 --repeats 1 --calls 2"
     OVERHEAD="--train-subset 1000 --batch-size 128 --width 16 --epochs 2 --repeats 1"
     PROFILE="--train-subset 1000 --batch-size 64 --width 8 --warmup 2 --steps 3"
 else
-    DEVICE=cuda ACC="" OPS="--repeats 3 --batches 256 1024"
+    DEVICE=cuda ACC="" OPS="--repeats 3 --batches 256 1024" DISPATCH=""
     OVERHEAD="--train-subset 0 --batch-size 512 --width 64 --epochs 3 --repeats 2"
     PROFILE="" # full Fashion-MNIST, batch 512, width 64: 20 steps after 10
 fi
@@ -104,6 +105,10 @@ step report-whole-batch 60 python bench/accuracy.py --protocol gpu $ACC --meta '
 
 # 3. timings and profiles, alone on the device
 step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
+# the ops (each a kernel launch or more on a GPU) and time one batch's augmentation costs (the joint step is bound by
+# the host on an H200: 807 launches per step against about 200 for `none`, 2026-11-27)
+step augment-dispatch 60 python bench/augment_dispatch.py --device "$DEVICE" $DISPATCH
+# today's defaults (H200, 2026-11-27: 1.57x none's epoch, before the augmentation dispatched fewer ops)
 step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
 # the controller step on the whole batch of 512, as before meta_batch_size (H200, 2026-11-26: 1.63x none's epoch)
 step overhead-whole-batch 100 python bench/overhead.py --dataset fashion_mnist $OVERHEAD --repeats 1 \

@@ -66,14 +66,29 @@ class MetaDraw:
 
 def _gumbel_straight_through(
     logits: torch.Tensor, temperature: float, generator: torch.Generator | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hard one-hot samples ``[B, N]`` with the gradient of the relaxed (Gumbel-softmax) sample, and the indices."""
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Hard one-hot samples ``[B, N]`` with the gradient of the relaxed (Gumbel-softmax) sample, and the indices.
+
+    Where no gradient can flow (grad disabled, or ``logits`` without one) the one-hot is ``None``: the indices are
+    the same draw (the argmax of the perturbed logits), without the relaxation's ops.
+    """
     u = torch.rand(logits.shape, generator=generator, device=_generator_device(generator, logits))
-    gumbel = -torch.log(-torch.log(u.to(logits.device).clamp(1e-10, 1.0 - 1e-7)))
-    soft = torch.softmax((logits + gumbel) / temperature, dim=-1)
+    perturbed = logits - torch.log(-torch.log(u.to(logits.device).clamp(1e-10, 1.0 - 1e-7)))
+    if not (torch.is_grad_enabled() and logits.requires_grad):
+        return None, perturbed.argmax(dim=-1)
+    soft = torch.softmax(perturbed / temperature, dim=-1)
     index = soft.argmax(dim=-1)
     hard = torch.zeros_like(soft).scatter_(-1, index.unsqueeze(-1), 1.0)
     return hard + soft - soft.detach(), index
+
+
+def _gate(hard: torch.Tensor | None, index: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor | None:
+    """``[B]``: the straight-through one-hot's entry at the chosen ``index`` (1 in value, the gradient of the
+    relaxed sample), times ``other``; ``None`` (exactly 1, no gradient) where neither carries a gradient."""
+    gate = None if hard is None else hard.gather(1, index[:, None]).squeeze(1)
+    if other is None or gate is None:
+        return other if gate is None else gate
+    return gate * other
 
 
 def _generator_device(generator: torch.Generator | None, like: torch.Tensor) -> torch.device:
@@ -232,16 +247,19 @@ class MetaNetwork(nn.Module):
         rows = torch.arange(batch, device=images.device)
         op_logits = op_logits.expand(batch, -1, -1, -1)[rows, sub]  # [B, L, n]
         magnitudes = magnitudes.expand(batch, -1, -1, -1)[rows, sub]
-        gate_sub = sub_hard.gather(1, sub[:, None]).squeeze(1)
+        gate_sub = _gate(sub_hard, sub)
         out, chosen = images, []
         for step in range(self.num_steps):
-            out, index = self._apply_step(out, op_logits[:, step], magnitudes[:, step], gate_sub, generator, fill)
+            owned = step > 0  # `out` is this call's own tensor, which a step without gradients may overwrite
+            out, index = self._apply_step(
+                out, op_logits[:, step], magnitudes[:, step], gate_sub, generator, fill, owned
+            )
             chosen.append(index)
         return MetaDraw(out, sub, torch.stack(chosen, dim=1), _entropy(op_logits).mean())
 
-    def _apply_step(self, images, logits, magnitudes, gate_sub, generator, fill):
+    def _apply_step(self, images, logits, magnitudes, gate_sub, generator, fill, owned):
         hard, index = _gumbel_straight_through(logits, self.temperature, generator)
-        gate = hard.gather(1, index[:, None]).squeeze(1) * gate_sub
+        gate = _gate(hard, index, gate_sub)
         u = torch.rand((images.shape[0], 4), generator=generator, device=_generator_device(generator, images))
         u = u.to(images.device, images.dtype)
         m_max = magnitudes.gather(1, index[:, None]).squeeze(1)
@@ -250,6 +268,8 @@ class MetaNetwork(nn.Module):
         lo, hi = self.range_lo[index], self.range_hi[index]
         value = (lo + magnitude * (hi - lo)) * sign
         draw = StepDraw(self.op_index[index], magnitude, value, u[:, 2:4])
+        if gate is None:  # no gradient to carry: the augmented images themselves
+            return apply_step(images, draw, fill, self.interpolation, inplace=owned and not images.requires_grad), index
         augmented = apply_step(images, draw, fill, self.interpolation)
         return images + gate.view(-1, 1, 1, 1) * (augmented - images), index
 

@@ -11,7 +11,7 @@ import torch.nn.functional as nnf
 from torchvision.transforms.v2 import functional as F
 
 from augmeta.ops.gradients import straight_through
-from augmeta.ops.registry import KernelContext, register_op
+from augmeta.ops.registry import KernelContext, cached_tensor, register_op
 
 __all__: list[str] = []
 
@@ -83,7 +83,13 @@ def sharpness(images: torch.Tensor, value: torch.Tensor, context: KernelContext)
 
 def _interior_mask(images: torch.Tensor) -> torch.Tensor:
     height, width = images.shape[-2:]
-    mask = torch.zeros(height, width, dtype=torch.bool, device=images.device)
+    return cached_tensor(
+        ("interior_mask", height, width, images.device), lambda: _make_interior_mask(height, width, images.device)
+    )
+
+
+def _make_interior_mask(height: int, width: int, device: torch.device) -> torch.Tensor:
+    mask = torch.zeros(height, width, dtype=torch.bool, device=device)
     mask[1:-1, 1:-1] = True
     return mask
 

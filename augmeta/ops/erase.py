@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from augmeta.ops.gradients import straight_through
-from augmeta.ops.registry import KernelContext, register_op
+from augmeta.ops.registry import KernelContext, device_constant, register_op
 
 __all__ = ["cutout_box"]
 
@@ -17,14 +17,20 @@ def cutout_box(value: torch.Tensor, position: torch.Tensor, height: int, width: 
         value: ``[B]`` side of the square as a fraction of ``min(height, width)``.
         position: ``[B, 2]`` uniform numbers in [0, 1) that pick the centre pixel (row, column).
     """
-    side = (value.detach().abs() * min(height, width)).round().long()
-    centre_row = (position[:, 0] * height).long().clamp(0, height - 1)
-    centre_col = (position[:, 1] * width).long().clamp(0, width - 1)
-    top, left = centre_row - side // 2, centre_col - side // 2
-    bottom, right = top + side, left + side
-    return torch.stack(
-        [top.clamp(0, height), left.clamp(0, width), bottom.clamp(0, height), right.clamp(0, width)], dim=1
+    side = (value.detach().abs() * min(height, width)).round().long().unsqueeze(1)
+    size = device_constant((height, width), position.dtype, position.device)
+    centre = (
+        (position * size)
+        .long()
+        .clamp(min=_constant((0, 0), position), max=_constant((height - 1, width - 1), position))
     )
+    start = centre - side // 2  # rows and columns at once
+    box = torch.cat([start, start + side], dim=1)
+    return box.clamp(min=_constant((0, 0, 0, 0), position), max=_constant((height, width, height, width), position))
+
+
+def _constant(values: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    return device_constant(values, torch.long, like.device)
 
 
 @register_op(
@@ -44,13 +50,10 @@ def cutout(images: torch.Tensor, value: torch.Tensor, context: KernelContext) ->
     if position is None:
         position = torch.full((batch, 2), 0.5, dtype=images.dtype, device=images.device)
     box = cutout_box(value, position, height, width)
-    rows = torch.arange(height, device=images.device).view(1, height, 1)
-    cols = torch.arange(width, device=images.device).view(1, 1, width)
-    inside = (
-        (rows >= box[:, 0].view(-1, 1, 1))
-        & (rows < box[:, 2].view(-1, 1, 1))
-        & (cols >= box[:, 1].view(-1, 1, 1))
-        & (cols < box[:, 3].view(-1, 1, 1))
-    ).unsqueeze(1)
+    rows = torch.arange(height, device=images.device)
+    cols = torch.arange(width, device=images.device)
+    in_rows = (rows >= box[:, 0:1]) & (rows < box[:, 2:3])  # [B, H]
+    in_cols = (cols >= box[:, 1:2]) & (cols < box[:, 3:4])  # [B, W]
+    inside = (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)
     hard = torch.where(inside, context.fill_tensor(images), images)
     return straight_through(hard, value)

@@ -12,61 +12,54 @@ from __future__ import annotations
 
 import math
 
-import torch
-
+from augmeta.ops.affine import AffineForm
 from augmeta.ops.registry import register_geometric_op
 
 __all__: list[str] = []
 
 
-def _matrix(value: torch.Tensor, row0: tuple, row1: tuple) -> torch.Tensor:
-    """Stack per-sample inverse matrices; entries are tensors like ``value`` or Python numbers."""
-    one = torch.ones_like(value)
-    entries = [entry if isinstance(entry, torch.Tensor) else one * entry for entry in (*row0, *row1)]
-    return torch.stack(entries, dim=-1).view(-1, 2, 3)
-
-
-# Closed forms of torchvision's ``_get_inverse_affine_matrix`` for one parameter at a time, in float64 like
-# torchvision's Python floats (so nearest sampling breaks ties the same way).
+# Closed forms of torchvision's ``_get_inverse_affine_matrix`` for one parameter at a time (entries a, b, c, d, e, f
+# of [[a, b, c], [d, e, f]]), evaluated in float64 like torchvision's Python floats (so nearest sampling breaks ties
+# the same way).
 
 
 @register_geometric_op("shear_x", default_range=(0.0, 0.3), signed=True, unit="shear factor", limits=(-2.0, 2.0))
-def shear_x(value: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    s = value.double()
-    return _matrix(s, (1.0, s, s * (0.5 * height)), (0.0, 1.0, 0.0))
+def shear_x(height: int, width: int) -> AffineForm:
+    return AffineForm(base=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), linear=(0.0, 1.0, 0.5 * height, 0.0, 0.0, 0.0))
 
 
 @register_geometric_op("shear_y", default_range=(0.0, 0.3), signed=True, unit="shear factor", limits=(-2.0, 2.0))
-def shear_y(value: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    s = value.double()
-    return _matrix(s, (1.0, 0.0, 0.0), (s, 1.0, s * (0.5 * width)))
+def shear_y(height: int, width: int) -> AffineForm:
+    return AffineForm(base=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), linear=(0.0, 0.0, 0.0, 1.0, 0.0, 0.5 * width))
 
 
 @register_geometric_op(
     "translate_x", default_range=(0.0, 150.0 / 331.0), signed=True, unit="fraction of width", limits=(-1.0, 1.0)
 )
-def translate_x(value: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    v = value.double()
-    return _matrix(v, (1.0, 0.0, -v * width), (0.0, 1.0, 0.0))
+def translate_x(height: int, width: int) -> AffineForm:
+    return AffineForm(base=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), linear=(0.0, 0.0, -float(width), 0.0, 0.0, 0.0))
 
 
 @register_geometric_op(
     "translate_y", default_range=(0.0, 150.0 / 331.0), signed=True, unit="fraction of height", limits=(-1.0, 1.0)
 )
-def translate_y(value: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    v = value.double()
-    return _matrix(v, (1.0, 0.0, 0.0), (0.0, 1.0, -v * height))
+def translate_y(height: int, width: int) -> AffineForm:
+    return AffineForm(base=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), linear=(0.0, 0.0, 0.0, 0.0, 0.0, -float(height)))
 
 
 @register_geometric_op(
     "rotate", default_range=(0.0, 30.0), signed=True, unit="degrees, counter-clockwise", limits=(-180.0, 180.0)
 )
-def rotate(value: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    radians = value.double() * (-math.pi / 180.0)
-    cos, sin = torch.cos(radians), torch.sin(radians)
-    return _matrix(cos, (cos, sin, 0.0), (-sin, cos, 0.0))
+def rotate(height: int, width: int) -> AffineForm:
+    # [[cos r, sin r, 0], [-sin r, cos r, 0]] with r = -v degrees in radians
+    return AffineForm(
+        base=(0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        cosine=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        sine=(0.0, 1.0, 0.0, -1.0, 0.0, 0.0),
+        angle=-math.pi / 180.0,
+    )
 
 
 @register_geometric_op("flip_x", default_range=None, signed=False, unit="none")
-def flip_x(value: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    return _matrix(value.double(), (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+def flip_x(height: int, width: int) -> AffineForm:
+    return AffineForm(base=(-1.0, 0.0, 0.0, 0.0, 1.0, 0.0))

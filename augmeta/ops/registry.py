@@ -7,11 +7,14 @@ Every op maps a normalised magnitude ``m`` in [0, 1] to a physical value ``lo + 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+
+from augmeta.ops.affine import AffineForm, inverse_matrices
 
 __all__ = ["OPS", "KernelContext", "OpSpec", "register_op"]
 
@@ -61,14 +64,19 @@ Kernel = Callable[[torch.Tensor, torch.Tensor, KernelContext], torch.Tensor]
 _CONSTANTS: dict[tuple, torch.Tensor] = {}
 
 
-def device_constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``torch.tensor(values)`` on ``device``, made once: each copy of host values to a GPU waits for the GPU, and
-    kernels run every step. Callers must not modify it (shared)."""
-    key = (tuple(values), dtype, torch.device(device))
+def cached_tensor(key: tuple, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``make()``, made once per ``key`` (which should name the device): each copy of host values to a GPU waits for
+    the GPU, and each op a kernel dispatches costs host time, every step. Callers must not modify it (shared)."""
     if key not in _CONSTANTS:
         with torch.inference_mode(False):  # made in inference mode, autograd could not save it later
-            _CONSTANTS[key] = torch.tensor(values, dtype=dtype, device=device)
+            _CONSTANTS[key] = make()
     return _CONSTANTS[key]
+
+
+def device_constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``torch.tensor(values)`` on ``device``, made once (:func:`cached_tensor`)."""
+    device = torch.device(device)
+    return cached_tensor((tuple(values), dtype, device), lambda: torch.tensor(values, dtype=dtype, device=device))
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ class OpSpec:
         kernel: the batched kernel.
         inverse_affine: for geometric ops, ``f(value[B], height, width) -> [B, 2, 3]`` inverse affine matrices
             in centred pixel coordinates; lets several geometric ops share one warp.
+        affine_form: for geometric ops, ``f(height, width) -> AffineForm``, the closed form ``inverse_affine``
+            computes, which lets a batch that mixes geometric ops compute all its matrices at once.
     """
 
     name: str
@@ -99,6 +109,7 @@ class OpSpec:
     inverse_affine: Callable[[torch.Tensor, int, int], torch.Tensor] | None = field(
         default=None, repr=False, compare=False
     )
+    affine_form: Callable[[int, int], AffineForm] | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_magnitude(self) -> bool:
@@ -178,17 +189,22 @@ def register_geometric_op(
     signed: bool,
     unit: str,
     limits: tuple[float, float] | None = None,
-) -> Callable[[Callable[[torch.Tensor, int, int], torch.Tensor]], Callable[[torch.Tensor, int, int], torch.Tensor]]:
-    """Register a geometric op from its inverse affine matrix; its kernel is the shared warp."""
+) -> Callable[[Callable[[int, int], AffineForm]], Callable[[int, int], AffineForm]]:
+    """Register a geometric op from the closed form of its inverse affine matrix, ``f(height, width) ->
+    AffineForm``; its kernel is the shared warp."""
     from augmeta.ops.warp import warp
 
-    def decorate(inverse_affine: Callable[[torch.Tensor, int, int], torch.Tensor]):
+    def decorate(affine_form: Callable[[int, int], AffineForm]) -> Callable[[int, int], AffineForm]:
+        def inverse_affine(value: torch.Tensor, height: int, width: int) -> torch.Tensor:
+            row = device_constant(affine_form(height, width).row(), torch.float64, value.device)
+            return inverse_matrices(row.expand(value.shape[0], -1), value)
+
         def kernel(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
-            theta = inverse_affine(value, images.shape[-2], images.shape[-1])
-            return warp(images, theta, context)
+            return warp(images, inverse_affine(value, images.shape[-2], images.shape[-1]), context)
 
         gradient: GradientKind = "exact" if default_range is not None else "none"
-        OPS.add(OpSpec(name, "geometric", default_range, signed, gradient, unit, limits, kernel, inverse_affine))
-        return inverse_affine
+        spec = OpSpec(name, "geometric", default_range, signed, gradient, unit, limits, kernel, inverse_affine)
+        OPS.add(dataclasses.replace(spec, affine_form=affine_form))
+        return affine_form
 
     return decorate

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as nnf
 
-from augmeta.ops.registry import KernelContext, device_constant
+from augmeta.ops.registry import KernelContext, cached_tensor, device_constant
 
 __all__ = ["warp"]
 
@@ -17,20 +17,22 @@ __all__ = ["warp"]
 def _sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """torchvision's ``_affine_grid`` for a batch of matrices: ``[B, 2, 3]`` -> ``[B, H, W, 2]``."""
     dtype, device = torch.float32 if theta.dtype == torch.float64 else theta.dtype, theta.device
-    theta = theta.to(dtype)
+    base = cached_tensor(
+        ("affine_grid_base", height, width, dtype, device), lambda: _base_grid(height, width, dtype, device)
+    )
+    scale = device_constant((0.5 * width, 0.5 * height), dtype, device)
+    grid = base @ (theta.to(dtype).transpose(1, 2) / scale)
+    return grid.reshape(-1, height, width, 2)
+
+
+def _base_grid(height: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[1, H * W, 3]``: each output pixel's centred ``(x, y, 1)``."""
     xs = torch.linspace(-width * 0.5 + 0.5, width * 0.5 - 0.5, width, dtype=dtype, device=device)
     ys = torch.linspace(-height * 0.5 + 0.5, height * 0.5 - 0.5, height, dtype=dtype, device=device)
-    base = torch.stack(
-        [
-            xs.expand(height, width),
-            ys[:, None].expand(height, width),
-            torch.ones(height, width, dtype=dtype, device=device),
-        ],
-        dim=-1,
-    ).reshape(1, height * width, 3)
-    scale = device_constant((0.5 * width, 0.5 * height), dtype, device)
-    grid = base @ (theta.transpose(1, 2) / scale)
-    return grid.reshape(-1, height, width, 2)
+    ones = torch.ones(height, width, dtype=dtype, device=device)
+    return torch.stack([xs.expand(height, width), ys[:, None].expand(height, width), ones], dim=-1).reshape(
+        1, height * width, 3
+    )
 
 
 def _sample(images: torch.Tensor, grid: torch.Tensor, mode: str, fill: torch.Tensor | None) -> torch.Tensor:

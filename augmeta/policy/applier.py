@@ -1,7 +1,8 @@
 """Apply per-sample draws to a batch: each image runs only the op it drew.
 
 Samples are grouped by op (one sort and one host read of the group sizes per step); all geometric ops of a step
-share one affine warp, so a step costs one warp plus one call per photometric op present in the batch.
+share one affine warp, whose matrices come from one lookup of the ops' closed forms, so a step costs one warp plus
+one call per photometric op present in the batch. Only erasing ops get the patch positions (``context.position``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import torch
 
 from augmeta.ops import OPS, KernelContext, warp
+from augmeta.ops.affine import FORM_WIDTH, inverse_matrices
+from augmeta.ops.registry import cached_tensor
 from augmeta.policy.sampler import OP_NAMES, Draws, StepDraw
 
 __all__ = ["apply_draws", "apply_step"]
@@ -18,13 +21,16 @@ _IDENTITY = OP_NAMES.index("identity")
 _WARP_GROUP = len(OP_NAMES)  # group id shared by all geometric ops
 
 
-def _inverse_affine(step: StepDraw, present: list[int], height: int, width: int) -> torch.Tensor:
-    """Each sample's inverse matrix, computed for the geometric ops ``present`` in the step only."""
-    theta = None
-    for index in present:
-        matrix = OPS[OP_NAMES[index]].inverse_affine(step.value, height, width)
-        theta = matrix if theta is None else torch.where((step.op == index).view(-1, 1, 1), matrix, theta)
-    return theta
+def _affine_forms(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """``[len(OP_NAMES), FORM_WIDTH]`` float64: each op's :class:`~augmeta.ops.affine.AffineForm` at this size (zeros
+    for non-geometric ops), indexed by op id; made once per size and device."""
+    return cached_tensor(("affine_forms", height, width, device), lambda: _make_affine_forms(height, width, device))
+
+
+def _make_affine_forms(height: int, width: int, device: torch.device) -> torch.Tensor:
+    rows = [OPS[name].affine_form(height, width).row() if index in _GEOMETRIC else (0.0,) * FORM_WIDTH
+            for index, name in enumerate(OP_NAMES)]  # fmt: skip
+    return torch.tensor(rows, dtype=torch.float64, device=device)
 
 
 def apply_step(
@@ -35,7 +41,6 @@ def apply_step(
     Returns a new tensor, or ``images`` itself updated when ``inplace`` (for batches the caller owns).
     """
     op_counts = torch.bincount(step.op, minlength=len(OP_NAMES)).tolist()  # the one host sync of a step
-    geometric_present = [index for index in _GEOMETRIC if op_counts[index]]
     group = torch.where(torch.isin(step.op, _geometric_ids(step.op.device)), _WARP_GROUP, step.op)
     order = torch.argsort(group, stable=True)
     counts = [0 if index in _GEOMETRIC else count for index, count in enumerate(op_counts)]
@@ -43,20 +48,22 @@ def apply_step(
     out = images if inplace else images.clone()
     if counts[_IDENTITY] == images.shape[0]:
         return out
-    context = KernelContext(fill=fill, interpolation=interpolation, position=step.position)
+    context = KernelContext(fill=fill, interpolation=interpolation)
+    erase_context = KernelContext(fill=fill, interpolation=interpolation, position=step.position)
     start = 0
     for group_id, count in enumerate(counts):
         index = order[start : start + count]
         start += count
         if count == 0 or group_id == _IDENTITY:
             continue
-        chunk = images.index_select(0, index)
-        if group_id == _WARP_GROUP:
-            theta = _inverse_affine(step.select(index), geometric_present, images.shape[-2], images.shape[-1])
-            piece = warp(chunk, theta, context.subset(index))
+        chunk, value = images.index_select(0, index), step.value.index_select(0, index)
+        if group_id == _WARP_GROUP:  # every sample's matrix from its own op's form, whichever geometric op it drew
+            forms = _affine_forms(images.shape[-2], images.shape[-1], images.device)
+            theta = inverse_matrices(forms.index_select(0, step.op.index_select(0, index)), value)
+            piece = warp(chunk, theta, context)
         else:
             spec = OPS[OP_NAMES[group_id]]
-            piece = spec.kernel(chunk, step.value.index_select(0, index), context.subset(index))
+            piece = spec.kernel(chunk, value, erase_context.subset(index) if spec.kind == "erase" else context)
         out.index_copy_(0, index, piece)
     return out
 

@@ -51,6 +51,22 @@ def test_same_generator_same_augmentation(batch):
     torch.testing.assert_close(first, second)
 
 
+@pytest.mark.parametrize("mode", ["global", "adaptive"])
+def test_without_gradients_the_same_draws_give_the_same_images(batch, mode):
+    """Under ``no_grad`` (a base step) the network skips the relaxation and the straight-through blend: the same
+    generator gives the same ops and, up to float rounding of the blend, the same images, and the input stays."""
+    images, labels = batch
+    net = MetaNetwork(mode=mode, num_steps=3)
+    before = images.clone()
+    with torch.no_grad():
+        plain = net.augment(images, labels, generator=torch.Generator().manual_seed(5))
+    relaxed = net.augment(images, labels, generator=torch.Generator().manual_seed(5))
+    assert relaxed.images.requires_grad and not plain.images.requires_grad
+    assert torch.equal(plain.ops, relaxed.ops) and torch.equal(plain.subpolicy, relaxed.subpolicy)
+    torch.testing.assert_close(plain.images, relaxed.images.detach(), rtol=0.0, atol=1e-6)
+    assert torch.equal(images, before)
+
+
 def test_images_with_identity_ops_are_untouched(batch):
     images, labels = batch
     net = MetaNetwork(num_steps=1)

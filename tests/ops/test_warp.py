@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from augmeta.ops import OPS, KernelContext, registry, warp
+from augmeta.ops.affine import inverse_matrices
 
 
 def inverse_affine_matrix(  # reference: torchvision's formula, all parameters at once
@@ -112,3 +113,17 @@ def test_a_zero_fill_of_the_wrong_length_is_still_rejected_by_the_warp():
     expected = "`fill` should have 1 value or one per channel (3), but got [0.0, 0.0] for images of shape (2, 3, 4, 4)"
     with pytest.raises(ValueError, match=re.escape(expected)):
         warp(torch.rand(2, 3, 4, 4), torch.eye(2, 3).repeat(2, 1, 1), KernelContext(fill=(0.0, 0.0)))
+
+
+def test_the_closed_forms_give_each_geometric_op_its_own_matrix_in_a_mixed_batch():
+    """One lookup of the forms gives every sample the matrix of the op it drew: the same numbers, bit for bit, as
+    that op's ``inverse_affine`` alone (the terms of the other ops add exact zeros)."""
+    names = [name for name in OPS if OPS[name].kind == "geometric"]
+    height, width = 24, 32
+    ops = torch.arange(len(names)).repeat(5)
+    value = torch.linspace(-1.0, 1.0, len(ops))
+    forms = torch.tensor([OPS[name].affine_form(height, width).row() for name in names], dtype=torch.float64)
+    mixed = inverse_matrices(forms[ops], value)
+    for i, op in enumerate(ops.tolist()):
+        alone = OPS[names[op]].inverse_affine(value[i : i + 1], height, width)[0]
+        assert torch.equal(mixed[i], alone), names[op]

@@ -1,0 +1,104 @@
+"""How much work the host does to augment one batch: aten ops dispatched per call, and time per call.
+
+    python bench/augment_dispatch.py [--device cpu|cuda] [--batch 512] [--shape 1 28 28] [--repeats 5]
+
+On a GPU a small model's training step is bound by the host once augmentation adds a few hundred small ops to it
+(the H200's step profile in bench/README.md: 807 kernel launches per joint step, against about 200 for ``none``), so
+the number of ops a batch costs matters as much as their arithmetic. For each row this counts the top-level aten ops
+(those not called by another aten op: what Python dispatches, each at least one kernel launch on a GPU) with
+``torch.profiler``, and times calls without the profiler (median and min-max over ``--repeats``, each the mean of
+``--calls`` calls). Rows: the published policies through ``Policy.apply``, and the default controller
+(``AugMetaModule``'s, for the shape's channels) as a base step augments (no gradient) and as a
+controller step does (with the graph for the backward pass, which is not timed).
+Last line: ``controller_ops_over_trivialaugment=<x>``: the controller's ops per base step over TrivialAugmentWide's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from augmeta.lightning import AugMetaModule
+from augmeta.policy.published import PUBLISHED
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def dispatched_ops(fn) -> int:
+    """Top-level aten ops one call of ``fn`` dispatches (after a warm-up call)."""
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(
+        1
+        for event in prof.events()
+        if event.name.startswith("aten::")
+        and (event.cpu_parent is None or not event.cpu_parent.name.startswith("aten::"))
+    )
+
+
+def milliseconds_per_call(fn, device: torch.device, repeats: int, calls: int) -> list[float]:
+    fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) / calls * 1e3)
+    return times
+
+
+def rows(images: torch.Tensor, labels: torch.Tensor) -> dict[str, object]:
+    """Name -> a call that augments ``images`` once."""
+    controller = AugMetaModule(in_channels=images.shape[1], num_classes=int(labels.max()) + 1).meta.to(images.device)
+    policies = {name: PUBLISHED[name]() for name in ("trivialaugment_wide", "randaugment_n2_m9", "autoaugment_cifar10")}
+
+    def base_step() -> None:
+        with torch.no_grad():
+            controller.augment(images, labels)
+
+    def controller_step() -> None:
+        controller.augment(images, labels).images.sum()  # the graph is built, not used
+
+    out: dict[str, object] = {name: (lambda p=policy: p.apply(images)) for name, policy in policies.items()}
+    out["controller, base step (no grad)"] = base_step
+    out["controller, controller step (grad)"] = controller_step
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--shape", type=int, nargs=3, default=[1, 28, 28], metavar=("C", "H", "W"))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=10)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    images = torch.rand(args.batch, *args.shape, device=device)
+    labels = torch.randint(0, 10, (args.batch,), device=device)
+    print(f"batch {args.batch} x {tuple(args.shape)}, {device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")  # fmt: skip
+    print(f"{'augmentation':36s} {'aten ops/call':>13s} {'ms/call median (min-max)':>26s}")
+    counts = {}
+    for name, fn in rows(images, labels).items():
+        counts[name] = dispatched_ops(fn)
+        times = milliseconds_per_call(fn, device, args.repeats, args.calls)
+        spread = f"{statistics.median(times):.2f} ({min(times):.2f}-{max(times):.2f})"
+        print(f"{name:36s} {counts[name]:13d} {spread:>26s}")
+    ratio = counts["controller, base step (no grad)"] / counts["trivialaugment_wide"]
+    print(f"controller_ops_over_trivialaugment={ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
