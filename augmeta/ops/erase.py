@@ -22,14 +22,15 @@ def cutout_box(value: torch.Tensor, position: torch.Tensor, height: int, width: 
     centre = (
         (position * size)
         .long()
-        .clamp(min=_constant((0, 0), position), max=_constant((height - 1, width - 1), position))
+        .clamp(min=_long_constant((0, 0), position), max=_long_constant((height - 1, width - 1), position))
     )
     start = centre - side // 2  # rows and columns at once
     box = torch.cat([start, start + side], dim=1)
-    return box.clamp(min=_constant((0, 0, 0, 0), position), max=_constant((height, width, height, width), position))
+    low, high = _long_constant((0, 0, 0, 0), position), _long_constant((height, width, height, width), position)
+    return box.clamp(min=low, max=high)
 
 
-def _constant(values: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+def _long_constant(values: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return device_constant(values, torch.long, like.device)
 
 

@@ -7,7 +7,7 @@ Every op maps a normalised magnitude ``m`` in [0, 1] to a physical value ``lo + 
 
 from __future__ import annotations
 
-import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -61,16 +61,24 @@ class KernelContext:
 
 Kernel = Callable[[torch.Tensor, torch.Tensor, KernelContext], torch.Tensor]
 
-_CONSTANTS: dict[tuple, torch.Tensor] = {}
+_CONSTANTS: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+#: How many tensors :func:`cached_tensor` keeps (the least recently used go first): some depend on the image size,
+#: and a pipeline that augments images of many sizes one by one must not grow the cache without bound.
+CACHE_SIZE = 64
 
 
 def cached_tensor(key: tuple, make: Callable[[], torch.Tensor]) -> torch.Tensor:
-    """``make()``, made once per ``key`` (which should name the device): each copy of host values to a GPU waits for
-    the GPU, and each op a kernel dispatches costs host time, every step. Callers must not modify it (shared)."""
-    if key not in _CONSTANTS:
-        with torch.inference_mode(False):  # made in inference mode, autograd could not save it later
-            _CONSTANTS[key] = make()
-    return _CONSTANTS[key]
+    """``make()``, made once per ``key`` (which should name the device) while it stays among the :data:`CACHE_SIZE`
+    most recently used: each copy of host values to a GPU waits for the GPU, and each op a kernel dispatches costs
+    host time, every step. Callers must not modify it (shared)."""
+    if key in _CONSTANTS:
+        _CONSTANTS.move_to_end(key)
+        return _CONSTANTS[key]
+    with torch.inference_mode(False):  # made in inference mode, autograd could not save it later
+        tensor = _CONSTANTS[key] = make()
+    while len(_CONSTANTS) > CACHE_SIZE:
+        _CONSTANTS.popitem(last=False)
+    return tensor
 
 
 def device_constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -203,8 +211,10 @@ def register_geometric_op(
             return warp(images, inverse_affine(value, images.shape[-2], images.shape[-1]), context)
 
         gradient: GradientKind = "exact" if default_range is not None else "none"
-        spec = OpSpec(name, "geometric", default_range, signed, gradient, unit, limits, kernel, inverse_affine)
-        OPS.add(dataclasses.replace(spec, affine_form=affine_form))
+        OPS.add(
+            OpSpec(name, "geometric", default_range, signed, gradient, unit, limits, kernel, inverse_affine,
+                   affine_form=affine_form)
+        )  # fmt: skip
         return affine_form
 
     return decorate

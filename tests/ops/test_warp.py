@@ -127,3 +127,17 @@ def test_the_closed_forms_give_each_geometric_op_its_own_matrix_in_a_mixed_batch
     for i, op in enumerate(ops.tolist()):
         alone = OPS[names[op]].inverse_affine(value[i : i + 1], height, width)[0]
         assert torch.equal(mixed[i], alone), names[op]
+
+
+def test_the_cache_of_size_dependent_tensors_stays_bounded():
+    """Grids and masks are cached per image size; images of many sizes (a per-image pipeline) evict the oldest."""
+    registry._CONSTANTS.clear()
+    context = KernelContext(fill=(0.5,))
+    theta = torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]])[None]
+    for size in range(4, 4 + 2 * registry.CACHE_SIZE):
+        warp(torch.rand(1, 1, size, size), theta, context)
+    assert len(registry._CONSTANTS) == registry.CACHE_SIZE
+    images, thetas = torch.rand(2, 1, 5, 7), theta.expand(2, 2, 3)
+    with_evictions = warp(images, thetas, context)
+    registry._CONSTANTS.clear()
+    assert torch.equal(with_evictions, warp(images, thetas, context))
