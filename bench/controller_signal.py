@@ -92,13 +92,15 @@ def main() -> None:
                 continue
             gradients = torch.stack(steps)
             gradients = gradients[:, gradients.abs().amax(dim=0) > 0]  # numbers no step moves (one sub-policy's logit)
-            if gradients.shape[1] == 0:
+            if gradients.shape[1] == 0 or gradients.shape[0] < 2:  # nothing moves, or no spread to compare with
                 continue
             means.setdefault(name, []).append(gradients.mean(dim=0))
             row = summarise(name, gradients, generator)
             rows.append({"seed": seed, **row})
             all_t.append(row["mean_abs_t"] * row["numbers"])
             all_null.append(row["null_mean_abs_t"] * row["numbers"])
+    if not rows:
+        raise SystemExit("No controller parameter got gradients in two controller steps or more: train longer.")
     numbers = sum(row["numbers"] for row in rows)
     print(f"{args.dataset} (train subset {args.train_subset}), width {args.width}, {args.epochs} epochs, "
           f"controller settings {json.dumps(settings, sort_keys=True)}")  # fmt: skip
