@@ -40,6 +40,20 @@ class GradientRecorder(pl.Callback):
             parameter.register_hook(lambda grad, name=name: self.steps[name].append(grad.detach().flatten().cpu()))
 
 
+def number_labels(network, name: str) -> list[str]:
+    """A name for each number of the controller's parameter ``name``: its op (and step / sub-policy where several)."""
+    parameter = dict(network.named_parameters())[name]
+    if name not in ("op_logits", "magnitude_logits"):
+        return [f"{name}[{i}]" for i in range(parameter.numel())]
+    subpolicies, steps, ops = parameter.shape
+    labels = []
+    for k in range(subpolicies):
+        for step in range(steps):
+            where = f"s{k}." if subpolicies > 1 else ""
+            labels.extend(f"{where}step{step}.{op}" for op in network.ops)
+    return labels
+
+
 def t_statistics(gradients: torch.Tensor) -> torch.Tensor:
     """``[numbers]`` mean over steps over its standard error, for ``gradients[steps, numbers]``."""
     steps = gradients.shape[0]
@@ -74,12 +88,14 @@ def main() -> None:
     add_data_arguments(parser, train_subset=4000, batch_size=128, width=16)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seed-start", type=int, default=0, help="the first seed: runs seed-start .. + seeds - 1")
+    parser.add_argument("--top", type=int, default=4, help="print the numbers with the largest |t| of each parameter")
     parser.add_argument("--meta", type=json.loads, default={}, help="controller settings (meta_lr is set to 0)")
     args = parser.parse_args()
     ignore_expected_warnings()
     settings = {"entropy_weight": 0.0, **args.meta, "meta_lr": 0.0}
     rows, all_t, all_null, means = [], [], [], {}
-    for seed in range(args.seeds):
+    for seed in range(args.seed_start, args.seed_start + args.seeds):
         pl.seed_everything(seed, verbose=False)
         data = data_module(args)
         module = AugMetaModule(width=args.width, num_classes=data.num_classes, in_channels=data.in_channels, **settings)
@@ -91,11 +107,18 @@ def main() -> None:
             if not steps:
                 continue
             gradients = torch.stack(steps)
-            gradients = gradients[:, gradients.abs().amax(dim=0) > 0]  # numbers no step moves (one sub-policy's logit)
+            moved = gradients.abs().amax(dim=0) > 0  # not the numbers no step moves (one sub-policy's logit)
+            labels = [
+                label for label, keep in zip(number_labels(module.meta, name), moved.tolist(), strict=True) if keep
+            ]
+            gradients = gradients[:, moved]
             if gradients.shape[1] == 0 or gradients.shape[0] < 2:  # nothing moves, or no spread to compare with
                 continue
             means.setdefault(name, []).append(gradients.mean(dim=0))
             row = summarise(name, gradients, generator)
+            t = t_statistics(gradients)
+            order = t.abs().argsort(descending=True)[: args.top].tolist()
+            row["top"] = ", ".join(f"{labels[i]} {float(t[i]):+.1f}" for i in order)
             rows.append({"seed": seed, **row})
             all_t.append(row["mean_abs_t"] * row["numbers"])
             all_null.append(row["null_mean_abs_t"] * row["numbers"])
@@ -113,6 +136,9 @@ def main() -> None:
             f"({row['null_mean_abs_t']:.2f}) | {row['share_t_over_2']:.2f} ({row['null_share_t_over_2']:.2f}) | "
             f"{row['max_abs_t']:.1f} | {row['direction_share']:.3f} ({row['null_direction_share']:.3f}) |"
         )
+    print("Largest |t| (a positive t: the objective pushes that number down, a negative one up):")
+    for row in rows:
+        print(f"  seed {row['seed']} {row['name']}: {row['top']}")
     for name, seed_means in means.items():  # do different runs' gradients point the same way?
         pairs = [
             float(torch.nn.functional.cosine_similarity(a, b, dim=0))
