@@ -107,6 +107,8 @@ def main() -> None:
             if not steps:
                 continue
             gradients = torch.stack(steps)
+            if gradients.shape[0] >= 2 and gradients.any():  # every number, so that the seeds' vectors line up
+                means.setdefault(name, []).append(gradients.mean(dim=0))
             moved = gradients.abs().amax(dim=0) > 0  # not the numbers no step moves (one sub-policy's logit)
             labels = [
                 label for label, keep in zip(number_labels(module.meta, name), moved.tolist(), strict=True) if keep
@@ -114,7 +116,6 @@ def main() -> None:
             gradients = gradients[:, moved]
             if gradients.shape[1] == 0 or gradients.shape[0] < 2:  # nothing moves, or no spread to compare with
                 continue
-            means.setdefault(name, []).append(gradients.mean(dim=0))
             row = summarise(name, gradients, generator)
             t = t_statistics(gradients)
             order = t.abs().argsort(descending=True)[: args.top].tolist()
@@ -144,10 +145,9 @@ def main() -> None:
             float(torch.nn.functional.cosine_similarity(a, b, dim=0))
             for i, a in enumerate(seed_means)
             for b in seed_means[i + 1 :]
-            if a.shape == b.shape
         ]
         if pairs:
-            chance = 1 / seed_means[0].numel() ** 0.5
+            chance = 1 / int((seed_means[0] != 0).sum().clamp_min(1)) ** 0.5
             print(f"{name}: cosine between the seeds' mean gradients {' '.join(f'{c:+.2f}' for c in pairs)} "
                   f"(chance: about +/-{chance:.2f})")  # fmt: skip
     mean_t = statistics.fsum(all_t) / numbers
