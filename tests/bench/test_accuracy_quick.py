@@ -1,11 +1,12 @@
 """The accuracy benchmark's --protocol quick smoke run: every kind of method trains, tests and is summarised."""
 
-import importlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from .helpers import bench_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,11 +67,8 @@ def test_report_tabulates_results_files_of_separate_seed_processes(tmp_path):
     """Seeds run in separate processes (``--seed-start K --seeds 1``); ``--report`` tabulates their files, training
     nothing, and compares each learned method with the best fixed one."""
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        controller = importlib.import_module("accuracy").controller_settings  # the settings each row records
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    with bench_script("accuracy") as accuracy:
+        controller = accuracy.controller_settings  # the settings each row records
 
     def row(method: str, seed: int, test_acc: float, seconds: float) -> dict:
         return {"dataset": "fashion_mnist", "epochs": 20, "meta": {}, "method": method, "seed": seed,

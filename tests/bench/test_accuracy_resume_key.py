@@ -1,24 +1,18 @@
 """``--resume`` keeps a run only if it had the same effective controller settings, module defaults included."""
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from augmeta.lightning import AugMetaModule
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from .helpers import bench_script
 
 
 @pytest.fixture(scope="module")
 def accuracy():
-    sys.path.insert(0, str(BENCH))  # accuracy.py imports its neighbour script_setup as the scripts run it
-    try:
-        yield importlib.import_module("accuracy")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_script("accuracy") as module:
+        yield module
 
 
 def row(method: str, **fields) -> dict:

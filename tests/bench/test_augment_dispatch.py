@@ -1,22 +1,15 @@
 """``bench/augment_dispatch.py`` counts the ops a call dispatches and covers the policies and the controller."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from .helpers import bench_script
 
 
 @pytest.fixture(scope="module")
 def dispatch():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("augment_dispatch")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_script("augment_dispatch") as module:
+        yield module
 
 
 def test_counts_the_top_level_ops_only(dispatch):

@@ -1,22 +1,15 @@
 """``bench/controller_signal.py`` tells a gradient with a direction from noise, and records the controller's."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from .helpers import bench_script
 
 
 @pytest.fixture(scope="module")
 def signal():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("controller_signal")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_script("controller_signal") as module:
+        yield module
 
 
 def noise(steps: int = 400, numbers: int = 30, seed: int = 0) -> torch.Tensor:

@@ -1,6 +1,5 @@
 """``bench/policy_drift.py`` finds a drift every run shares and none where the runs stayed at the start."""
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -10,17 +9,15 @@ import torch
 
 from augmeta.meta import MetaNetwork
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from .helpers import BENCH, bench_script
+
 OPS = ["identity", "rotate", "brightness", "equalize", "cutout"]
 
 
 @pytest.fixture(scope="module")
 def drift():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("policy_drift")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_script("policy_drift") as module:
+        yield module
 
 
 def learned_policy(rotate_shift: float, noise_seed: int, path: Path) -> Path:
