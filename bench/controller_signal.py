@@ -66,10 +66,17 @@ def direction_share(gradients: torch.Tensor) -> float:
     return float(gradients.mean(dim=0).square().sum() / gradients.square().sum(dim=1).mean().clamp_min(1e-30))
 
 
-def summarise(name: str, gradients: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+def summarise(
+    name: str, gradients: torch.Tensor, generator: torch.Generator, labels: list[str] | None = None, top: int = 4
+) -> dict[str, object]:
+    """The statistics of one parameter's ``gradients[steps, numbers]`` and, where ``labels`` name the numbers, the
+    ``top`` numbers by |t| with their signed t."""
     signs = torch.randint(0, 2, (gradients.shape[0], 1), generator=generator).float() * 2 - 1
-    t, null = t_statistics(gradients).abs(), t_statistics(gradients * signs).abs()
+    signed_t = t_statistics(gradients)
+    t, null = signed_t.abs(), t_statistics(gradients * signs).abs()
+    largest = t.argsort(descending=True)[:top].tolist() if labels is not None else []
     return {
+        "top": ", ".join(f"{labels[i]} {float(signed_t[i]):+.1f}" for i in largest),
         "name": name,
         "steps": gradients.shape[0],
         "numbers": gradients.shape[1],
@@ -94,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     ignore_expected_warnings()
     settings = {"entropy_weight": 0.0, **args.meta, "meta_lr": 0.0}
-    rows, all_t, all_null, means = [], [], [], {}
+    rows, means = [], {}
     for seed in range(args.seed_start, args.seed_start + args.seeds):
         pl.seed_everything(seed, verbose=False)
         data = data_module(args)
@@ -116,13 +123,7 @@ def main() -> None:
             gradients = gradients[:, moved]
             if gradients.shape[1] == 0 or gradients.shape[0] < 2:  # nothing moves, or no spread to compare with
                 continue
-            row = summarise(name, gradients, generator)
-            t = t_statistics(gradients)
-            order = t.abs().argsort(descending=True)[: args.top].tolist()
-            row["top"] = ", ".join(f"{labels[i]} {float(t[i]):+.1f}" for i in order)
-            rows.append({"seed": seed, **row})
-            all_t.append(row["mean_abs_t"] * row["numbers"])
-            all_null.append(row["null_mean_abs_t"] * row["numbers"])
+            rows.append({"seed": seed, **summarise(name, gradients, generator, labels, args.top)})
     if not rows:
         raise SystemExit("No controller parameter got gradients in two controller steps or more: train longer.")
     numbers = sum(row["numbers"] for row in rows)
@@ -150,8 +151,8 @@ def main() -> None:
             chance = 1 / int((seed_means[0] != 0).sum().clamp_min(1)) ** 0.5
             print(f"{name}: cosine between the seeds' mean gradients {' '.join(f'{c:+.2f}' for c in pairs)} "
                   f"(chance: about +/-{chance:.2f})")  # fmt: skip
-    mean_t = statistics.fsum(all_t) / numbers
-    mean_null = statistics.fsum(all_null) / numbers
+    mean_t = statistics.fsum(row["mean_abs_t"] * row["numbers"] for row in rows) / numbers
+    mean_null = statistics.fsum(row["null_mean_abs_t"] * row["numbers"] for row in rows) / numbers
     print(f"controller_signal_mean_abs_t={mean_t:.2f} null={mean_null:.2f}")
 
 

@@ -124,12 +124,9 @@ class AugMetaModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        if meta_every is not None and (type(meta_every) is not int or meta_every < 1):
-            raise ValueError(f"`meta_every` should be an integer >= 1 or None, but got {meta_every!r} instead.")
-        if meta_batch_size is not None and (type(meta_batch_size) is not int or meta_batch_size < 1):
-            raise ValueError(
-                f"`meta_batch_size` should be an integer >= 1 or None, but got {meta_batch_size!r} instead."
-            )
+        for name, value in (("meta_every", meta_every), ("meta_batch_size", meta_batch_size)):
+            if value is not None and (type(value) is not int or value < 1):
+                raise ValueError(f"`{name}` should be an integer >= 1 or None, but got {value!r} instead.")
         if not 0.0 < augment_until <= 1.0:
             raise ValueError(f"`augment_until` should be a fraction in (0, 1], but got {augment_until!r} instead.")
         self.model = build_model(model, in_channels, num_classes, width)

@@ -11,7 +11,7 @@ import torch
 
 from augmeta.ops import OPS, KernelContext, warp
 from augmeta.ops.affine import FORM_WIDTH, inverse_matrices
-from augmeta.ops.registry import cached_tensor
+from augmeta.ops.registry import cached_tensor, device_constant
 from augmeta.policy.sampler import OP_NAMES, Draws, StepDraw
 
 __all__ = ["apply_draws", "apply_step"]
@@ -41,7 +41,8 @@ def apply_step(
     Returns a new tensor, or ``images`` itself updated when ``inplace`` (for batches the caller owns).
     """
     op_counts = torch.bincount(step.op, minlength=len(OP_NAMES)).tolist()  # the one host sync of a step
-    group = torch.where(torch.isin(step.op, _geometric_ids(step.op.device)), _WARP_GROUP, step.op)
+    geometric = torch.isin(step.op, device_constant(_GEOMETRIC, torch.long, step.op.device))
+    group = torch.where(geometric, _WARP_GROUP, step.op)
     order = torch.argsort(group, stable=True)
     counts = [0 if index in _GEOMETRIC else count for index, count in enumerate(op_counts)]
     counts.append(sum(op_counts[index] for index in _GEOMETRIC))
@@ -66,15 +67,6 @@ def apply_step(
             piece = spec.kernel(chunk, value, erase_context.subset(index) if spec.kind == "erase" else context)
         out.index_copy_(0, index, piece)
     return out
-
-
-_GEOMETRIC_IDS: dict[torch.device, torch.Tensor] = {}
-
-
-def _geometric_ids(device: torch.device) -> torch.Tensor:
-    if device not in _GEOMETRIC_IDS:
-        _GEOMETRIC_IDS[device] = torch.tensor(_GEOMETRIC, device=device)
-    return _GEOMETRIC_IDS[device]
 
 
 def apply_draws(
