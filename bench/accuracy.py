@@ -196,8 +196,16 @@ def effective_controller(controller: dict, batch_size: int) -> dict:
 
 
 def run_key(dataset: str, method: str, seed: int, epochs: int, augment_until: float) -> dict:
-    """What identifies a run besides its controller settings (``--resume`` and ``--report`` match rows on it)."""
-    return {"dataset": dataset, "method": method, "seed": seed, "epochs": epochs, "augment_until": augment_until}
+    """What identifies a run besides its controller settings (``--resume`` and ``--report`` match rows on it).
+
+    ``none`` has no policy to switch off, so its run is the same whatever ``augment_until`` is: its key says 1.0."""
+    until = policy_until(method, augment_until)
+    return {"dataset": dataset, "method": method, "seed": seed, "epochs": epochs, "augment_until": until}
+
+
+def policy_until(method: str, augment_until: float) -> float:
+    """The ``augment_until`` that makes a difference to a run of ``method``: 1.0 for ``none`` (no policy to stop)."""
+    return 1.0 if method == "none" else augment_until
 
 
 def kept_run(raw: list[dict], key: dict, controller: dict) -> dict | None:
@@ -207,6 +215,8 @@ def kept_run(raw: list[dict], key: dict, controller: dict) -> dict | None:
     wanted = effective_controller(controller, batch_size)
     for row in raw:
         recorded = {k: row.get(k, UNRECORDED_RECIPE.get(k, v)) for k, v in key.items()}
+        if "augment_until" in recorded:  # a `none` row run with any `augment_until` is the `none` run
+            recorded["augment_until"] = policy_until(row["method"], recorded["augment_until"])
         if recorded == key and effective_controller(recorded_controller(row), batch_size) == wanted:
             return row
     return None

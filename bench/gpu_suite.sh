@@ -8,9 +8,11 @@
 # The device machines here lack pydantic: carry its wheels and put them first on PYTHONPATH (bench/README.md).
 # Data: --data-dir ${DATA_DIR:-data/fashion-mnist}, the four idx .gz files (copy them with
 # `mkdir -p data && cp -r /usr/share/datasets/fashion-mnist data/`). ACC_SECONDS bounds the accuracy step
-# (default 300 s), SEEDS the number of seeds (3) and METHOD_GROUPS what runs: methods, groups separated by ';', one
+# (default 450 s), SEEDS the number of seeds (3) and METHOD_GROUPS what runs: methods, groups separated by ';', one
 # process per group and seed side by side, each writing acc_seed<k>_g<j>.json (a retrain needs its joint run in the
-# same group); THREADS is each process's OMP_NUM_THREADS. The runs already in
+# same group; a group may end with accuracy.py options for its runs, e.g. `augmeta-joint --augment-until 0.8`, with
+# --meta's JSON written without spaces); THREADS is each process's OMP_NUM_THREADS. OVERHEAD_META, a JSON of
+# controller settings, adds an overhead step for the joint run with them. The runs already in
 # ${PREVIOUS:-bench/results_accuracy_gpu}/acc_seed<k>.json (earlier sessions) are kept (--resume), so each session
 # runs only what is missing and the table covers them all; merge the returned files back there.
 # SKIP names steps not to run.
@@ -26,13 +28,15 @@ exec > >(tee "$OUT_DIR/suite.log") 2>&1
 export PYTHONPATH=${PYTHONPATH:-.} PYTHONUNBUFFERED=1
 DATA="--data-dir ${DATA_DIR:-data/fashion-mnist}"
 SEEDS=${SEEDS:-3}
-ACC_SECONDS=${ACC_SECONDS:-300}
+ACC_SECONDS=${ACC_SECONDS:-450}
 # What is missing (kept: none and the teacher from an H100 on 2026-11-26; the joint run with the whole batch in its
 # controller step and the frozen start, seeds 0-1, from an H200 the same day; the fixed policies, today's joint run
-# and its retrain from an H200 on 2026-11-27): the frozen start's seed 2. One group, so three processes, each
-# finishing runs one after the other: the GPU is shared, so more processes finish no more runs (six on an H200 took
-# about 230 s per joint run, nine finished no fixed-policy run in 200 s), and a run cut short is lost.
-METHOD_GROUPS=${METHOD_GROUPS:-augmeta-frozen}
+# and its retrain from an H200 on 2026-11-27; the refined recipe's joint run and AutoAugment (--augment-until 0.8),
+# and the one-step controller, from an H100 later that day): the rest of the refined recipe's table. Two groups, so
+# six processes, each finishing runs one after the other: the GPU is shared, so more processes finish no more runs
+# (six on an H100 took about 180 s per joint run, six on an H200 230 s; nine finished no fixed-policy run in 200 s),
+# and a run cut short is lost. The retrain runs its joint run again first (that run's policy file did not come back).
+METHOD_GROUPS=${METHOD_GROUPS:-randaugment trivialaugment augmeta-frozen --augment-until 0.8;augmeta-retrain --augment-until 0.8}
 THREADS=${THREADS:-4}
 PREVIOUS=${PREVIOUS-bench/results_accuracy_gpu}
 if [ -n "${SUITE_SMOKE:-}" ]; then
@@ -91,16 +95,20 @@ grep -h -E ": test [0-9.]+ |failed|Error" "$WORK"/acc_seed*.log
 results=("$WORK"/acc_seed*.json)
 mkdir -p "$WORK/policies"
 python -c "import json, os, shutil, sys
-for f in sys.argv[2:]:
+for f in sys.argv[2:]:  # named after the results file too: two groups' joint runs of a seed write the same name
     for r in json.load(open(f))['results']:
         if os.path.isfile(r.get('policy_file', '')):
-            shutil.copy(r['policy_file'], sys.argv[1])
+            stem = os.path.basename(f).removesuffix('.json')
+            shutil.copy(r['policy_file'], os.path.join(sys.argv[1], stem + '_' + os.path.basename(r['policy_file'])))
 " "$WORK/policies" "${results[@]}"
 tar czf "$OUT_DIR/results.tgz" -C "$WORK" .
 # the same $ACC as the runs: --report tabulates the rows of the settings it is given (SUITE_SMOKE's --epochs 1); the
 # rows of every method, those kept from earlier sessions included
-step accuracy-report 60 python bench/accuracy.py --protocol gpu $ACC --methods none autoaugment randaugment \
-    trivialaugment ${METHOD_GROUPS//;/ } --report "${results[@]}"
+# one table per group, with its options (a group's rows are those of its settings)
+for j in "${!groups[@]}"; do
+    step "accuracy-report-g$j" 60 python bench/accuracy.py --protocol gpu $ACC --methods none autoaugment randaugment \
+        trivialaugment ${groups[$j]} --report "${results[@]}"
+done
 step report-whole-batch 60 python bench/accuracy.py --protocol gpu $ACC --meta '{"meta_batch_size": null}' \
     --methods none augmeta-joint augmeta-frozen --report "${results[@]}"
 
@@ -115,6 +123,8 @@ step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
 step augment-dispatch 60 python bench/augment_dispatch.py --device "$DEVICE" $DISPATCH
 # today's defaults (H200, 2026-11-27: 1.57x none's epoch, before the augmentation dispatched fewer ops)
 step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
+[ -n "${OVERHEAD_META:-}" ] && step overhead-variant 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD \
+    --meta "$OVERHEAD_META" $DATA
 # the controller step on the whole batch of 512, as before meta_batch_size (H200, 2026-11-26: 1.63x none's epoch)
 step overhead-whole-batch 100 python bench/overhead.py --dataset fashion_mnist $OVERHEAD --repeats 1 \
     --meta '{"meta_batch_size": null}' $DATA

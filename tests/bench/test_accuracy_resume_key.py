@@ -74,6 +74,16 @@ def test_a_row_without_augment_until_ran_with_the_policy_on_every_step(accuracy)
     assert accuracy.kept_run([legacy], key | {"augment_until": 0.8}, {}) is None
 
 
+def test_none_is_the_same_run_whatever_augment_until_is(accuracy):
+    """``none`` has no policy to switch off: a table of ``--augment-until 0.8`` compares with its one run."""
+    key = {"dataset": "fashion_mnist_4k", "method": "none", "seed": 0, "epochs": 30}
+    for recorded in (row("none"), row("none", augment_until=0.8)):
+        assert accuracy.kept_run([recorded], key | {"augment_until": 1.0}, {}) == recorded
+        assert accuracy.kept_run([recorded], accuracy.run_key(**key, augment_until=0.8), {}) == recorded
+    refined = accuracy.run_key(**(key | {"method": "autoaugment"}), augment_until=0.8)
+    assert accuracy.kept_run([row("autoaugment")], refined, {}) is None
+
+
 def test_report_tabulates_only_the_runs_of_the_settings_asked_for(accuracy, tmp_path, capsys):
     """A mean over runs of different settings describes no run: ``--report`` keeps what ``--resume`` would."""
     joint = accuracy.controller_settings("augmeta-joint", {})

@@ -66,8 +66,9 @@ def test_policy_files_per_epoch_and_latest(run):
     assert last.name == "run_epoch_001"
     assert latest == last
     assert (folder / "policy" / "latest.json").read_bytes() == (folder / "policy" / "epoch_001.json").read_bytes()
-    assert first.provenance.notes == "epoch 0, 3 base steps"
-    assert last.provenance.notes == "epoch 1, 6 base steps"
+    schedule = "; applied to the first 80% of the training steps (augment_until)"  # the default schedule
+    assert first.provenance.notes == "epoch 0, 3 base steps" + schedule
+    assert last.provenance.notes == "epoch 1, 6 base steps" + schedule
     assert last.subpolicies == module.meta.to_policy().subpolicies  # the network as training left it
 
 

@@ -375,7 +375,7 @@ def test_current_policy_validates_and_saves_byte_identically(trained, tmp_path):
     assert augmeta.Policy.from_dict(policy.to_dict()) == policy
     assert policy.name == "learned"
     assert policy.provenance.method == f"augmeta-{trained.meta.mode}"
-    assert policy.provenance.notes.endswith(", 1 base steps")
+    assert ", 1 base steps; applied to the first 80% of the training steps" in policy.provenance.notes
     assert "train_loss_epoch" in policy.provenance.metrics
     first = policy.save(tmp_path / "first.json")
     assert augmeta.load_policy(first) == policy
@@ -390,7 +390,9 @@ def test_current_policy_needs_no_trainer():
     policy = module.current_policy()
     assert augmeta.Policy.from_dict(policy.to_dict()) == policy
     assert policy.subpolicies == module.meta.to_policy().subpolicies
-    assert policy.provenance.notes == "epoch 0, 0 base steps"
+    assert policy.provenance.notes.startswith("epoch 0, 0 base steps; applied to the first 80% ")
+    always = small_module(augment_until=1.0).current_policy()
+    assert always.provenance.notes == "epoch 0, 0 base steps"  # no schedule to mention
     assert policy.provenance.metrics == {}
 
 
