@@ -23,7 +23,7 @@ import statistics
 
 import pytorch_lightning as pl
 import torch
-from script_setup import add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
+from script_setup import EVERY_STEP, add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugMetaModule
 
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--meta", type=json.loads, default={}, help="controller settings (meta_lr is set to 0)")
     args = parser.parse_args()
     ignore_expected_warnings()
-    settings = {"entropy_weight": 0.0, **args.meta, "meta_lr": 0.0}
+    settings = {"entropy_weight": 0.0, **EVERY_STEP, **args.meta, "meta_lr": 0.0}
     rows, means = [], {}
     for seed in range(args.seed_start, args.seed_start + args.seeds):
         pl.seed_everything(seed, verbose=False)

@@ -121,7 +121,7 @@ step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
 # the ops (each a kernel launch or more on a GPU) and time one batch's augmentation costs (the joint step is bound by
 # the host on an H200: 807 launches per step against about 200 for `none`, 2026-11-27)
 step augment-dispatch 60 python bench/augment_dispatch.py --device "$DEVICE" $DISPATCH
-# today's defaults (H200, 2026-11-27: 1.57x none's epoch, before the augmentation dispatched fewer ops)
+# today's defaults, the policy on every step (H200, 2026-11-27: 1.57x none's epoch; H100 after the host-op cuts: 1.39x)
 step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
 [ -n "${OVERHEAD_META:-}" ] && step overhead-variant 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD \
     --meta "$OVERHEAD_META" $DATA

@@ -19,7 +19,7 @@ import time
 
 import pytorch_lightning as pl
 import torch
-from script_setup import add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
+from script_setup import EVERY_STEP, add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugMetaModule
 
@@ -64,7 +64,11 @@ def run(policy: str, args: argparse.Namespace) -> tuple[float, float]:
     pl.seed_everything(0, verbose=False)
     data = data_module(args)
     module = AugMetaModule(
-        policy=policy, width=args.width, num_classes=data.num_classes, in_channels=data.in_channels, **args.meta
+        policy=policy,
+        width=args.width,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        **{**EVERY_STEP, **args.meta},
     )
     timer = EpochTimer()
     if torch.cuda.is_available():

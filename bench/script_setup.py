@@ -11,6 +11,10 @@ import torch
 
 from augmeta.lightning import AugDataModule
 
+#: Module settings of the timing and signal scripts: the policy on every step (``train.py`` stops it after 80 % of
+#: the steps by default), so they measure what augmenting costs and what the controller sees, as they did before.
+EVERY_STEP: dict[str, Any] = {"augment_until": 1.0}
+
 
 def add_data_arguments(parser: argparse.ArgumentParser, train_subset: int, batch_size: int, width: int) -> None:
     """``--dataset --train-subset --data-dir --batch-size --width``, with this script's defaults."""

@@ -17,7 +17,7 @@ import time
 
 import pytorch_lightning as pl
 import torch
-from script_setup import add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
+from script_setup import EVERY_STEP, add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 from torch.profiler import ProfilerActivity, profile
 
 from augmeta.lightning import AugMetaModule
@@ -71,7 +71,11 @@ def main() -> None:
     pl.seed_everything(0, verbose=False)
     data = data_module(args)
     module = AugMetaModule(
-        policy=args.policy, width=args.width, num_classes=data.num_classes, in_channels=data.in_channels, **args.meta
+        policy=args.policy,
+        width=args.width,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        **{**EVERY_STEP, **args.meta},
     )
     profiler = StepProfiler(args.warmup, args.steps)
     trainer = quiet_trainer(
