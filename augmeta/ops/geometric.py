@@ -22,29 +22,31 @@ __all__: list[str] = []
 # of [[a, b, c], [d, e, f]]), evaluated in float64 like torchvision's Python floats (so nearest sampling breaks ties
 # the same way).
 
+_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # the identity matrix's entries: shears and translations add to it
+
 
 @register_geometric_op("shear_x", default_range=(0.0, 0.3), signed=True, unit="shear factor", limits=(-2.0, 2.0))
 def shear_x(height: int, width: int) -> AffineForm:
-    return AffineForm(base=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), linear=(0.0, 1.0, 0.5 * height, 0.0, 0.0, 0.0))
+    return AffineForm(base=_IDENTITY, linear=(0.0, 1.0, 0.5 * height, 0.0, 0.0, 0.0))
 
 
 @register_geometric_op("shear_y", default_range=(0.0, 0.3), signed=True, unit="shear factor", limits=(-2.0, 2.0))
 def shear_y(height: int, width: int) -> AffineForm:
-    return AffineForm(base=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), linear=(0.0, 0.0, 0.0, 1.0, 0.0, 0.5 * width))
+    return AffineForm(base=_IDENTITY, linear=(0.0, 0.0, 0.0, 1.0, 0.0, 0.5 * width))
 
 
 @register_geometric_op(
     "translate_x", default_range=(0.0, 150.0 / 331.0), signed=True, unit="fraction of width", limits=(-1.0, 1.0)
 )
 def translate_x(height: int, width: int) -> AffineForm:
-    return AffineForm(base=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), linear=(0.0, 0.0, -float(width), 0.0, 0.0, 0.0))
+    return AffineForm(base=_IDENTITY, linear=(0.0, 0.0, -float(width), 0.0, 0.0, 0.0))
 
 
 @register_geometric_op(
     "translate_y", default_range=(0.0, 150.0 / 331.0), signed=True, unit="fraction of height", limits=(-1.0, 1.0)
 )
 def translate_y(height: int, width: int) -> AffineForm:
-    return AffineForm(base=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), linear=(0.0, 0.0, 0.0, 0.0, 0.0, -float(height)))
+    return AffineForm(base=_IDENTITY, linear=(0.0, 0.0, 0.0, 0.0, 0.0, -float(height)))
 
 
 @register_geometric_op(
