@@ -71,8 +71,8 @@ class AugMetaModule(pl.LightningModule):
             steps after it train on the base crop/flip only, with no controller updates (1.0: always). The default
             0.8 is the "refined data augmentation" schedule (He et al., 2019): the last steps, at a low learning
             rate, close the gap between augmented and clean images (bench/README.md: on full Fashion-MNIST +0.25 pp
-            of test accuracy for AutoAugment and +0.09 for the joint run; on reduced Fashion-MNIST +0.19 to +0.42 pp
-            of validation accuracy for the published policies and +0.10 for the joint run). A learned policy's
+            of test accuracy for AutoAugment and +0.09 for the joint run; on reduced Fashion-MNIST at width 16 +0.19 to
+            +0.42 pp of validation accuracy for the published policies and +0.10 for the joint run). A learned policy's
             file says so in its provenance notes.
         meta_ops: op names the controller chooses from (default :func:`augmeta.meta.default_ops`: the standard 14
             and cutout, without ``color`` for single-channel images).
