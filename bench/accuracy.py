@@ -14,15 +14,15 @@ A run that fails prints its traceback and the benchmark goes on with the next.
 
 Every method shares the model, optimiser, one-cycle schedule, epochs, batch size, base crop/flip and data split;
 only the augmentation policy differs. ``augmeta-joint`` learns its policy during the run (the controller sees the
-validation split held out of the training data, never the test set); ``augmeta-retrain`` trains a fresh model with
-the policy file the joint run of the same seed exported; ``augmeta-frozen`` is the joint run with the controller's
-learning rate 0 (it trains with the policy the controller starts from: what the learning adds is joint minus
-frozen); ``augmeta-teacher`` is the joint run with the TeachAugment
-objective (against an EMA teacher; no held-out data) instead of the default gradient matching, and
-``augmeta-teacher-ns`` the same with the paper's non-saturating adversarial term. Prints a table (test
-accuracy mean +/- std over seeds, wall time relative to ``none``) and last ``learned_minus_best_fixed=<pp> +/- <pp>``
-for the headline data set: the per-seed difference from the best fixed policy, averaged over the seeds both ran,
-+/- its standard error.
+validation split held out of the training data, never the test set; with ``--meta-size N`` a split of N images of
+its own instead, so the validation accuracy of a learned run is held out too); ``augmeta-retrain`` trains a fresh
+model with the policy file the joint run of the same seed exported; ``augmeta-frozen`` is the joint run with the
+controller's learning rate 0 (it trains with the policy the controller starts from: what the learning adds is joint
+minus frozen); ``augmeta-teacher`` is the joint run with the TeachAugment objective (against an EMA teacher; no
+held-out data) instead of the default gradient matching, and ``augmeta-teacher-ns`` the same with the paper's
+non-saturating adversarial term. Prints a table (test accuracy mean +/- std over seeds, wall time relative to
+``none``) and last ``learned_minus_best_fixed=<pp> +/- <pp>`` for the headline data set: the per-seed difference
+from the best fixed policy, averaged over the seeds both ran, +/- its standard error.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ UNRECORDED_DEFAULTS = {"meta_every": 8, "init_identity": 0.95, "init_magnitude":
 #: Controller settings added after rows recorded theirs, with the value those rows were run with.
 UNRECORDED_CONTROLLER = {"meta_batch_size": None}
 #: Recipe settings that rows written before they were recorded were run with.
-UNRECORDED_RECIPE = {"augment_until": 1.0}
+UNRECORDED_RECIPE = {"augment_until": 1.0, "meta_size": None}
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class Recipe:
     precision: str = "32-true"
     meta: dict = field(default_factory=dict)
     augment_until: float = 1.0  # every method's policy is applied to this fraction of the steps (--augment-until)
+    meta_size: int | float | None = None  # the controller's own split (--meta-size); None: the validation split
 
 
 RECIPES = {
@@ -119,6 +120,7 @@ def run_one(recipe: Recipe, method: str, seed: int, epochs: int, policy_file: st
         val_size=recipe.val_size,
         train_subset=recipe.train_subset,
         seed=seed,
+        meta_size=recipe.meta_size,
     )
     policy = "augmeta" if method in LEARNED_SETTINGS else policy_file if method == "augmeta-retrain" else method
     module = AugMetaModule(
@@ -195,12 +197,24 @@ def effective_controller(controller: dict, batch_size: int) -> dict:
     return controller | {"meta_batch_size": None} if size is not None and size >= batch_size else controller
 
 
-def run_key(dataset: str, method: str, seed: int, epochs: int, augment_until: float) -> dict:
+def run_key(
+    dataset: str, method: str, seed: int, epochs: int, augment_until: float, meta_size: int | float | None = None
+) -> dict:
     """What identifies a run besides its controller settings (``--resume`` and ``--report`` match rows on it).
 
-    ``none`` has no policy to switch off, so its run is the same whatever ``augment_until`` is: its key says 1.0."""
+    ``none`` has no policy to switch off, so its run is the same whatever ``augment_until`` is: its key says 1.0;
+    likewise ``meta_size`` where it changes nothing (:func:`split_for_controller`)."""
     until = policy_until(method, augment_until)
-    return {"dataset": dataset, "method": method, "seed": seed, "epochs": epochs, "augment_until": until}
+    meta = split_for_controller(dataset, method, meta_size)
+    return {"dataset": dataset, "method": method, "seed": seed, "epochs": epochs, "augment_until": until,
+            "meta_size": meta}  # fmt: skip
+
+
+def split_for_controller(dataset: str, method: str, meta_size: int | float | None) -> int | float | None:
+    """The ``meta_size`` that makes a difference to a run of ``method`` on ``dataset``: None for a fixed policy on
+    a recipe with a training subset (the controller's split comes from the images the subset leaves out, so the run
+    is the same); elsewhere the split is taken from the training images, which changes every method's run."""
+    return None if method in FIXED and RECIPES[dataset].train_subset is not None else meta_size
 
 
 def policy_until(method: str, augment_until: float) -> float:
@@ -217,6 +231,8 @@ def kept_run(raw: list[dict], key: dict, controller: dict) -> dict | None:
         recorded = {k: row.get(k, UNRECORDED_RECIPE.get(k, v)) for k, v in key.items()}
         if "augment_until" in recorded:  # a `none` row run with any `augment_until` is the `none` run
             recorded["augment_until"] = policy_until(row["method"], recorded["augment_until"])
+        if "meta_size" in recorded:  # a fixed row of a subset recipe is the same run whatever `meta_size` was
+            recorded["meta_size"] = split_for_controller(key["dataset"], row["method"], recorded["meta_size"])
         if recorded == key and effective_controller(recorded_controller(row), batch_size) == wanted:
             return row
     return None
@@ -318,13 +334,14 @@ def report(
     augment_until: float,
     epochs: int | None,
     datasets: list[str] | None = None,
+    meta_size: int | float | None = None,
 ) -> tuple[str, dict[str, dict]]:
     """The commands and per-data-set tables of results files written before (``--report``); nothing is trained.
 
-    Only the rows the same command would keep with ``--resume`` are tabulated (``--meta``, ``--augment-until`` and
-    ``--epochs`` as given, else the defaults; the first row of each run): a mean over rows of different settings
-    would describe no run. The rows left out are counted in a line before the table. ``datasets`` (``--datasets``)
-    picks data sets of the files; all of them by default."""
+    Only the rows the same command would keep with ``--resume`` are tabulated (``--meta``, ``--augment-until``,
+    ``--meta-size`` and ``--epochs`` as given, else the defaults; the first row of each run): a mean over rows of
+    different settings would describe no run. The rows left out are counted in a line before the table. ``datasets``
+    (``--datasets``) picks data sets of the files; all of them by default."""
     commands, raw = [], []
     for path in paths:
         written_commands, written = previous_results(path)
@@ -336,7 +353,7 @@ def report(
     for name in dict.fromkeys(r["dataset"] for r in raw if not datasets or r["dataset"] in datasets):
         kept = []
         for method, seed in dict.fromkeys((r["method"], r["seed"]) for r in raw if r["dataset"] == name):
-            key = run_key(name, method, seed, epochs or RECIPES[name].epochs, augment_until)
+            key = run_key(name, method, seed, epochs or RECIPES[name].epochs, augment_until, meta_size)
             row = kept_run(raw, key, controller_settings(method, meta))
             if row is not None:
                 kept.append(row)
@@ -364,6 +381,13 @@ def main() -> None:
         default=1.0,
         help="every method applies its policy to this fraction of the training steps only (default 1: all)",
     )
+    parser.add_argument(
+        "--meta-size",
+        type=lambda text: float(text) if "." in text else int(text),
+        default=None,
+        help="the controller learns from a split of this many training images (a count, or a fraction with a '.') "
+        "held out besides the validation split (default: from the validation split)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write raw results (JSON) here, after every run")
     parser.add_argument(
         "--resume", action="store_true", help="keep the runs in --out; run only the missing (data set, method, seed)"
@@ -374,7 +398,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.report:
         epochs = args.epochs or PROTOCOLS[args.protocol][2]
-        command, tables = report(args.report, args.methods, args.meta or {}, args.augment_until, epochs, args.datasets)
+        command, tables = report(
+            args.report, args.methods, args.meta or {}, args.augment_until, epochs, args.datasets, args.meta_size
+        )
         print_tables(tables, command, args.protocol, args.readme)
         return
     global DATA_DIR
@@ -388,15 +414,16 @@ def main() -> None:
     tables, failed = {}, []
     run_one(RECIPES["digits"], "none", 0, 1)  # warm-up: imports, allocator and kernels, so timings compare
     for name in datasets:
-        recipe = Recipe(**{**asdict(RECIPES[name]), "meta": args.meta or {}, "augment_until": args.augment_until})
+        recipe = Recipe(**{**asdict(RECIPES[name]), "meta": args.meta or {}, "augment_until": args.augment_until,
+                           "meta_size": args.meta_size})  # fmt: skip
         epochs = args.epochs or epochs_override or recipe.epochs
         results = []
         for seed in range(args.seed_start, args.seed_start + seeds):
             for method in args.methods:
                 controller = controller_settings(method, recipe.meta)
-                settings = {"epochs": epochs, "augment_until": recipe.augment_until, "meta": recipe.meta,
-                            "controller": controller}  # fmt: skip
-                key = run_key(name, method, seed, epochs, recipe.augment_until)
+                key = run_key(name, method, seed, epochs, recipe.augment_until, recipe.meta_size)
+                settings = {"epochs": epochs, "augment_until": recipe.augment_until, "meta_size": key["meta_size"],
+                            "meta": recipe.meta, "controller": controller}  # fmt: skip
                 kept = kept_run(raw, key, controller)
                 if kept is not None:
                     results.append({k: v for k, v in kept.items() if k not in ("dataset", *settings)})

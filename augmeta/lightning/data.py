@@ -314,24 +314,32 @@ class _Splits:
     train: TensorImages
     val: TensorImages
     test: TensorImages
+    meta: TensorImages  # what the controller learns from: the validation split, or its own (``meta_size``)
     class_names: tuple[str, ...]
 
 
 class AugDataModule(pl.LightningDataModule):
     """An image classification data set in memory: train / val (held out of train, stratified) / test splits.
 
-    ``train_dataloader()`` returns ``{"train": ..., "meta": ...}``: the training split and the validation split, both
-    shuffled; Lightning combines them in ``max_size_cycle`` mode, so an epoch ends with the longer of the two and
-    the shorter cycles: one pass over "train" while "meta" (the data a policy learns from) cycles, unless the
-    validation split has more batches (``train_subset`` below ``val_size``: reduced Fashion-MNIST's 4,000 training
-    images against 6,000 held out make 46-batch epochs of 1.5 passes over "train"). Every method loads both streams,
-    so every method trains the same steps. Batches are ``(uint8 [B, C, H, W] images in 0..255, int64 [B] labels)``.
+    ``train_dataloader()`` returns ``{"train": ..., "meta": ...}``: the training split and the split a learned policy
+    learns from (the validation split, or a split of its own with ``meta_size``), both shuffled; Lightning combines
+    them in ``max_size_cycle`` mode, so an epoch ends with the longer of the two and the shorter cycles: one pass over
+    "train" while "meta" cycles, unless the meta split has more batches (``train_subset`` below ``val_size``: reduced
+    Fashion-MNIST's 4,000 training images against 6,000 held out make 46-batch epochs of 1.5 passes over "train").
+    Every method loads both streams, so every method trains the same steps. Batches are ``(uint8 [B, C, H, W] images
+    in 0..255, int64 [B] labels)``.
 
     Args:
         dataset: one of :data:`DATASETS`.
         data_dir: where the files are (or go, with ``download``); not needed for ``digits``.
         batch_size: images per batch, for every loader.
         val_size: the validation split, held out of the training data: a fraction in (0, 1) or a count (int).
+        meta_size: None (default): the controller learns from the validation split, so a joint run's ``val_*``
+            metrics are measured on data its policy was fitted to. A fraction of the training data in (0, 1) or a
+            count (int): a split of its own for the controller, held out like the validation split and disjoint
+            from it, so ``val_*`` stays held out from everything the run learns. With ``train_subset`` it comes
+            from the training images the subset leaves out (the subset is the same as without it); otherwise the
+            training split gives it up.
         train_subset: keep only this many training images (after the validation split), stratified; None keeps all.
         seed: seeds the test hold-out (where the data set has no test split), the validation split, the subset and
             the shuffling; the same seed gives the same splits and batches.
@@ -352,6 +360,7 @@ class AugDataModule(pl.LightningDataModule):
         image_size: int | None = None,
         download: bool = False,
         num_workers: int = 0,
+        meta_size: int | float | None = None,
     ) -> None:
         super().__init__()
         _check_arguments(locals())
@@ -359,6 +368,7 @@ class AugDataModule(pl.LightningDataModule):
         self.dataset = dataset
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
         self.batch_size, self.val_size, self.train_subset = batch_size, val_size, train_subset
+        self.meta_size = meta_size
         self.seed, self.resize_to, self.download, self.num_workers = seed, image_size, download, num_workers
         self._splits: _Splits | None = None
 
@@ -402,6 +412,11 @@ class AugDataModule(pl.LightningDataModule):
     val_labels = property(lambda self: self._ready_splits().val.labels, doc="int64 [N]")
     test_images = property(lambda self: self._ready_splits().test.images, doc="uint8 [N, C, H, W] in 0..255")
     test_labels = property(lambda self: self._ready_splits().test.labels, doc="int64 [N]")
+    meta_images = property(
+        lambda self: self._ready_splits().meta.images,
+        doc="uint8 [N, C, H, W]: what a learned policy learns from (the validation split unless ``meta_size``)",
+    )
+    meta_labels = property(lambda self: self._ready_splits().meta.labels, doc="int64 [N]")
 
     # -- Lightning hooks --
 
@@ -418,10 +433,15 @@ class AugDataModule(pl.LightningDataModule):
         """Load the data set and split it, once: later calls (one per stage) keep the splits."""
         if self._splits is None:
             source = _load_source(self.dataset, self.data_dir, self.resize_to)
-            splits = self._split(source, torch.Generator().manual_seed(self.seed))
-            self._splits = _Splits(*(self._resized(split) for split in splits), source.class_names)
+            train, val, test, meta = self._split(source, torch.Generator().manual_seed(self.seed))
+            val_resized = self._resized(val)
+            meta_resized = val_resized if meta is val else self._resized(meta)
+            self._splits = _Splits(
+                self._resized(train), val_resized, self._resized(test), meta_resized, source.class_names
+            )
 
-    def _split(self, source: _Source, generator: torch.Generator) -> tuple[TensorImages, TensorImages, TensorImages]:
+    def _split(self, source: _Source, generator: torch.Generator) -> tuple[TensorImages, ...]:
+        """(train, val, test, meta) splits; ``meta`` is ``val`` itself unless ``meta_size``."""
         images, labels = source.train_images, source.train_labels
         if source.test_images is None:
             rest, held = stratified_split(labels, round(HELD_OUT_TEST[self.dataset] * len(labels)), generator)
@@ -429,7 +449,8 @@ class AugDataModule(pl.LightningDataModule):
             images, labels = images[rest], labels[rest]
         else:
             test = TensorImages(source.test_images, source.test_labels)
-        rest, held = stratified_split(labels, _validation_count(self.val_size, len(labels)), generator)
+        total = len(labels)
+        rest, held = stratified_split(labels, _validation_count(self.val_size, total), generator)
         val = TensorImages(images[held], labels[held])
         images, labels = images[rest], labels[rest]
         if self.train_subset is not None and self.train_subset > len(labels):
@@ -437,10 +458,21 @@ class AugDataModule(pl.LightningDataModule):
                 f"`train_subset` should be at most the {len(labels)} training images left after the validation "
                 f"split, but got {self.train_subset} instead."
             )
+        left_out = None  # the training images the subset leaves out: where a meta split comes from then
         if self.train_subset is not None:
-            _, kept = stratified_split(labels, self.train_subset, generator)
+            left_out, kept = stratified_split(labels, self.train_subset, generator)
+            left_images, left_labels = images[left_out], labels[left_out]
             images, labels = images[kept], labels[kept]
-        return TensorImages(images, labels), val, test
+        if self.meta_size is None:
+            return TensorImages(images, labels), val, test, val
+        count = self.meta_size if isinstance(self.meta_size, int) else round(self.meta_size * total)
+        if left_out is not None:
+            _check_meta_count(self.meta_size, count, len(left_out), "the images `train_subset` leaves out", False)
+            _, held = stratified_split(left_labels, count, generator)
+            return TensorImages(images, labels), val, test, TensorImages(left_images[held], left_labels[held])
+        _check_meta_count(self.meta_size, count, len(labels), "the training images after the validation split", True)
+        rest, held = stratified_split(labels, count, generator)
+        return TensorImages(images[rest], labels[rest]), val, test, TensorImages(images[held], labels[held])
 
     def _resized(self, split: TensorImages) -> TensorImages:
         size = self.resize_to
@@ -449,9 +481,10 @@ class AugDataModule(pl.LightningDataModule):
         return TensorImages(F.resize(split.images, [size, size], antialias=True), split.labels)
 
     def train_dataloader(self) -> dict[str, DataLoader]:
-        """``{"train": shuffled training split, "meta": shuffled validation split}``, for ``max_size_cycle``."""
+        """``{"train": shuffled training split, "meta": the shuffled split a learned policy learns from}`` (the
+        validation split unless ``meta_size``), for ``max_size_cycle``."""
         splits = self._ready_splits()
-        return {"train": self._loader(splits.train, stream=0), "meta": self._loader(splits.val, stream=1)}
+        return {"train": self._loader(splits.train, stream=0), "meta": self._loader(splits.meta, stream=1)}
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._ready_splits().val, stream=None)
@@ -485,6 +518,16 @@ def _validation_count(val_size: int | float, total: int) -> int:
     return count
 
 
+def _check_meta_count(meta_size: int | float, count: int, available: int, source: str, strict: bool) -> None:
+    """A meta split of ``count`` images (``meta_size``) out of ``available``; ``strict``: one must stay behind."""
+    largest = available - 1 if strict else available
+    if not 1 <= count <= largest:
+        raise ValueError(
+            f"`meta_size` should make a split of 1 to {largest} images ({source}: {available}), but got "
+            f"{meta_size!r} ({count} images) instead."
+        )
+
+
 def _check_arguments(arguments: dict[str, Any]) -> None:
     """Check the constructor's arguments; the sizes that depend on the data are checked in ``setup``."""
     dataset, data_dir, download, val_size = (arguments[k] for k in ("dataset", "data_dir", "download", "val_size"))
@@ -492,12 +535,12 @@ def _check_arguments(arguments: dict[str, Any]) -> None:
         raise ValueError(f"`dataset` should be one of {list(DATASETS)}, but got {dataset!r} instead.")
     if data_dir is None and (dataset == "image_folder" or download):
         raise ValueError(f"`data_dir` should be a directory for '{dataset}' (download={download}), but got None.")
-    fraction = isinstance(val_size, float) and 0.0 < val_size < 1.0
-    count = type(val_size) is int and val_size >= 1
-    if not (fraction or count):
-        raise ValueError(
-            f"`val_size` should be a fraction in (0, 1) or a count (int >= 1), but got {val_size!r} instead."
-        )
+    for name, value in (("val_size", val_size), ("meta_size", arguments["meta_size"])):
+        fraction = isinstance(value, float) and 0.0 < value < 1.0
+        count = type(value) is int and value >= 1
+        if not (fraction or count or (name == "meta_size" and value is None)):
+            expected = "a fraction in (0, 1) or a count (int >= 1)" + (" or None" if name == "meta_size" else "")
+            raise ValueError(f"`{name}` should be {expected}, but got {value!r} instead.")
     for name, least, optional in (("batch_size", 1, False), ("train_subset", 1, True), ("image_size", 1, True),
                                   ("seed", 0, False), ("num_workers", 0, False)):  # fmt: skip
         value = arguments[name]

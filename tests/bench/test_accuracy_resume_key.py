@@ -138,3 +138,26 @@ def test_a_meta_batch_of_the_batch_or_more_is_the_whole_batch(accuracy):
     assert accuracy.effective_controller(settings, 32)["meta_batch_size"] is None
     assert accuracy.effective_controller(settings, 64)["meta_batch_size"] == 32
     assert accuracy.effective_controller({}, 64) == {}
+
+
+def test_a_row_without_meta_size_learned_from_the_validation_split(accuracy):
+    key = accuracy.run_key("fashion_mnist_4k", "augmeta-joint", 0, 30, 1.0)
+    settings = accuracy.controller_settings("augmeta-joint", {})
+    legacy = row("augmeta-joint", controller=settings)
+    assert key["meta_size"] is None and accuracy.kept_run([legacy], key, settings) == legacy
+    own_split = accuracy.run_key("fashion_mnist_4k", "augmeta-joint", 0, 30, 1.0, meta_size=6000)
+    assert accuracy.kept_run([legacy], own_split, settings) is None
+    recorded = row("augmeta-joint", controller=settings, meta_size=6000)
+    assert accuracy.kept_run([recorded], own_split, settings) == recorded
+    assert accuracy.kept_run([recorded], key, settings) is None
+
+
+def test_the_controllers_split_changes_a_fixed_run_only_where_it_takes_training_images(accuracy):
+    """On a subset recipe the split comes from the images the subset leaves out: a fixed policy's run is the same."""
+    subset = accuracy.run_key("fashion_mnist_4k", "autoaugment", 0, 30, 1.0, meta_size=6000)
+    assert subset["meta_size"] is None
+    assert accuracy.kept_run([row("autoaugment", meta_size=6000)], subset, {}) is not None
+    assert accuracy.kept_run([row("autoaugment")], subset, {}) is not None
+    full = accuracy.run_key("fashion_mnist", "autoaugment", 0, 20, 1.0, meta_size=6000)
+    assert full["meta_size"] == 6000  # the training split gives the images up: a different run
+    assert accuracy.kept_run([row("autoaugment", dataset="fashion_mnist", epochs=20)], full, {}) is None

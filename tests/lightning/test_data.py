@@ -121,7 +121,7 @@ class TestDigits:
         module = AugDataModule(batch_size=16, val_size=50, seed=3)
         assert dict(module.hparams) == {
             "dataset": "digits", "data_dir": None, "batch_size": 16, "val_size": 50, "train_subset": None,
-            "seed": 3, "image_size": None, "download": False, "num_workers": 0,
+            "seed": 3, "image_size": None, "download": False, "num_workers": 0, "meta_size": None,
         }  # fmt: skip
 
     def test_splits_before_setup(self):
@@ -129,6 +129,69 @@ class TestDigits:
             RuntimeError, match=exactly("AugDataModule's splits exist after setup(); call setup() first.")
         ):
             _ = AugDataModule().train_images
+
+
+class TestMetaSplit:
+    """``meta_size``: a split of its own for the controller, so the validation split stays held out."""
+
+    def test_by_default_the_controller_learns_from_the_validation_split(self):
+        module = digits_module(seed=1)
+        assert module.meta_images is module.val_images and module.meta_labels is module.val_labels
+
+    def test_with_a_subset_it_comes_from_the_images_the_subset_leaves_out(self):
+        without, module = (
+            digits_module(seed=2, train_subset=200),
+            digits_module(seed=2, train_subset=200, meta_size=300),
+        )
+        for name in ("train_images", "train_labels", "val_images", "test_images"):
+            assert torch.equal(getattr(without, name), getattr(module, name))  # the same run for a fixed policy
+        assert len(module.meta_labels) == 300 and (torch.bincount(module.meta_labels) - 30).abs().max() <= 1
+        meta = set(rows(module.meta_images, module.meta_labels))
+        full = digits_module(seed=2)
+        assert meta <= set(rows(full.train_images, full.train_labels))  # out of the training data...
+        assert not meta & set(rows(module.train_images, module.train_labels))  # ... but not the subset
+        assert not meta & set(rows(module.val_images, module.val_labels))
+
+    @pytest.mark.parametrize(("meta_size", "expected"), [(100, 100), (0.1, 135)])
+    def test_without_a_subset_the_training_split_gives_it_up(self, meta_size, expected):
+        module, full = digits_module(seed=3, meta_size=meta_size), digits_module(seed=3)
+        assert len(module.meta_labels) == expected  # a fraction of the training data, as val_size
+        assert len(module.train_labels) == len(full.train_labels) - expected
+        assert torch.equal(module.val_images, full.val_images) and torch.equal(module.test_images, full.test_images)
+        together = [torch.cat([module.train_images, module.meta_images]), torch.cat([module.train_labels,
+                    module.meta_labels])]  # fmt: skip
+        assert rows(*together) == rows(full.train_images, full.train_labels)  # a partition of the training split
+
+    def test_the_meta_loader_serves_the_meta_split(self):
+        module = digits_module(batch_size=50, train_subset=200, meta_size=300)
+        loader = module.train_dataloader()["meta"]
+        assert len(loader) == 6
+        served = [torch.cat(parts) for parts in zip(*loader, strict=True)]
+        assert rows(*served) == rows(module.meta_images, module.meta_labels)
+        assert not set(rows(*served)) & set(rows(module.val_images, module.val_labels))
+
+    @pytest.mark.parametrize("meta_size", [0, 1.0, -3, True, "100"])
+    def test_bad_meta_size(self, meta_size):
+        message = (
+            f"`meta_size` should be a fraction in (0, 1) or a count (int >= 1) or None, but got {meta_size!r} instead."
+        )
+        with pytest.raises(ValueError, match=exactly(message)):
+            AugDataModule(meta_size=meta_size)
+
+    @pytest.mark.parametrize(
+        ("arguments", "message"),
+        [
+            ({"meta_size": 1213}, "1 to 1212 images (the training images after the validation split: 1213), but "
+                                  "got 1213 (1213 images)"),
+            ({"meta_size": 0.0001}, "1 to 1212 images (the training images after the validation split: 1213), but "
+                                    "got 0.0001 (0 images)"),
+            ({"meta_size": 1014, "train_subset": 200}, "1 to 1013 images (the images `train_subset` leaves out: "
+                                                       "1013), but got 1014 (1014 images)"),
+        ],
+    )  # fmt: skip
+    def test_meta_size_too_large_for_the_data(self, arguments, message):
+        with pytest.raises(ValueError, match=exactly(f"`meta_size` should make a split of {message} instead.")):
+            digits_module(**arguments)
 
 
 class TestArguments:
