@@ -461,15 +461,15 @@ class AugDataModule(pl.LightningDataModule):
         left_out = None  # the training images the subset leaves out: where a meta split comes from then
         if self.train_subset is not None:
             left_out, kept = stratified_split(labels, self.train_subset, generator)
-            left_images, left_labels = images[left_out], labels[left_out]
+            left = TensorImages(images[left_out], labels[left_out]) if self.meta_size is not None else None
             images, labels = images[kept], labels[kept]
         if self.meta_size is None:
             return TensorImages(images, labels), val, test, val
         count = self.meta_size if isinstance(self.meta_size, int) else round(self.meta_size * total)
         if left_out is not None:
             _check_meta_count(self.meta_size, count, len(left_out), "the images `train_subset` leaves out", False)
-            _, held = stratified_split(left_labels, count, generator)
-            return TensorImages(images, labels), val, test, TensorImages(left_images[held], left_labels[held])
+            _, held = stratified_split(left.labels, count, generator)
+            return TensorImages(images, labels), val, test, TensorImages(left.images[held], left.labels[held])
         _check_meta_count(self.meta_size, count, len(labels), "the training images after the validation split", True)
         rest, held = stratified_split(labels, count, generator)
         return TensorImages(images[rest], labels[rest]), val, test, TensorImages(images[held], labels[held])
