@@ -334,19 +334,19 @@ class AugDataModule(pl.LightningDataModule):
         data_dir: where the files are (or go, with ``download``); not needed for ``digits``.
         batch_size: images per batch, for every loader.
         val_size: the validation split, held out of the training data: a fraction in (0, 1) or a count (int).
+        train_subset: keep only this many training images (after the validation split), stratified; None keeps all.
+        seed: seeds the test hold-out (where the data set has no test split), the validation split, the subset, the
+            meta split and the shuffling; the same seed gives the same splits and batches.
+        image_size: resize every image to ``image_size x image_size`` (bilinear, antialiased); None keeps the data
+            set's own size (``image_folder``: 32).
+        download: let ``prepare_data`` download a missing torchvision data set (needs internet and ``data_dir``).
+        num_workers: DataLoader worker processes.
         meta_size: None (default): the controller learns from the validation split, so a joint run's ``val_*``
             metrics are measured on data its policy was fitted to. A fraction of the training data in (0, 1) or a
             count (int): a split of its own for the controller, held out like the validation split and disjoint
             from it, so ``val_*`` stays held out from everything the run learns. With ``train_subset`` it comes
             from the training images the subset leaves out (the subset is the same as without it); otherwise the
             training split gives it up.
-        train_subset: keep only this many training images (after the validation split), stratified; None keeps all.
-        seed: seeds the test hold-out (where the data set has no test split), the validation split, the subset and
-            the shuffling; the same seed gives the same splits and batches.
-        image_size: resize every image to ``image_size x image_size`` (bilinear, antialiased); None keeps the data
-            set's own size (``image_folder``: 32).
-        download: let ``prepare_data`` download a missing torchvision data set (needs internet and ``data_dir``).
-        num_workers: DataLoader worker processes.
     """
 
     def __init__(
