@@ -158,9 +158,9 @@ class TestMetaSplit:
         assert len(module.meta_labels) == expected  # a fraction of the training data, as val_size
         assert len(module.train_labels) == len(full.train_labels) - expected
         assert torch.equal(module.val_images, full.val_images) and torch.equal(module.test_images, full.test_images)
-        together = [torch.cat([module.train_images, module.meta_images]), torch.cat([module.train_labels,
-                    module.meta_labels])]  # fmt: skip
-        assert rows(*together) == rows(full.train_images, full.train_labels)  # a partition of the training split
+        images = torch.cat([module.train_images, module.meta_images])
+        labels = torch.cat([module.train_labels, module.meta_labels])
+        assert rows(images, labels) == rows(full.train_images, full.train_labels)  # a partition of the training split
 
     def test_the_meta_loader_serves_the_meta_split(self):
         module = digits_module(batch_size=50, train_subset=200, meta_size=300)
