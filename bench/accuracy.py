@@ -366,6 +366,11 @@ def report(
     return " ; ".join(dict.fromkeys(commands)), tables
 
 
+def count_or_fraction(text: str) -> int | float:
+    """``--meta-size``: ``6000`` is a count of images, ``0.1`` a fraction (argparse names this function on an error)."""
+    return float(text) if "." in text else int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="cpu")
@@ -383,7 +388,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--meta-size",
-        type=lambda text: float(text) if "." in text else int(text),
+        type=count_or_fraction,
         default=None,
         help="the controller learns from a split of this many training images (a count, or a fraction with a '.') "
         "held out besides the validation split (default: from the validation split)",
