@@ -458,19 +458,18 @@ class AugDataModule(pl.LightningDataModule):
                 f"`train_subset` should be at most the {len(labels)} training images left after the validation "
                 f"split, but got {self.train_subset} instead."
             )
-        left_out = None  # the training images the subset leaves out: where a meta split comes from then
+        left = None  # the training images the subset leaves out: where a meta split comes from then
         if self.train_subset is not None:
             left_out, kept = stratified_split(labels, self.train_subset, generator)
             left = TensorImages(images[left_out], labels[left_out]) if self.meta_size is not None else None
             images, labels = images[kept], labels[kept]
         if self.meta_size is None:
             return TensorImages(images, labels), val, test, val
-        count = self.meta_size if isinstance(self.meta_size, int) else round(self.meta_size * total)
-        if left_out is not None:
-            _check_meta_count(self.meta_size, count, len(left_out), "the images `train_subset` leaves out", False)
+        if left is not None:
+            count = _meta_count(self.meta_size, total, len(left), "the images `train_subset` leaves out", strict=False)
             _, held = stratified_split(left.labels, count, generator)
             return TensorImages(images, labels), val, test, TensorImages(left.images[held], left.labels[held])
-        _check_meta_count(self.meta_size, count, len(labels), "the training images after the validation split", True)
+        count = _meta_count(self.meta_size, total, len(labels), "the training images after the validation split")
         rest, held = stratified_split(labels, count, generator)
         return TensorImages(images[rest], labels[rest]), val, test, TensorImages(images[held], labels[held])
 
@@ -508,8 +507,13 @@ class AugDataModule(pl.LightningDataModule):
         )
 
 
+def _image_count(size: int | float, total: int) -> int:
+    """A split's size as given (a count) or as a fraction of ``total`` images."""
+    return size if isinstance(size, int) else round(size * total)
+
+
 def _validation_count(val_size: int | float, total: int) -> int:
-    count = val_size if isinstance(val_size, int) else round(val_size * total)
+    count = _image_count(val_size, total)
     if not 1 <= count < total:
         raise ValueError(
             f"`val_size` should leave at least one image on each side of the split of {total} training images, "
@@ -518,14 +522,16 @@ def _validation_count(val_size: int | float, total: int) -> int:
     return count
 
 
-def _check_meta_count(meta_size: int | float, count: int, available: int, source: str, strict: bool) -> None:
-    """A meta split of ``count`` images (``meta_size``) out of ``available``; ``strict``: one must stay behind."""
+def _meta_count(meta_size: int | float, total: int, available: int, source: str, strict: bool = True) -> int:
+    """The meta split's image count (a fraction of ``total``), out of ``available``; ``strict``: one must stay."""
+    count = _image_count(meta_size, total)
     largest = available - 1 if strict else available
     if not 1 <= count <= largest:
         raise ValueError(
             f"`meta_size` should make a split of 1 to {largest} images ({source}: {available}), but got "
             f"{meta_size!r} ({count} images) instead."
         )
+    return count
 
 
 def _check_arguments(arguments: dict[str, Any]) -> None:
@@ -535,11 +541,12 @@ def _check_arguments(arguments: dict[str, Any]) -> None:
         raise ValueError(f"`dataset` should be one of {list(DATASETS)}, but got {dataset!r} instead.")
     if data_dir is None and (dataset == "image_folder" or download):
         raise ValueError(f"`data_dir` should be a directory for '{dataset}' (download={download}), but got None.")
-    for name, value in (("val_size", val_size), ("meta_size", arguments["meta_size"])):
+    for name, optional in (("val_size", False), ("meta_size", True)):
+        value = arguments[name]
         fraction = isinstance(value, float) and 0.0 < value < 1.0
         count = type(value) is int and value >= 1
-        if not (fraction or count or (name == "meta_size" and value is None)):
-            expected = "a fraction in (0, 1) or a count (int >= 1)" + (" or None" if name == "meta_size" else "")
+        if not (fraction or count or (optional and value is None)):
+            expected = "a fraction in (0, 1) or a count (int >= 1)" + (" or None" if optional else "")
             raise ValueError(f"`{name}` should be {expected}, but got {value!r} instead.")
     for name, least, optional in (("batch_size", 1, False), ("train_subset", 1, True), ("image_size", 1, True),
                                   ("seed", 0, False), ("num_workers", 0, False)):  # fmt: skip

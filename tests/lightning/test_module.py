@@ -317,13 +317,15 @@ def test_a_meta_batch_size_that_is_not_a_positive_integer_is_rejected(size):
 
 
 class ObjectiveInputs:
-    """Wraps an objective and records the batch sizes and handed-in gradients of its calls."""
+    """Wraps an objective and records the batch sizes and handed-in gradients of its calls, and every held-out image
+    it was given (as uint8 rows)."""
 
     def __init__(self, objective) -> None:
-        self.objective, self.calls = objective, []
+        self.objective, self.calls, self.held_out = objective, [], set()
 
     def image_gradient(self, model, criterion, images, labels, val_images, val_labels, step_size, **given):
         self.calls.append((len(images), len(labels), len(val_images), len(val_labels), given))
+        self.held_out |= image_rows(val_images)
         return self.objective.image_gradient(
             model, criterion, images, labels, val_images, val_labels, step_size, **given
         )
@@ -346,19 +348,6 @@ def test_the_controller_step_runs_on_meta_batch_size_images(tmp_path, meta_batch
         assert all(torch.isfinite(grad).all() and grad.abs().sum() > 0 for grad in grads.values())
 
 
-class ObjectiveImages:
-    """Wraps an objective and records the held-out images of its calls, as uint8 rows."""
-
-    def __init__(self, objective) -> None:
-        self.objective, self.seen = objective, set()
-
-    def image_gradient(self, model, criterion, images, labels, val_images, val_labels, step_size, **given):
-        self.seen |= image_rows(val_images)
-        return self.objective.image_gradient(
-            model, criterion, images, labels, val_images, val_labels, step_size, **given
-        )
-
-
 def image_rows(images: torch.Tensor) -> set[bytes]:
     return {row.tobytes() for row in (images * 255).round().to(torch.uint8).flatten(1).numpy()}
 
@@ -367,12 +356,12 @@ def image_rows(images: torch.Tensor) -> set[bytes]:
 def test_the_controller_learns_from_the_data_modules_meta_split(tmp_path, meta_size):
     """With ``meta_size`` the controller never sees the validation split, so ``val_*`` stays held out."""
     module = small_module(meta_every=1)
-    module.objective = spy = ObjectiveImages(module.objective)
+    module.objective = spy = ObjectiveInputs(module.objective)
     data = AugDataModule(dataset="digits", batch_size=64, train_subset=500, meta_size=meta_size)
     small_trainer(tmp_path, limit_train_batches=3).fit(module, data)
     meta, val = image_rows(data.meta_images.float() / 255), image_rows(data.val_images.float() / 255)
-    assert len(spy.seen) > 64 and spy.seen <= meta
-    assert not (spy.seen & val) if meta_size else spy.seen <= val
+    assert len(spy.held_out) > 64 and spy.held_out <= meta
+    assert not (spy.held_out & val) if meta_size else spy.held_out <= val
 
 
 @pytest.mark.parametrize(
