@@ -22,6 +22,7 @@ from augmeta.export import (
     seed_albumentations_worker,
     to_albumentations,
 )
+from tests.policy.helpers import LEARNED_FILES
 
 from .helpers import (
     STANDARD_OPS,
@@ -187,6 +188,16 @@ class TestRefusals:
             ExportError, match=re.escape(refusal("subpolicies[0].steps[0].ops[1]", "posterize", reason))
         ):
             to_albumentations(policy)
+
+    @pytest.mark.parametrize("path", LEARNED_FILES, ids=lambda path: path.stem)
+    def test_the_learned_policies_are_refused(self, path):
+        """As policies/README.md says: their first op with a magnitude, shear_x, is uniform over an interval."""
+        reason = (
+            "its magnitude is uniform over an interval and albumentations cannot draw a shear factor that way; "
+            "give the magnitude `levels` to export it as a choice of fixed values"
+        )
+        with pytest.raises(ExportError, match=re.escape(refusal("subpolicies[0].steps[0].ops[1]", "shear_x", reason))):
+            to_albumentations(path, image_size=(28, 28))
 
     def test_levels_become_a_choice_of_fixed_values(self):
         levels = {"low": 0.0, "high": 1.0, "levels": 5}

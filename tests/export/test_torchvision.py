@@ -12,9 +12,10 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from augmeta import Policy
+from augmeta import Policy, load_policy
 from augmeta.export import ExportError, PolicyTransform, op_frequencies, to_torchvision
 from augmeta.ops import OPS
+from tests.policy.helpers import LEARNED_FILES
 
 from .helpers import (
     STANDARD_OPS,
@@ -89,6 +90,19 @@ class TestPolicyTransformParity:
         transform = to_torchvision(policy)
         images = as_uint8(digits_images)
         assert torch.equal(seeded(transform, images[0], 1), seeded(policy.apply, images[0], 1))
+
+    @pytest.mark.parametrize("path", LEARNED_FILES, ids=lambda path: path.stem)
+    def test_learned_policies(self, digits_images, path):
+        """policies/learned/: uniform magnitudes, signed ops, two steps of 14 ops each, applied as learned."""
+        policy, transform = load_policy(path), to_torchvision(path)
+        pipeline = v2.Compose([transform, v2.ToDtype(torch.float32, scale=True)])
+        changed = 0
+        for seed, image in enumerate(as_uint8(digits_images)[:8]):
+            expected = seeded(policy.apply, image, seed)
+            assert torch.equal(seeded(transform, image, seed), expected)
+            torch.testing.assert_close(seeded(pipeline, image, seed), expected / 255.0, atol=1e-7, rtol=0.0)
+            changed += not torch.equal(expected, image)
+        assert changed >= 4  # the policy augments most images
 
 
 class TestPolicyTransformInputs:

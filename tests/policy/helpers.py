@@ -12,7 +12,9 @@ import augmeta
 from augmeta.ops import OPS
 
 POLICY_DIR = Path(augmeta.__file__).resolve().parents[1] / "policies"
-POLICY_FILES = tuple(sorted(POLICY_DIR.glob("*.json")))
+POLICY_FILES = tuple(sorted(POLICY_DIR.glob("*.json")))  # the published policies
+LEARNED_FILES = tuple(sorted((POLICY_DIR / "learned").glob("*.json")))  # policies augmeta learned, with their metrics
+SHIPPED_FILES = POLICY_FILES + LEARNED_FILES
 
 MINIMAL_POLICY: dict[str, Any] = {
     "schema_version": 1,

@@ -17,7 +17,7 @@ from augmeta import Policy, PolicyError, load_policy
 from augmeta.ops import OPS
 from augmeta.policy.published import PUBLISHED, randaugment, trivialaugment_wide
 
-from .helpers import POLICY_FILES
+from .helpers import LEARNED_FILES, SHIPPED_FILES
 
 OP = "subpolicies[0].steps[0].ops[0]"
 STEP = "subpolicies[0].steps[0]"
@@ -45,7 +45,7 @@ def load_error(path: Path) -> str:
 # --- canonical round trips ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", POLICY_FILES, ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", SHIPPED_FILES, ids=lambda path: path.stem)
 def test_json_load_save_load_is_byte_identical(path, tmp_path):
     policy = load_policy(path)
     saved = policy.save(tmp_path / "copy.json")
@@ -55,7 +55,7 @@ def test_json_load_save_load_is_byte_identical(path, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.json"]  # no temporary file left
 
 
-@pytest.mark.parametrize("path", POLICY_FILES, ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", SHIPPED_FILES, ids=lambda path: path.stem)
 def test_yaml_load_save_load_is_byte_identical(path, tmp_path):
     policy = load_policy(path)
     first = policy.save(tmp_path / "first.yaml")
@@ -64,6 +64,23 @@ def test_yaml_load_save_load_is_byte_identical(path, tmp_path):
     assert from_yaml.save(tmp_path / "second.yaml").read_bytes() == first.read_bytes()
     assert from_yaml.save(tmp_path / "back.json").read_bytes() == path.read_bytes()
     assert yaml.safe_load(first.read_text(encoding="utf-8")) == json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_the_learned_policies_say_what_their_runs_measured():
+    """policies/learned/ holds what bench/pick_learned.py wrote: the joint run's and its retrain's accuracies."""
+    assert [path.stem for path in LEARNED_FILES] == ["augmeta_digits", "augmeta_fashion_mnist_4k"]
+    for path in LEARNED_FILES:
+        policy = load_policy(path)
+        assert policy.name == path.stem
+        assert policy.provenance.created_by == "augmeta.meta"
+        assert sorted(policy.provenance.metrics) == [
+            "joint_test_acc",
+            "joint_val_acc",
+            "retrain_test_acc",
+            "retrain_val_acc",
+        ]
+        assert all(80.0 < value <= 100.0 for value in policy.provenance.metrics.values())
+        assert "bench/pick_learned.py" in policy.provenance.notes
 
 
 def test_hand_written_files_reach_the_canonical_form(minimal_policy_dict, write_policy, tmp_path):
