@@ -254,6 +254,7 @@ def summarise(results: list[dict], methods: list[str]) -> dict[str, dict]:
             "time": statistics.fmean(r["seconds"] for r in rows) / none_time,
             "n": len(rows),
             "by_seed": {r["seed"]: r["test_acc"] for r in rows},
+            "val_by_seed": {r["seed"]: r["val_acc"] for r in rows},
         }
     return table
 

@@ -78,12 +78,15 @@ class AugMetaModule(pl.LightningModule):
             and cutout, without ``color`` for single-channel images).
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
             ``meta_every``, ``init_identity`` and ``init_magnitude`` left None take the objective's own
-            (:data:`augmeta.meta.OBJECTIVE_DEFAULTS`; gradient matching: 16, 0.5, 0.3; the others: 8, 0.95, 0.1).
+            (:data:`augmeta.meta.OBJECTIVE_DEFAULTS`; gradient matching and implicit: 16, 0.5, 0.3; the others: 8, 0.95,
+            0.1).
         epsilon: finite-difference step of the objective's Hessian-vector products.
         objective: ``gradient_matching`` (DeepAA-style cosine; the default, best on the validation split),
-            ``lookahead`` (one-step lookahead, DARTS/DADA), ``teacher`` (TeachAugment: adversarial against an EMA
-            teacher of the model; uses no held-out data) or ``teacher_ns`` (the same with the paper's non-saturating
-            adversarial term; see :class:`augmeta.meta.TeacherObjective`).
+            ``lookahead`` (one-step lookahead, DARTS/DADA), ``implicit`` (the validation loss at the base model's
+            optimum by the implicit function theorem, Lorraine et al. 2020: the lookahead through a Neumann series of
+            5 terms; see :class:`augmeta.meta.ImplicitObjective`), ``teacher`` (TeachAugment: adversarial against an
+            EMA teacher of the model; uses no held-out data) or ``teacher_ns`` (the same with the paper's
+            non-saturating adversarial term; see :class:`augmeta.meta.TeacherObjective`).
         teacher_decay: EMA decay of the ``teacher`` objective's teacher.
     """
 

@@ -185,7 +185,7 @@ CUDA = pytest.param(
 
 
 @pytest.mark.parametrize("accelerator", ["cpu", CUDA])
-@pytest.mark.parametrize("objective", ["gradient_matching", "teacher"])
+@pytest.mark.parametrize("objective", ["gradient_matching", "implicit", "teacher"])
 def test_a_mixed_precision_meta_run_gives_the_controller_finite_gradients(tmp_path, accelerator, objective):
     """The GPU recipe (bf16-mixed): the augmentation, the base step and the objective run on the device."""
     module = small_module(meta_every=1, objective=objective)
@@ -367,7 +367,7 @@ def test_the_controller_learns_from_the_data_modules_meta_split(tmp_path, meta_s
 @pytest.mark.parametrize(
     ("objective", "meta_every", "expected"),
     [("gradient_matching", None, 16), ("lookahead", None, 8), ("teacher", None, 8), ("teacher_ns", None, 8),
-     ("teacher", 16, 16), ("gradient_matching", 3, 3)],
+     ("implicit", None, 16), ("teacher", 16, 16), ("gradient_matching", 3, 3)],
 )  # fmt: skip
 def test_meta_every_defaults_to_the_objectives_own(objective, meta_every, expected):
     assert small_module(objective=objective, meta_every=meta_every).meta_every == expected
@@ -376,7 +376,8 @@ def test_meta_every_defaults_to_the_objectives_own(objective, meta_every, expect
 @pytest.mark.parametrize(
     ("objective", "given", "identity", "magnitude"),
     [("gradient_matching", {}, 0.5, 0.3), ("teacher", {}, 0.95, 0.1), ("lookahead", {}, 0.95, 0.1),
-     ("gradient_matching", {"init_identity": 0.9}, 0.9, 0.3), ("teacher", {"init_magnitude": 0.2}, 0.95, 0.2)],
+     ("implicit", {}, 0.5, 0.3), ("gradient_matching", {"init_identity": 0.9}, 0.9, 0.3),
+     ("teacher", {"init_magnitude": 0.2}, 0.95, 0.2)],
 )  # fmt: skip
 def test_the_controller_starts_from_the_objectives_own_policy_unless_told(objective, given, identity, magnitude):
     summary = small_module(objective=objective, **given).policy_summary()

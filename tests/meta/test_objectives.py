@@ -8,13 +8,14 @@ from torch import nn
 
 from augmeta.meta import (
     GradientMatchingObjective,
+    ImplicitObjective,
     LookaheadObjective,
     TeacherObjective,
     build_objective,
     full_precision,
     preserved_batchnorm,
 )
-from augmeta.meta.objectives import _tf32_switches, non_saturating_loss
+from augmeta.meta.objectives import _norm, _tf32_switches, non_saturating_loss
 
 
 def small_model():
@@ -52,11 +53,12 @@ def test_matches_second_order_autograd():
     assert relative_error < 1e-3, relative_error  # one-sided finite difference: O(epsilon) error
 
 
-def test_weights_and_batchnorm_statistics_are_restored():
+@pytest.mark.parametrize("objective", [LookaheadObjective(), ImplicitObjective(terms=3)], ids=["look", "implicit"])
+def test_weights_and_batchnorm_statistics_are_restored(objective):
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     images, labels = torch.rand(6, 1, 6, 6), torch.randint(0, 3, (6,))
-    LookaheadObjective().image_gradient(model, nn.functional.cross_entropy, images, labels, images, labels, 0.1)
+    objective.image_gradient(model, nn.functional.cross_entropy, images, labels, images, labels, 0.1)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
 
@@ -107,7 +109,57 @@ def test_gradient_matching_uses_the_base_steps_gradients_when_handed_in():
     assert torch.allclose(handed_in, computed, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("objective", [GradientMatchingObjective(), LookaheadObjective()], ids=["match", "look"])
+def test_the_implicit_objective_matches_autograd_through_the_neumann_series():
+    """-alpha d/dx <grad_w L_t(w, x), p> with p = sum_j (I - alpha H_w)^j v from exact second-order products."""
+    model = small_model()
+    criterion = nn.functional.cross_entropy
+    images, labels, val_images, val_labels = training_and_validation_batches(seed=5)
+    alpha, terms = 0.5, 3
+
+    got = ImplicitObjective(epsilon=1e-5, terms=terms, alpha=alpha).image_gradient(
+        model, criterion, images, labels, val_images, val_labels, 0.1
+    )
+
+    params = list(model.parameters())
+    v = torch.autograd.grad(criterion(model(val_images), val_labels), params)
+    g = torch.autograd.grad(criterion(model(images), labels), params, create_graph=True)
+    term, p = v, v
+    for _ in range(terms):
+        hessian_term = torch.autograd.grad(g, params, grad_outputs=term, retain_graph=True)
+        term = tuple(t - alpha * h for t, h in zip(term, hessian_term, strict=True))
+        p = tuple(a + b for a, b in zip(p, term, strict=True))
+    assert _norm(tuple(a - b for a, b in zip(p, v, strict=True))) > 0.05 * _norm(v)  # the curvature matters here
+    x = images.clone().requires_grad_(True)
+    g_x = torch.autograd.grad(criterion(model(x), labels), params, create_graph=True)
+    inner = sum((a * b.detach()).sum() for a, b in zip(g_x, p, strict=True))
+    (expected,) = torch.autograd.grad(-alpha * inner, x)
+    relative_error = (got - expected).norm() / expected.norm()
+    assert relative_error < 1e-3, relative_error
+
+
+def test_the_implicit_objective_without_terms_is_the_lookahead_at_its_step():
+    model = small_model()
+    criterion = nn.functional.cross_entropy
+    batches = training_and_validation_batches(seed=6)
+    implicit = ImplicitObjective(epsilon=1e-4, terms=0, alpha=0.3).image_gradient(model, criterion, *batches, 0.1)
+    lookahead = LookaheadObjective(epsilon=1e-4).image_gradient(model, criterion, *batches, 0.3)
+    torch.testing.assert_close(implicit, lookahead, rtol=1e-9, atol=1e-12)
+
+
+def test_the_implicit_objective_rejects_bad_settings():
+    with pytest.raises(ValueError, match=r"`terms` should be an integer >= 0, but got -1 instead\."):
+        ImplicitObjective(terms=-1)
+    with pytest.raises(ValueError, match=r"`terms` should be an integer >= 0, but got 2.0 instead\."):
+        ImplicitObjective(terms=2.0)
+    with pytest.raises(ValueError, match=r"`alpha` should be > 0, but got 0 instead\."):
+        ImplicitObjective(alpha=0)
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [GradientMatchingObjective(), LookaheadObjective(), ImplicitObjective()],
+    ids=["match", "look", "implicit"],
+)
 def test_finite_differences_stay_exact_under_bf16_autocast(objective):
     """Under mixed precision (the GPU recipe), the base step's bf16 gradients are handed in; the objective must
     recompute them and its finite difference at float32, or rounding swamps the weight perturbation."""
@@ -250,6 +302,7 @@ def test_the_teacher_leaves_batchnorm_statistics_alone():
     [
         ("lookahead", LookaheadObjective),
         ("gradient_matching", GradientMatchingObjective),
+        ("implicit", ImplicitObjective),
         ("teacher", TeacherObjective),
         ("teacher_ns", TeacherObjective),
     ],
@@ -264,7 +317,7 @@ def test_teacher_and_teacher_ns_differ_in_the_adversarial_term_only():
 
 
 def test_build_objective_rejects_unknown_names_and_bad_decays():
-    names = "['gradient_matching', 'lookahead', 'teacher', 'teacher_ns']"
+    names = "['gradient_matching', 'implicit', 'lookahead', 'teacher', 'teacher_ns']"
     expected = f"`objective` should be one of {names}, but got 'nope' instead."
     with pytest.raises(ValueError, match=expected.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         build_objective("nope", small_model())
