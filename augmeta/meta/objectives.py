@@ -310,13 +310,18 @@ class ImplicitObjective(_FiniteDifferenceObjective):
     ``alpha * sum_{j <= terms} (I - alpha H_w)^j v``, the same as differentiating the validation loss through
     ``terms + 1`` plain gradient steps of size ``alpha`` (``terms=0`` is the one-step lookahead's direction). The
     series damps the sharp directions of ``v``, which the base steps settle soon whatever the images, and keeps the
-    flat ones, where the images decide where the weights end up: the one-step objectives weigh both alike.
+    flat ones, where the images decide where the weights end up: the one-step objectives weigh both alike. Tried as a
+    way past their short-horizon bias (their gradients point, weakly, towards less augmentation).
 
-    ``alpha`` must stay below ``2 / lambda_max`` of ``H_w`` or the series grows: on reduced Fashion-MNIST the width-16
-    ResNet's ``lambda_max`` was about 22 after 3 epochs and 66 after 12 (``alpha`` 0.1, the base step size there,
-    grew the terms 1000-fold in 4 steps; 0.01 shrank them). It is a setting of its own, not the base step size.
-    Each term costs one more forward/backward pass on the training images (``H_w`` by a finite difference of
-    their weight gradient): a controller step costs ``3 + terms`` passes.
+    ``alpha`` is a setting of its own, not the base step size: each eigenvalue ``lambda`` of ``H_w`` scales its part
+    of a term by ``1 - alpha * lambda``, so the sharp directions grow where ``alpha * lambda_max > 2`` and the
+    negative curvature of a loss away from its minimum grows at any ``alpha``. On reduced Fashion-MNIST
+    (``python bench/neumann_series.py``: width 16, ``lambda_max`` 10 after 3 epochs and 18 after 12) the base step
+    size 0.1 grew the terms 8- and 31-fold over 10 terms; 0.01 shrank them to 0.87-0.88 of ``|v|``. The series is
+    then close to ``(terms + 1) * v`` with its sharpest directions damped: measured there, it found no more direction
+    than the one-step objectives (bench/README.md, tenth round). Each term costs one more forward/backward pass on the
+    training images (``H_w`` by a finite difference of their weight gradient): a controller step costs ``terms``
+    passes more than the lookahead's.
 
     Args:
         epsilon: finite-difference step, relative to the direction's norm.
