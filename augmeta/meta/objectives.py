@@ -119,20 +119,6 @@ def _perturbed_weights(params: list[nn.Parameter], direction: tuple[torch.Tensor
                 p.copy_(original)
 
 
-def _perturbed_image_grad(
-    model: nn.Module,
-    criterion: Criterion,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    params: list[nn.Parameter],
-    direction: tuple[torch.Tensor, ...],
-    eps: torch.Tensor,
-) -> torch.Tensor:
-    """``grad_x L(w + eps * direction, x)``, the weights restored exactly afterwards."""
-    with _perturbed_weights(params, direction, eps):
-        return _image_grad(model, criterion, images, labels)
-
-
 def _norm(tensors: tuple[torch.Tensor, ...]) -> torch.Tensor:
     return torch.sqrt(sum((t.float() ** 2).sum() for t in tensors))
 
@@ -258,7 +244,8 @@ class _FiniteDifferenceObjective:
     ) -> torch.Tensor:
         """``H_x d = d/dx <grad_w L_t(w, x), d>`` by a finite difference along ``d`` of step ``epsilon / |d|``."""
         eps = self.epsilon / (_norm(direction) + 1e-12)
-        perturbed = _perturbed_image_grad(model, criterion, images, labels, params, direction, eps)
+        with _perturbed_weights(params, direction, eps):
+            perturbed = _image_grad(model, criterion, images, labels)
         return (perturbed - train_image_grad) / eps
 
 
