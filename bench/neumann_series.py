@@ -24,9 +24,13 @@ import torch
 from script_setup import EVERY_STEP, add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugMetaModule
-from augmeta.meta.objectives import _norm, preserved_batchnorm, weight_hessian_vector
+from augmeta.meta.objectives import preserved_batchnorm, weight_hessian_vector
 
 Vector = tuple[torch.Tensor, ...]
+
+
+def _norm(vector: Vector) -> torch.Tensor:
+    return torch.sqrt(sum((t.float() ** 2).sum() for t in vector))
 
 
 def largest_eigenvalue(hvp: Callable[[Vector], Vector], like: Vector, iterations: int, seed: int = 0) -> float:
