@@ -24,13 +24,9 @@ import torch
 from script_setup import EVERY_STEP, add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugMetaModule
-from augmeta.meta.objectives import preserved_batchnorm, weight_hessian_vector
+from augmeta.meta.objectives import preserved_batchnorm, tensors_norm, weight_hessian_vector
 
 Vector = tuple[torch.Tensor, ...]
-
-
-def _norm(vector: Vector) -> torch.Tensor:
-    return torch.sqrt(sum((t.float() ** 2).sum() for t in vector))
 
 
 def largest_eigenvalue(hvp: Callable[[Vector], Vector], like: Vector, iterations: int, seed: int = 0) -> float:
@@ -40,8 +36,8 @@ def largest_eigenvalue(hvp: Callable[[Vector], Vector], like: Vector, iterations
     value = 0.0
     for _ in range(iterations):
         hu = hvp(u)
-        norm = _norm(hu)
-        value = float(sum((a * b).sum() for a, b in zip(u, hu, strict=True)) / _norm(u) ** 2)
+        norm = tensors_norm(hu)
+        value = float(sum((a * b).sum() for a, b in zip(u, hu, strict=True)) / tensors_norm(u) ** 2)
         u = tuple(t / norm for t in hu)
     return value
 
@@ -51,7 +47,7 @@ def term_norms(hvp: Callable[[Vector], Vector], v: Vector, alpha: float, terms: 
     term, norms = v, []
     for _ in range(terms):
         term = tuple(t - alpha * h for t, h in zip(term, hvp(term), strict=True))
-        norms.append(float(_norm(term) / _norm(v)))
+        norms.append(float(tensors_norm(term) / tensors_norm(v)))
     return norms
 
 

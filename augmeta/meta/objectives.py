@@ -27,6 +27,7 @@ __all__ = [
     "non_saturating_loss",
     "preserved_batchnorm",
     "reduced_precision",
+    "tensors_norm",
     "weight_hessian_vector",
 ]
 
@@ -119,7 +120,8 @@ def _perturbed_weights(params: list[nn.Parameter], direction: tuple[torch.Tensor
                 p.copy_(original)
 
 
-def _norm(tensors: tuple[torch.Tensor, ...]) -> torch.Tensor:
+def tensors_norm(tensors: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The Euclidean norm of ``tensors`` taken together (one vector split over parameters), computed in float32."""
     return torch.sqrt(sum((t.float() ** 2).sum() for t in tensors))
 
 
@@ -150,7 +152,7 @@ def weight_hessian_vector(
 ) -> tuple[torch.Tensor, ...]:
     """``H_w u``, the loss's Hessian w.r.t. ``params`` times ``u``, by the finite difference
     ``(grad_w L(w + eps u, x) - g) / eps`` with ``g = grad_w L(w, x)`` and ``eps = epsilon / |u|``: one more pass."""
-    eps = epsilon / (_norm(u) + 1e-12)
+    eps = epsilon / (tensors_norm(u) + 1e-12)
     with _perturbed_weights(params, u, eps):
         perturbed = torch.autograd.grad(criterion(model(images), labels), params)
     return tuple((a - b) / eps for a, b in zip(perturbed, g, strict=True))
@@ -243,7 +245,7 @@ class _FiniteDifferenceObjective:
         train_image_grad: torch.Tensor,
     ) -> torch.Tensor:
         """``H_x d = d/dx <grad_w L_t(w, x), d>`` by a finite difference along ``d`` of step ``epsilon / |d|``."""
-        eps = self.epsilon / (_norm(direction) + 1e-12)
+        eps = self.epsilon / (tensors_norm(direction) + 1e-12)
         with _perturbed_weights(params, direction, eps):
             perturbed = _image_grad(model, criterion, images, labels)
         return (perturbed - train_image_grad) / eps
@@ -282,7 +284,7 @@ class GradientMatchingObjective(_FiniteDifferenceObjective):
 
     def _direction(self, v, g, step_size, curvature):
         """Along ``u = |g|^2 v - (g.v) g``, times ``-1 / (|g|^3 |v|)``."""
-        v_norm, g_norm = _norm(v), _norm(g)
+        v_norm, g_norm = tensors_norm(v), tensors_norm(g)
         dot = sum((a.float() * b.float()).sum() for a, b in zip(g, v, strict=True))
         u = tuple(g_norm**2 * b.float() - dot * a.float() for a, b in zip(g, v, strict=True))
         return u, -1.0 / (g_norm**3 * v_norm + 1e-12)
