@@ -367,6 +367,22 @@ def report(
     return " ; ".join(dict.fromkeys(commands)), tables
 
 
+def kept_accuracies(
+    paths: list[Path],
+    dataset: str,
+    method: str,
+    meta: dict,
+    augment_until: float,
+    epochs: int | None = None,
+    meta_size: int | float | None = None,
+) -> dict[int, tuple[float, float]]:
+    """Seed -> (test %, val %) of ``method``'s runs on ``dataset`` that :func:`report` keeps for these settings (the
+    recipe's epochs where ``epochs`` is None); empty where it keeps none."""
+    _, tables = report(paths, [method], meta, augment_until, epochs, [dataset], meta_size)
+    row = tables.get(dataset, {}).get(method)
+    return {} if row is None else {seed: (test, row["val_by_seed"][seed]) for seed, test in row["by_seed"].items()}
+
+
 def count_or_fraction(text: str) -> int | float:
     """``--meta-size``: ``6000`` is a count of images, ``0.1`` a fraction (argparse names this function on an error)."""
     return float(text) if "." in text else int(text)

@@ -18,7 +18,7 @@ import json
 import statistics
 from pathlib import Path
 
-from accuracy import RECIPES, count_or_fraction, report
+from accuracy import RECIPES, count_or_fraction, kept_accuracies
 
 
 def side(given: list[str], which: str) -> tuple[str, dict, list[Path]]:
@@ -38,11 +38,10 @@ def seed_results(
 ) -> dict[int, tuple[float, float]]:
     """Seed -> (test %, val %) of one side's kept runs."""
     method, meta, files = side(given, which)
-    _, tables = report(files, [method], meta, augment_until, epochs, [dataset], meta_size)
-    row = tables.get(dataset, {}).get(method)
-    if row is None:
+    results = kept_accuracies(files, dataset, method, meta, augment_until, epochs, meta_size)
+    if not results:
         raise SystemExit(f"--{which}: no {method} runs on {dataset} with settings {meta} in {[str(f) for f in files]}.")
-    return {seed: (test, row["val_by_seed"][seed]) for seed, test in row["by_seed"].items()}
+    return results
 
 
 def paired(a: dict[int, tuple[float, float]], b: dict[int, tuple[float, float]]) -> dict[str, tuple[float, float]]:

@@ -4,11 +4,11 @@
         --policy-files 'DIR/fashion_mnist_4k_until08_augmeta-joint_seed{seed}.json' [more patterns]
         --name NAME --out policies/learned/NAME.json
 
-Reads ``bench/accuracy.py`` results files, keeps the ``augmeta-joint`` rows of one data set and recipe (the given
-``augment_until``, default controller settings, no meta split), and picks the run with the highest validation
-accuracy (ties: the lowest seed), never by test accuracy, which so stays a fair estimate of the picked file. Its
-policy file is the first pattern's ``{seed}`` that exists (the runs' own files live in temporary folders and were
-copied by seed). The copy
+Reads ``bench/accuracy.py`` results files, keeps the ``augmeta-joint`` runs of one data set and recipe that
+``bench/accuracy.py --report`` keeps (the given ``augment_until``, the recipe's epochs, today's controller defaults,
+no meta split; the first row of each run), and picks the run with the highest validation accuracy (ties: the lowest
+seed), never by test accuracy, which so stays a fair estimate of the picked file. Its policy file is the first
+pattern's ``{seed}`` that exists (the runs' own files live in temporary folders and were copied by seed). The copy
 gets the name, a description and, in its provenance, the recipe and what its runs measured: the joint run's
 ``val_acc`` and ``test_acc``, and those of the ``augmeta-retrain`` run of the same seed where there is one. Prints
 every candidate and last ``picked_seed=<k> val_acc=<v> test_acc=<t>``.
@@ -17,32 +17,19 @@ every candidate and last ``picked_seed=<k> val_acc=<v> test_acc=<t>``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from accuracy import kept_accuracies
 
 from augmeta.policy import Policy, load_policy
 
 
 def recipe_rows(results: list[Path], dataset: str, method: str, augment_until: float) -> dict[int, dict]:
-    """Seed -> the row of ``method`` on ``dataset`` under the default controller at ``augment_until``; an error
-    where two files hold different rows of one seed."""
-    rows: dict[int, dict] = {}
-    for path in results:
-        for row in json.loads(path.read_text())["results"]:
-            same_recipe = (
-                row.get("augment_until", 1.0) == augment_until and not row.get("meta") and not row.get("meta_size")
-            )
-            if row["dataset"] != dataset or row["method"] != method or not same_recipe:
-                continue
-            seen = rows.get(row["seed"])
-            if seen is not None and (seen["val_acc"], seen["test_acc"]) != (row["val_acc"], row["test_acc"]):
-                raise ValueError(
-                    f"{path}: seed {row['seed']} of {method} on {dataset} should have one result, but has two: "
-                    f"val {seen['val_acc']:.2f} / test {seen['test_acc']:.2f} and val {row['val_acc']:.2f} / test "
-                    f"{row['test_acc']:.2f}."
-                )
-            rows[row["seed"]] = row
-    return rows
+    """Seed -> ``{"seed", "val_acc", "test_acc"}`` of ``method``'s runs on ``dataset`` at ``augment_until`` under the
+    default controller: the runs ``bench/accuracy.py --report`` keeps for that recipe (its epochs, today's controller
+    defaults, no meta split; the first row of each run)."""
+    kept = kept_accuracies(results, dataset, method, {}, augment_until)
+    return {seed: {"seed": seed, "test_acc": test, "val_acc": val} for seed, (test, val) in kept.items()}
 
 
 def policy_file(patterns: list[str], seed: int) -> Path:

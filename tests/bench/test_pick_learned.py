@@ -19,8 +19,19 @@ def pick():
         yield module
 
 
+@pytest.fixture(scope="module")
+def accuracy():
+    with bench_script("accuracy") as module:
+        yield module
+
+
 def row(method: str, seed: int, val: float, test: float, **recipe) -> dict:
-    return {"dataset": "digits", "method": method, "seed": seed, "val_acc": val, "test_acc": test, "meta": {}, **recipe}
+    """A row as ``bench/accuracy.py`` records a run of the digits recipe (30 epochs), today's controller defaults
+    (or ``meta``'s) unless ``recipe`` says otherwise."""
+    with bench_script("accuracy") as accuracy:
+        controller = accuracy.controller_settings(method, recipe.get("meta", {}))
+    return {"dataset": "digits", "method": method, "seed": seed, "epochs": 30, "val_acc": val, "test_acc": test,
+            "seconds": 1.0, "meta": {}, "controller": controller, **recipe}  # fmt: skip
 
 
 def write_results(path: Path, rows: list[dict]) -> Path:
@@ -50,17 +61,20 @@ def test_rows_of_other_recipes_methods_and_data_sets_are_left_out(pick, tmp_path
     assert pick.recipe_rows([results], "digits", "augmeta-retrain", 0.8)[0]["val_acc"] == 98.0
 
 
-def test_two_different_results_of_one_seed_are_an_error_and_a_repeat_is_not(pick, tmp_path):
-    first = write_results(tmp_path / "a.json", [row("augmeta-joint", 0, 99.0, 98.0)])
-    repeat = write_results(tmp_path / "b.json", [row("augmeta-joint", 0, 99.0, 98.0)])
-    other = write_results(tmp_path / "c.json", [row("augmeta-joint", 0, 99.2, 98.0)])
-    assert list(pick.recipe_rows([first, repeat], "digits", "augmeta-joint", 1.0)) == [0]
-    message = (
-        f"{other}: seed 0 of augmeta-joint on digits should have one result, but has two: val 99.00 / test 98.00 and "
-        "val 99.20 / test 98.00."
-    )
-    with pytest.raises(ValueError, match=message.replace(".", r"\.").replace("/", r"\/")):
-        pick.recipe_rows([first, other], "digits", "augmeta-joint", 1.0)
+def test_the_runs_are_those_accuracys_report_keeps(pick, accuracy, tmp_path):
+    """Another epoch count or the controller defaults of an earlier version are other recipes; of a run repeated
+    (``--resume`` appends), the first row counts, as in ``bench/accuracy.py --report``'s tables."""
+    earlier = {**accuracy.controller_settings("augmeta-joint", {}), "meta_every": 3}
+    rows = [
+        row("augmeta-joint", 0, 99.0, 98.0, epochs=20),
+        row("augmeta-joint", 1, 99.9, 99.9, controller=earlier),
+        row("augmeta-joint", 2, 99.0, 98.0),
+        row("augmeta-joint", 2, 99.2, 98.4),
+    ]
+    first = write_results(tmp_path / "a.json", rows[:3])
+    repeat = write_results(tmp_path / "b.json", rows[3:])
+    kept = pick.recipe_rows([first, repeat], "digits", "augmeta-joint", 1.0)
+    assert kept == {2: {"seed": 2, "val_acc": 99.0, "test_acc": 98.0}}
 
 
 def test_the_policy_file_is_the_first_pattern_that_exists_and_a_missing_one_is_named(pick, tmp_path):
