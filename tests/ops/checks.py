@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -49,17 +48,22 @@ COLOUR_ATOL = 1.0 / 255.0
 INTERPOLATION_MODES = {"nearest": F.InterpolationMode.NEAREST, "bilinear": F.InterpolationMode.BILINEAR}
 
 
-def magnitude_cases(names: tuple[str, ...], magnitudes: tuple[float, ...] = MAGNITUDES) -> Iterator[object]:
-    """``pytest.param(name, magnitude, sign)`` for each op: every magnitude, both signs for signed ops."""
+def magnitude_cases(names: tuple[str, ...], magnitudes: tuple[float, ...] = MAGNITUDES) -> list[object]:
+    """``pytest.param(name, magnitude, sign)`` for each op: every magnitude, both signs for signed ops.
+
+    A list, not a generator: pytest 9.2 deprecates non-collection iterables in ``parametrize``.
+    """
+    params = []
     for name in names:
         spec = OPS[name]
         if not spec.has_magnitude:
-            yield pytest.param(name, 0.0, 1.0, id=name)
+            params.append(pytest.param(name, 0.0, 1.0, id=name))
             continue
         for magnitude in magnitudes:
             for sign in (1.0, -1.0) if spec.signed else (1.0,):
                 suffix = "-neg" if sign < 0 else ""
-                yield pytest.param(name, magnitude, sign, id=f"{name}-m{magnitude}{suffix}")
+                params.append(pytest.param(name, magnitude, sign, id=f"{name}-m{magnitude}{suffix}"))
+    return params
 
 
 def physical_value(name: str, magnitude: float, sign: float = 1.0) -> float:
