@@ -71,13 +71,18 @@ def stock_python_code(policy: Policy | str | os.PathLike[str], **options: Any) -
     ``options`` are its ``image_size`` and ``dtype``), importing torchvision only."""
     policy = as_policy(policy)
     transform = to_torchvision(policy, stock_only=True, **options)
+    # Nothing read from the policy file reaches the code except through ``repr`` of a ``str``, which is always one
+    # closed string literal: the docstring is fixed text, so a name holding quotes cannot end it.
+    options_text = ", ".join(f"{key}={value}" for key, value in options.items()) or "none"
     header = (
-        f'"""Augmentation policy {policy.name!r} as torchvision transforms v2 (stock classes only).\n\n'
-        f"Written by augmeta from that policy; needs torchvision only. Use `transform` like any v2 transform.\n"
-        f"Options: {options or 'none'}.\n"
+        '"""An augmentation policy as torchvision transforms v2 (stock classes only).\n\n'
+        "Written by augmeta from the policy named in `POLICY_NAME`; needs torchvision only.\n"
+        "Use `transform` like any v2 transform.\n"
         '"""\n\n'
         "from torchvision import tv_tensors  # noqa: F401  (fill dicts name tv_tensors types)\n"
         "from torchvision.transforms import v2\n\n"
+        f"POLICY_NAME = {str(policy.name)!r}\n"
+        f"EXPORT_OPTIONS = {options_text!r}\n\n"
     )
     return header + f"transform = {_python(transform)}\n"
 
