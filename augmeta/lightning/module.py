@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as nnf
 
 from augmeta.lightning.base_augment import random_crop_flip
+from augmeta.lightning.checkpoint_io import require_weights_only
 from augmeta.lightning.models import build_model
 from augmeta.meta import MetaNetwork, build_objective, default_ops, image_features, objective_settings
 from augmeta.ops import OPS
@@ -323,6 +324,23 @@ class AugMetaModule(pl.LightningModule):
         return self.meta.to_policy(name or "learned", features, labels, provenance=provenance)
 
     # ------------------------------------------------------------------------------------------- resumable state
+    @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path,
+        map_location=None,
+        hparams_file=None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        **kwargs,
+    ) -> AugMetaModule:
+        """Lightning's ``load_from_checkpoint``, always with ``weights_only=True`` (URLs included), so that loading
+        a tampered checkpoint cannot run code; ``weights_only=False`` is refused."""
+        require_weights_only(weights_only)
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location, hparams_file, strict, weights_only=True, **kwargs
+        )
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["augmeta_state"] = {
             "base_steps": self.base_steps,
