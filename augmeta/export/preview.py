@@ -10,45 +10,29 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from augmeta.datasets import dataset_spec, load_digits, load_image_files, read_idx_images
 from augmeta.policy import Policy
-from augmeta.utils import SYSTEM_FASHION_MNIST_DIR, atomic_write_bytes, read_idx
+from augmeta.utils import atomic_write_bytes
 
 __all__ = ["GRID_PAD", "grid_cell", "load_preview_images", "policy_grid", "save_png"]
 
 GRID_PAD = 2  # white pixels around and between cells
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+PREVIEW_DIGIT_SIZE = 32  # the 8x8 digits are upscaled (nearest) to this height and width
 
 
 def _digits(count: int) -> torch.Tensor:
     """scikit-learn's 8x8 digits (grey levels 0..16), upscaled to 32x32 (nearest): uint8 ``[N, 1, 32, 32]``."""
-    from sklearn.datasets import load_digits
-
-    levels = torch.from_numpy(load_digits().images[:count]).to(torch.float32) * (255.0 / 16.0)
-    images = levels.round().to(torch.uint8).unsqueeze(1)
-    return nnf.interpolate(images.float(), size=(32, 32), mode="nearest").to(torch.uint8)
+    images = load_digits().train_images[:count]
+    size = (PREVIEW_DIGIT_SIZE, PREVIEW_DIGIT_SIZE)
+    return nnf.interpolate(images.float(), size=size, mode="nearest").to(torch.uint8)
 
 
-def _fashion_mnist(count: int, folder: Path = SYSTEM_FASHION_MNIST_DIR) -> torch.Tensor:
-    path = folder / "t10k-images-idx3-ubyte.gz"
+def _fashion_mnist(count: int) -> torch.Tensor:
+    """The first ``count`` Fashion-MNIST test images from the system folder: uint8 ``[N, 1, 28, 28]``."""
+    path = dataset_spec("fashion_mnist").system_dir / "t10k-images-idx3-ubyte.gz"
     if not path.is_file():
         raise FileNotFoundError(f"Fashion-MNIST test images not found at {path}.")
-    return torch.from_numpy(read_idx(path)[:count].copy()).unsqueeze(1)
-
-
-def _folder(folder: Path, count: int) -> torch.Tensor:
-    """Up to ``count`` images of ``folder`` (sorted by name), RGB, resized to the first one's size."""
-    from PIL import Image
-
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)[:count]
-    if not paths:
-        raise FileNotFoundError(f"No images ({', '.join(_IMAGE_SUFFIXES)}) in {folder}.")
-    images, size = [], None
-    for path in paths:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            size = size or image.size
-            images.append(np.asarray(image.resize(size) if image.size != size else image))
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return read_idx_images(path)[:count]
 
 
 def load_preview_images(source: str | os.PathLike[str], count: int) -> torch.Tensor:
@@ -62,7 +46,7 @@ def load_preview_images(source: str | os.PathLike[str], count: int) -> torch.Ten
     folder = Path(source)
     if not folder.is_dir():
         raise FileNotFoundError(f"{str(folder)!r} is not a folder of images (nor 'digits' or 'fashion_mnist').")
-    return _folder(folder, count)
+    return load_image_files(folder, count)
 
 
 def policy_grid(

@@ -16,13 +16,18 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torchvision
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from torchvision.transforms.v2 import functional as F
 
-from augmeta.utils.idx import SYSTEM_FASHION_MNIST_DIR, read_idx
+from augmeta.datasets import (
+    DATASETS,
+    DatasetNotFoundError,
+    LoadedDataset,
+    dataset_spec,
+    download_dataset,
+    folder_class_names,
+    load_dataset,
+)
 
 __all__ = [
     "DATASETS",
@@ -32,28 +37,8 @@ __all__ = [
     "TensorImages",
     "dataset_statistics",
     "pass_batch",
-    "read_idx",
     "stratified_split",
 ]
-
-DATASETS: tuple[str, ...] = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100", "svhn", "image_folder")
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-FASHION_MNIST_CLASSES = tuple("T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot".split(","))
-DIGIT_CLASSES = tuple(str(digit) for digit in range(10))
-_CLASS_NAMES = {
-    "digits": DIGIT_CLASSES,
-    "mnist": DIGIT_CLASSES,
-    "svhn": DIGIT_CLASSES,
-    "fashion_mnist": FASHION_MNIST_CLASSES,
-}
-_TORCHVISION_FOLDER = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}  # <data_dir>/<folder>/raw holds idx files
-_CIFAR = ("cifar10", "cifar100")
-HELD_OUT_TEST = {"digits": 0.25, "image_folder": 0.2}  # test fraction for data sets without a test split
-DEFAULT_FOLDER_IMAGE_SIZE = 32
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A data set that is not on this machine. The message names the places searched and how to get it."""
 
 
 class TensorImages(Dataset):
@@ -168,145 +153,7 @@ def stratified_split(
     return by_class[~chosen].sort().values, by_class[chosen].sort().values
 
 
-# --- loading -----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One data set as loaded: train and (where the data set has one) test tensors, and the class names."""
-
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    test_images: torch.Tensor | None
-    test_labels: torch.Tensor | None
-    class_names: tuple[str, ...]
-
-
-def _idx_folders(name: str, data_dir: Path | None) -> list[Path]:
-    """Where ``fashion_mnist`` / ``mnist`` idx files are looked for, in order."""
-    folders = [data_dir, data_dir / _TORCHVISION_FOLDER[name] / "raw"] if data_dir is not None else []
-    return folders + [SYSTEM_FASHION_MNIST_DIR] if name == "fashion_mnist" else folders
-
-
-def _find_idx_files(name: str, data_dir: Path | None) -> list[Path] | None:
-    """The four idx files (``.gz`` or not) from the first folder that has all of them."""
-    for folder in _idx_folders(name, data_dir):
-        found = [next((p for p in (folder / f"{n}.gz", folder / n) if p.is_file()), None) for n in IDX_FILES]
-        if all(found):
-            return found
-    return None
-
-
-def _labels(values: Any) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(values), dtype=torch.int64)
-
-
-def _load_digits() -> _Source:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = torch.from_numpy(np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
-    return _Source(images, _labels(digits.target), None, None, DIGIT_CLASSES)
-
-
-def _load_idx(files: Sequence[Path], class_names: tuple[str, ...]) -> _Source:
-    train_x, train_y, test_x, test_y = (torch.from_numpy(read_idx(path).copy()) for path in files)
-    return _Source(train_x.unsqueeze(1), train_y.long(), test_x.unsqueeze(1), test_y.long(), class_names)
-
-
-def _torchvision_dataset(name: str, root: Path, train: bool, download: bool) -> Any:
-    datasets = torchvision.datasets  # looked up when called, so tests can stand in for a class
-    if name == "svhn":
-        return datasets.SVHN(str(root), split="train" if train else "test", download=download)
-    classes = {"fashion_mnist": datasets.FashionMNIST, "mnist": datasets.MNIST, "cifar10": datasets.CIFAR10}
-    return {**classes, "cifar100": datasets.CIFAR100}[name](str(root), train=train, download=download)
-
-
-def _torchvision_arrays(name: str, dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``.data`` as ``uint8 [N, C, H, W]`` (MNIST: [N, H, W], CIFAR: [N, H, W, C], SVHN: already NCHW) and labels."""
-    images = torch.as_tensor(np.asarray(dataset.data), dtype=torch.uint8)
-    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2) if name in _CIFAR else images
-    return images.contiguous(), _labels(dataset.labels if name == "svhn" else dataset.targets)
-
-
-def _load_torchvision(name: str, data_dir: Path | None) -> _Source:
-    if data_dir is None:
-        raise DatasetNotFoundError(_missing_message(name, data_dir))
-    try:
-        train, test = (_torchvision_dataset(name, data_dir, split, download=False) for split in (True, False))
-    except RuntimeError as error:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
-        raise DatasetNotFoundError(_missing_message(name, data_dir)) from error
-    class_names = tuple(train.classes) if name in _CIFAR else _CLASS_NAMES[name]
-    return _Source(*_torchvision_arrays(name, train), *_torchvision_arrays(name, test), class_names)
-
-
-def _read_folder_images(files: Sequence[tuple[str, int]], image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    arrays = []
-    for path, _ in files:
-        with Image.open(path) as image:
-            resized = image.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
-            arrays.append(np.asarray(resized, dtype=np.uint8))
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return images, _labels([label for _, label in files])
-
-
-def _folder_classes(data_dir: Path | None) -> tuple[list[str], dict[str, int]]:
-    if data_dir is None or not (data_dir / "train").is_dir():
-        raise DatasetNotFoundError(_missing_message("image_folder", data_dir))
-    return find_classes(data_dir / "train")
-
-
-def _load_image_folder(data_dir: Path, image_size: int) -> _Source:
-    classes, class_to_idx = _folder_classes(data_dir)
-    train = _read_folder_images(make_dataset(data_dir / "train", class_to_idx, IMG_EXTENSIONS), image_size)
-    if not (data_dir / "test").is_dir():
-        return _Source(*train, None, None, tuple(classes))
-    unknown = sorted(set(find_classes(data_dir / "test")[0]) - set(classes))
-    if unknown:
-        raise ValueError(f"{data_dir / 'test'} should hold only classes of {data_dir / 'train'}, but has {unknown}.")
-    test_files = make_dataset(data_dir / "test", class_to_idx, IMG_EXTENSIONS, allow_empty=True)
-    return _Source(*train, *_read_folder_images(test_files, image_size), tuple(classes))
-
-
-def _load_source(name: str, data_dir: Path | None, image_size: int | None) -> _Source:
-    if name == "digits":
-        return _load_digits()
-    if name == "image_folder":
-        return _load_image_folder(data_dir, image_size or DEFAULT_FOLDER_IMAGE_SIZE)
-    files = _find_idx_files(name, data_dir) if name in _TORCHVISION_FOLDER else None
-    return _load_idx(files, _CLASS_NAMES[name]) if files is not None else _load_torchvision(name, data_dir)
-
-
-def _missing_message(name: str, data_dir: Path | None) -> str:
-    given = f"`data_dir` ({data_dir})" if data_dir is not None else "`data_dir` (not given)"
-    if name == "image_folder":
-        return (
-            f"Dataset 'image_folder' not found: {given} should hold train/<class>/<image> "
-            "(and optionally test/<class>/<image>), images in any format PIL reads (.png, .jpg, ...)."
-        )
-    how = "download it with `--data.download true` (torchvision, on a machine with internet) into `--data.data_dir`"
-    if name in _TORCHVISION_FOLDER:
-        folders = ", ".join(str(folder) for folder in _idx_folders(name, data_dir)) or "no folder"
-        apt = "install it with `apt-get install dataset-fashion-mnist`, or " if name == "fashion_mnist" else ""
-        return (
-            f"Dataset '{name}' not found: looked for {', '.join(f'{n}.gz' for n in IDX_FILES)} (or unpacked) in "
-            f"{folders}, and for torchvision's files under {given}. To get it, {apt}{how}."
-        )
-    return f"Dataset '{name}' not found: torchvision found no files under {given}. To get it, {how}."
-
-
 # --- the data module ---------------------------------------------------------------------------------------------
-
-# name -> (number of classes, channels, native height = width); image_folder's classes come from its folders
-_SHAPES = {
-    "digits": (10, 1, 8),
-    "fashion_mnist": (10, 1, 28),
-    "mnist": (10, 1, 28),
-    "cifar10": (10, 3, 32),
-    "cifar100": (100, 3, 32),
-    "svhn": (10, 3, 32),
-    "image_folder": (None, 3, DEFAULT_FOLDER_IMAGE_SIZE),
-}
 
 
 @dataclass(frozen=True)
@@ -365,7 +212,7 @@ class AugDataModule(pl.LightningDataModule):
         super().__init__()
         _check_arguments(locals())
         self.save_hyperparameters()
-        self.dataset = dataset
+        self.dataset, self.spec = dataset, dataset_spec(dataset)
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
         self.batch_size, self.val_size, self.train_subset = batch_size, val_size, train_subset
         self.meta_size = meta_size
@@ -376,28 +223,28 @@ class AugDataModule(pl.LightningDataModule):
 
     @property
     def num_classes(self) -> int:
-        count = _SHAPES[self.dataset][0]
+        count = self.spec.num_classes
         return count if count is not None else len(self.class_names)
 
     @property
     def in_channels(self) -> int:
-        return _SHAPES[self.dataset][1]
+        return self.spec.channels
 
     @property
     def image_size(self) -> int:
         """Height (= width) of the images served."""
-        return self.resize_to if self.resize_to is not None else _SHAPES[self.dataset][2]
+        return self.resize_to if self.resize_to is not None else self.spec.image_size
 
     @property
     def class_names(self) -> tuple[str, ...]:
         """Class names by label; CIFAR's are read from its files, so they need ``setup()`` first."""
         if self._splits is not None:
             return self._splits.class_names
-        if self.dataset == "image_folder":
-            return tuple(_folder_classes(self.data_dir)[0])
-        if self.dataset in _CIFAR:
+        if self.spec.source == "image_folder":
+            return folder_class_names(self.data_dir)
+        if self.spec.class_names_from_files:
             raise RuntimeError(f"The class names of '{self.dataset}' are read from its files; call setup() first.")
-        return _CLASS_NAMES[self.dataset]
+        return self.spec.class_names
 
     # -- the splits: after setup --
 
@@ -422,17 +269,13 @@ class AugDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Download the data set where ``download=True`` and it is not on this machine yet (one process only)."""
-        if not self.download or self.dataset in ("digits", "image_folder"):
-            return
-        if self.dataset in _TORCHVISION_FOLDER and _find_idx_files(self.dataset, self.data_dir) is not None:
-            return
-        for train in (True, False):
-            _torchvision_dataset(self.dataset, self.data_dir, train, download=True)
+        if self.download and self.spec.downloadable:
+            download_dataset(self.spec, self.data_dir)
 
     def setup(self, stage: str | None = None) -> None:
         """Load the data set and split it, once: later calls (one per stage) keep the splits."""
         if self._splits is None:
-            source = _load_source(self.dataset, self.data_dir, self.resize_to)
+            source = load_dataset(self.spec, self.data_dir, self.resize_to)
             train, val, test, meta = self._split(source, torch.Generator().manual_seed(self.seed))
             val_resized = self._resized(val)
             meta_resized = val_resized if meta is val else self._resized(meta)
@@ -440,11 +283,11 @@ class AugDataModule(pl.LightningDataModule):
                 self._resized(train), val_resized, self._resized(test), meta_resized, source.class_names
             )
 
-    def _split(self, source: _Source, generator: torch.Generator) -> tuple[TensorImages, ...]:
+    def _split(self, source: LoadedDataset, generator: torch.Generator) -> tuple[TensorImages, ...]:
         """(train, val, test, meta) splits; ``meta`` is ``val`` itself unless ``meta_size``."""
         images, labels = source.train_images, source.train_labels
         if source.test_images is None:
-            rest, held = stratified_split(labels, round(HELD_OUT_TEST[self.dataset] * len(labels)), generator)
+            rest, held = stratified_split(labels, round(self.spec.test_fraction * len(labels)), generator)
             test = TensorImages(images[held], labels[held])
             images, labels = images[rest], labels[rest]
         else:
@@ -537,9 +380,8 @@ def _meta_count(meta_size: int | float, total: int, available: int, source: str,
 def _check_arguments(arguments: dict[str, Any]) -> None:
     """Check the constructor's arguments; the sizes that depend on the data are checked in ``setup``."""
     dataset, data_dir, download, val_size = (arguments[k] for k in ("dataset", "data_dir", "download", "val_size"))
-    if dataset not in DATASETS:
-        raise ValueError(f"`dataset` should be one of {list(DATASETS)}, but got {dataset!r} instead.")
-    if data_dir is None and (dataset == "image_folder" or download):
+    spec = dataset_spec(dataset)  # an unknown name: ValueError
+    if data_dir is None and (spec.source == "image_folder" or download):
         raise ValueError(f"`data_dir` should be a directory for '{dataset}' (download={download}), but got None.")
     for name, optional in (("val_size", False), ("meta_size", True)):
         value = arguments[name]

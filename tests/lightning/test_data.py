@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import pickle
 import re
 from pathlib import Path
@@ -16,7 +15,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader
 
-from augmeta.lightning import data
+from augmeta.datasets import SYSTEM_FASHION_MNIST_DIR
 from augmeta.lightning.data import (
     AugDataModule,
     DatasetNotFoundError,
@@ -24,9 +23,9 @@ from augmeta.lightning.data import (
     TensorImages,
     dataset_statistics,
     pass_batch,
-    read_idx,
     stratified_split,
 )
+from tests.datasets.helpers import move_system_fashion_mnist, write_fake_mnist
 
 DIGITS, DIGITS_TEST = 1797, 449  # load_digits size, and its 25% held-out test split
 
@@ -321,35 +320,12 @@ class TestLoaders:
         assert model.validated == 135  # the whole validation split, last batch kept
 
 
-def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    payload = header + array.astype(np.uint8).tobytes()
-    if compress:
-        path.with_name(path.name + ".gz").write_bytes(gzip.compress(payload))
-    else:
-        path.write_bytes(payload)
-
-
-def write_fake_mnist(folder: Path, compress: bool = True) -> dict[str, np.ndarray]:
-    generator = np.random.default_rng(0)
-    arrays = {
-        "train-images-idx3-ubyte": generator.integers(0, 256, (40, 28, 28)),
-        "train-labels-idx1-ubyte": np.arange(40) % 10,
-        "t10k-images-idx3-ubyte": generator.integers(0, 256, (20, 28, 28)),
-        "t10k-labels-idx1-ubyte": np.arange(20) % 10,
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, array in arrays.items():
-        write_idx(folder / name, array, compress)
-    return arrays
-
-
 class TestIdx:
     @pytest.mark.parametrize(
         ("layout", "compress"), [(".", True), ("FashionMNIST/raw", True), ("FashionMNIST/raw", False)]
     )
     def test_fashion_mnist_from_idx_files(self, tmp_path, monkeypatch, layout, compress):
-        monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST_DIR", tmp_path / "not-installed")
+        move_system_fashion_mnist(monkeypatch, tmp_path / "not-installed")
         arrays = write_fake_mnist(tmp_path / layout, compress)
         module = AugDataModule("fashion_mnist", data_dir=str(tmp_path), val_size=10, batch_size=8)
         module.setup("fit")
@@ -364,17 +340,8 @@ class TestIdx:
         expected = torch.from_numpy(arrays["train-images-idx3-ubyte"].astype(np.uint8)).unsqueeze(1)
         assert train == rows(expected, torch.from_numpy(arrays["train-labels-idx1-ubyte"]))
 
-    def test_read_idx_rejects_other_files(self, tmp_path):
-        (tmp_path / "file").write_bytes(b"\x00\x00\x0d\x01")
-        message = (
-            f"{tmp_path / 'file'} should be an idx file of unsigned bytes (header 00 00 08 ..), "
-            "but got b'\\x00\\x00\\r\\x01'."
-        )
-        with pytest.raises(ValueError, match=exactly(message)):
-            read_idx(tmp_path / "file")
-
     def test_missing_fashion_mnist(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST_DIR", tmp_path / "system")
+        move_system_fashion_mnist(monkeypatch, tmp_path / "system")
         module = AugDataModule("fashion_mnist", data_dir=str(tmp_path / "data"))
         message = (
             "Dataset 'fashion_mnist' not found: looked for train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
@@ -386,7 +353,7 @@ class TestIdx:
         with pytest.raises(DatasetNotFoundError, match=exactly(message)):
             module.setup("fit")
 
-    @pytest.mark.skipif(not data.SYSTEM_FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
+    @pytest.mark.skipif(not SYSTEM_FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
     def test_installed_fashion_mnist(self):
         module = AugDataModule("fashion_mnist", val_size=5000)
         module.setup("fit")

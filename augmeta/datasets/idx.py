@@ -1,4 +1,4 @@
-"""The idx file format of MNIST and Fashion-MNIST, and where Debian's ``dataset-fashion-mnist`` puts those files."""
+"""The idx file format of MNIST and Fashion-MNIST: a big-endian header, then unsigned bytes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SYSTEM_FASHION_MNIST_DIR", "read_idx"]
-
-SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
+__all__ = ["read_idx"]
 
 
 def read_idx(path: str | Path) -> np.ndarray:

@@ -1,0 +1,251 @@
+"""Read the data sets :mod:`augmeta.datasets.specs` describes into ``uint8 [N, C, H, W]`` tensors.
+
+:func:`load_dataset` loads a whole data set (train and, where it has one, test split) for training;
+:func:`load_image_files` reads a flat folder of images, for a preview. Nothing here downloads unless asked
+(:func:`download_dataset`). scikit-learn is imported when the digits are loaded, and a torchvision data set class is
+looked up by name when called (so a test can stand in for one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+from augmeta.datasets.idx import read_idx
+from augmeta.datasets.specs import DIGIT_CLASSES, IDX_FILES, DatasetSpec, dataset_spec
+
+__all__ = [
+    "IMAGE_FILE_SUFFIXES",
+    "DatasetNotFoundError",
+    "LoadedDataset",
+    "download_dataset",
+    "find_idx_files",
+    "folder_class_names",
+    "idx_folders",
+    "load_dataset",
+    "load_digits",
+    "load_image_files",
+    "missing_message",
+    "read_idx_images",
+    "read_rgb_images",
+    "torchvision_dataset",
+]
+
+IMAGE_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # load_image_files
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A data set that is not on this machine. The message names the places searched and how to get it."""
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """One data set as loaded: train and (where the data set has one) test tensors, and the class names.
+
+    Images are ``uint8 [N, C, H, W]`` (values 0..255), labels ``int64 [N]``.
+    """
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor | None
+    test_labels: torch.Tensor | None
+    class_names: tuple[str, ...]
+
+
+def load_dataset(spec: DatasetSpec | str, data_dir: Path | None = None, image_size: int | None = None) -> LoadedDataset:
+    """Load the data set of ``spec`` (a spec or its name) from ``data_dir``; nothing is downloaded.
+
+    Args:
+        spec: what to load.
+        data_dir: where its files are; not needed for ``digits`` (nor for Fashion-MNIST from its system folder).
+        image_size: ``image_folder`` only: the height (= width) every image is resized to; None: the spec's.
+
+    Raises:
+        DatasetNotFoundError: the files are not there; the message says where it looked and how to get them.
+    """
+    spec = dataset_spec(spec) if isinstance(spec, str) else spec
+    if spec.source == "sklearn_digits":
+        return load_digits()
+    if spec.source == "image_folder":
+        return _load_image_folder(data_dir, image_size or spec.image_size)
+    files = find_idx_files(spec, data_dir) if spec.idx_folder is not None else None
+    return _load_idx(files, spec.class_names) if files is not None else _load_torchvision(spec, data_dir)
+
+
+def _labels(values: Any) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values), dtype=torch.int64)
+
+
+# --- scikit-learn's digits -----------------------------------------------------------------------------------------
+
+
+def load_digits() -> LoadedDataset:
+    """scikit-learn's 1,797 digits, 8 x 8, grey levels 0..16 scaled to 0..255: ``uint8 [1797, 1, 8, 8]``, no test
+    split."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    images = torch.from_numpy(np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    return LoadedDataset(images, _labels(digits.target), None, None, DIGIT_CLASSES)
+
+
+# --- idx files (MNIST, Fashion-MNIST) ------------------------------------------------------------------------------
+
+
+def idx_folders(spec: DatasetSpec, data_dir: Path | None) -> list[Path]:
+    """Where ``spec``'s idx files are looked for, in order: ``data_dir``, torchvision's ``data_dir/<folder>/raw``,
+    then the system folder (if any)."""
+    folders = [data_dir, data_dir / spec.idx_folder / "raw"] if data_dir is not None else []
+    return folders + [spec.system_dir] if spec.system_dir is not None else folders
+
+
+def find_idx_files(spec: DatasetSpec, data_dir: Path | None) -> list[Path] | None:
+    """The four idx files of :data:`IDX_FILES` (``.gz`` or not) from the first folder that has all of them."""
+    for folder in idx_folders(spec, data_dir):
+        found = [next((p for p in (folder / f"{n}.gz", folder / n) if p.is_file()), None) for n in IDX_FILES]
+        if all(found):
+            return found
+    return None
+
+
+def read_idx_images(path: str | Path) -> torch.Tensor:
+    """The images of an idx file, ``uint8 [N, 1, H, W]``."""
+    return torch.from_numpy(read_idx(path).copy()).unsqueeze(1)
+
+
+def _load_idx(files: Sequence[Path], class_names: tuple[str, ...]) -> LoadedDataset:
+    train_images, train_labels, test_images, test_labels = files
+    return LoadedDataset(
+        read_idx_images(train_images),
+        torch.from_numpy(read_idx(train_labels).copy()).long(),
+        read_idx_images(test_images),
+        torch.from_numpy(read_idx(test_labels).copy()).long(),
+        class_names,
+    )
+
+
+# --- torchvision's data set classes --------------------------------------------------------------------------------
+
+
+def torchvision_dataset(spec: DatasetSpec, root: Path, train: bool, download: bool) -> Any:
+    """An instance of ``spec``'s ``torchvision.datasets`` class (looked up now, by name): its train or test split."""
+    dataset_class = getattr(torchvision.datasets, spec.torchvision_class)
+    if spec.split_keyword == "split":
+        return dataset_class(str(root), split="train" if train else "test", download=download)
+    return dataset_class(str(root), train=train, download=download)
+
+
+def download_dataset(spec: DatasetSpec, data_dir: Path) -> None:
+    """Download both splits of a torchvision data set into ``data_dir``, unless its idx files are already found."""
+    if not spec.downloadable:
+        raise ValueError(f"Dataset '{spec.name}' cannot be downloaded (only torchvision's data sets can).")
+    if spec.idx_folder is not None and find_idx_files(spec, data_dir) is not None:
+        return
+    for train in (True, False):
+        torchvision_dataset(spec, data_dir, train, download=True)
+
+
+def _torchvision_arrays(spec: DatasetSpec, dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``.data`` as ``uint8 [N, C, H, W]`` (MNIST: [N, H, W], CIFAR: [N, H, W, C], SVHN: already NCHW) and labels."""
+    images = torch.as_tensor(np.asarray(dataset.data), dtype=torch.uint8)
+    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2) if spec.channels_last else images
+    return images.contiguous(), _labels(getattr(dataset, spec.labels_attribute))
+
+
+def _load_torchvision(spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
+    if data_dir is None:
+        raise DatasetNotFoundError(missing_message(spec, data_dir))
+    try:
+        train, test = (torchvision_dataset(spec, data_dir, split, download=False) for split in (True, False))
+    except RuntimeError as error:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
+        raise DatasetNotFoundError(missing_message(spec, data_dir)) from error
+    class_names = spec.class_names if spec.class_names is not None else tuple(train.classes)
+    return LoadedDataset(*_torchvision_arrays(spec, train), *_torchvision_arrays(spec, test), class_names)
+
+
+# --- folders of images ---------------------------------------------------------------------------------------------
+
+
+def read_rgb_images(
+    paths: Iterable[str | Path],
+    size: tuple[int, int] | None = None,
+    resample: Image.Resampling | None = Image.Resampling.BILINEAR,
+) -> torch.Tensor:
+    """Read images as RGB, each resized to ``size`` (width, height) unless it has that size: ``uint8 [N, 3, H, W]``.
+
+    ``size`` None: the first image's size. ``resample`` None: PIL's default filter.
+    """
+    arrays = []
+    for path in paths:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+            size = size or rgb.size
+            arrays.append(np.asarray(rgb if rgb.size == size else rgb.resize(size, resample), dtype=np.uint8))
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def load_image_files(folder: Path, count: int) -> torch.Tensor:
+    """Up to ``count`` images of ``folder`` (sorted by name, :data:`IMAGE_FILE_SUFFIXES`), RGB, resized to the first
+    one's size (PIL's default filter): ``uint8 [N, 3, H, W]``."""
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_FILE_SUFFIXES)[:count]
+    if not paths:
+        raise FileNotFoundError(f"No images ({', '.join(IMAGE_FILE_SUFFIXES)}) in {folder}.")
+    return read_rgb_images(paths, resample=None)
+
+
+def folder_class_names(data_dir: Path | None) -> tuple[str, ...]:
+    """The class names of an ``image_folder`` data set: the folder names under ``data_dir/train``, sorted."""
+    return tuple(_folder_classes(data_dir)[0])
+
+
+def _folder_classes(data_dir: Path | None) -> tuple[list[str], dict[str, int]]:
+    if data_dir is None or not (data_dir / "train").is_dir():
+        raise DatasetNotFoundError(missing_message(dataset_spec("image_folder"), data_dir))
+    return find_classes(data_dir / "train")
+
+
+def _read_labelled_images(files: Sequence[tuple[str, int]], image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_rgb_images((path for path, _ in files), (image_size, image_size))
+    return images, _labels([label for _, label in files])
+
+
+def _load_image_folder(data_dir: Path | None, image_size: int) -> LoadedDataset:
+    classes, class_to_idx = _folder_classes(data_dir)
+    train = _read_labelled_images(make_dataset(data_dir / "train", class_to_idx, IMG_EXTENSIONS), image_size)
+    if not (data_dir / "test").is_dir():
+        return LoadedDataset(*train, None, None, tuple(classes))
+    unknown = sorted(set(find_classes(data_dir / "test")[0]) - set(classes))
+    if unknown:
+        raise ValueError(f"{data_dir / 'test'} should hold only classes of {data_dir / 'train'}, but has {unknown}.")
+    test_files = make_dataset(data_dir / "test", class_to_idx, IMG_EXTENSIONS, allow_empty=True)
+    return LoadedDataset(*train, *_read_labelled_images(test_files, image_size), tuple(classes))
+
+
+# --- what to say when it is missing --------------------------------------------------------------------------------
+
+
+def missing_message(spec: DatasetSpec, data_dir: Path | None) -> str:
+    """Where ``spec``'s data set was looked for and how to get it."""
+    given = f"`data_dir` ({data_dir})" if data_dir is not None else "`data_dir` (not given)"
+    if spec.source == "image_folder":
+        return (
+            f"Dataset '{spec.name}' not found: {given} should hold train/<class>/<image> "
+            "(and optionally test/<class>/<image>), images in any format PIL reads (.png, .jpg, ...)."
+        )
+    how = "download it with `--data.download true` (torchvision, on a machine with internet) into `--data.data_dir`"
+    if spec.idx_folder is not None:
+        folders = ", ".join(str(folder) for folder in idx_folders(spec, data_dir)) or "no folder"
+        apt = f"install it with `apt-get install {spec.system_package}`, or " if spec.system_package else ""
+        return (
+            f"Dataset '{spec.name}' not found: looked for {', '.join(f'{n}.gz' for n in IDX_FILES)} (or unpacked) "
+            f"in {folders}, and for torchvision's files under {given}. To get it, {apt}{how}."
+        )
+    return f"Dataset '{spec.name}' not found: torchvision found no files under {given}. To get it, {how}."

@@ -1,0 +1,128 @@
+"""What each data set is: one frozen :class:`DatasetSpec` per data set, in one table, :data:`DATASET_SPECS`.
+
+A spec says what the data looks like before any file is read (channels, image size, classes), where it loads from,
+and how much of it is held out as the test split where the data set has none. :mod:`augmeta.datasets.loaders` reads
+the files a spec describes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "DATASETS",
+    "DATASET_SPECS",
+    "DEFAULT_FOLDER_IMAGE_SIZE",
+    "DIGIT_CLASSES",
+    "FASHION_MNIST_CLASSES",
+    "IDX_FILES",
+    "SYSTEM_FASHION_MNIST_DIR",
+    "DatasetSpec",
+    "DatasetSource",
+    "dataset_spec",
+]
+
+SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+DIGIT_CLASSES = tuple(str(digit) for digit in range(10))
+FASHION_MNIST_CLASSES = tuple("T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot".split(","))
+DEFAULT_FOLDER_IMAGE_SIZE = 32
+
+DatasetSource = Literal["sklearn_digits", "torchvision", "image_folder"]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One image classification data set, as known before any of its files is read.
+
+    Args:
+        name: the name ``AugDataModule(dataset=...)`` and the ``--data.dataset`` option take.
+        source: ``"sklearn_digits"`` (scikit-learn's bundled digits), ``"torchvision"`` (a ``torchvision.datasets``
+            class, or idx files first where ``idx_folder`` is set) or ``"image_folder"`` (``train/<class>/<image>``).
+        channels: channels of the images served (1: grey, 3: RGB).
+        image_size: native height (= width) of the images; ``image_folder``: the size its images are resized to
+            unless another is asked for.
+        num_classes: known before loading; None: as many as the class folders (``image_folder``).
+        class_names: by label; None: read from the data (CIFAR's files, ``image_folder``'s folders).
+        test_fraction: the fraction of the data held out (stratified) as the test split where the files have no
+            test split; None: the files always have one.
+        torchvision_class: the ``torchvision.datasets`` class, by name (looked up when called, never at import).
+        split_keyword: how that class picks a split: ``"train"`` (``train=True/False``) or ``"split"``
+            (``split="train"/"test"``, SVHN).
+        labels_attribute: the class's attribute holding the labels (``"targets"``, SVHN: ``"labels"``).
+        channels_last: the class's ``.data`` is ``[N, H, W, C]`` (CIFAR); otherwise ``[N, H, W]`` or ``[N, C, H, W]``.
+        idx_folder: idx files are looked for before torchvision's own files: in ``data_dir`` and in
+            ``data_dir/<idx_folder>/raw`` (where torchvision downloads them).
+        system_dir: a system-wide folder of the idx files, looked in last.
+        system_package: the Debian package that fills ``system_dir``, named when the data set is missing.
+    """
+
+    name: str
+    source: DatasetSource
+    channels: int
+    image_size: int
+    num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    test_fraction: float | None = None
+    torchvision_class: str | None = None
+    split_keyword: Literal["train", "split"] = "train"
+    labels_attribute: str = "targets"
+    channels_last: bool = False
+    idx_folder: str | None = None
+    system_dir: Path | None = None
+    system_package: str | None = None
+
+    @property
+    def class_names_from_files(self) -> bool:
+        """The class names are read from the files (CIFAR), so they are known after loading only."""
+        return self.class_names is None and self.source == "torchvision"
+
+    @property
+    def downloadable(self) -> bool:
+        """torchvision can download it."""
+        return self.source == "torchvision"
+
+
+DATASET_SPECS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            "digits", "sklearn_digits", channels=1, image_size=8, num_classes=10, class_names=DIGIT_CLASSES,
+            test_fraction=0.25,
+        ),
+        DatasetSpec(
+            "fashion_mnist", "torchvision", channels=1, image_size=28, num_classes=10,
+            class_names=FASHION_MNIST_CLASSES, torchvision_class="FashionMNIST", idx_folder="FashionMNIST",
+            system_dir=SYSTEM_FASHION_MNIST_DIR, system_package="dataset-fashion-mnist",
+        ),
+        DatasetSpec(
+            "mnist", "torchvision", channels=1, image_size=28, num_classes=10, class_names=DIGIT_CLASSES,
+            torchvision_class="MNIST", idx_folder="MNIST",
+        ),
+        DatasetSpec(
+            "cifar10", "torchvision", channels=3, image_size=32, num_classes=10, torchvision_class="CIFAR10",
+            channels_last=True,
+        ),
+        DatasetSpec(
+            "cifar100", "torchvision", channels=3, image_size=32, num_classes=100, torchvision_class="CIFAR100",
+            channels_last=True,
+        ),
+        DatasetSpec(
+            "svhn", "torchvision", channels=3, image_size=32, num_classes=10, class_names=DIGIT_CLASSES,
+            torchvision_class="SVHN", split_keyword="split", labels_attribute="labels",
+        ),
+        DatasetSpec(
+            "image_folder", "image_folder", channels=3, image_size=DEFAULT_FOLDER_IMAGE_SIZE, test_fraction=0.2,
+        ),
+    )
+}  # fmt: skip
+DATASETS: tuple[str, ...] = tuple(DATASET_SPECS)
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec of data set ``name``, one of :data:`DATASETS`."""
+    if not isinstance(name, str) or name not in DATASET_SPECS:
+        raise ValueError(f"`dataset` should be one of {list(DATASETS)}, but got {name!r} instead.")
+    return DATASET_SPECS[name]
