@@ -2,6 +2,10 @@
 
 ``OPS`` maps each op name to its :class:`OpSpec`. Every kernel takes float images ``[B, C, H, W]`` in [0, 1]
 (C = 1 or 3) and per-sample physical values ``[B]``; :func:`apply_op` takes normalised magnitudes instead.
+:func:`geometric_warp` runs a batch that mixes geometric ops in one warp, each sample by its own op.
+
+Within the package, imports go one way: ``context``, ``affine``, ``gradients`` and ``images`` (which import
+nothing of augmeta) <- ``warp`` <- ``registry`` <- ``color``, ``erase``, ``geometric`` <- this module.
 """
 
 from __future__ import annotations
@@ -9,8 +13,10 @@ from __future__ import annotations
 import torch
 
 from augmeta.ops import color, erase, geometric  # noqa: F401  (registers the ops)
+from augmeta.ops.context import KernelContext, device_constant
+from augmeta.ops.geometric import geometric_warp
 from augmeta.ops.images import as_float_batch, check_float_batch, restore_layout
-from augmeta.ops.registry import OPS, KernelContext, OpSpec, register_op
+from augmeta.ops.registry import OPS, OpSpec, register_op
 from augmeta.ops.warp import warp
 
 __all__ = [
@@ -20,6 +26,8 @@ __all__ = [
     "apply_op",
     "as_float_batch",
     "check_float_batch",
+    "device_constant",
+    "geometric_warp",
     "register_op",
     "restore_layout",
     "warp",

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as nnf
 from torchvision.transforms.v2 import functional as F
 
+from augmeta.ops.context import KernelContext, cached_tensor
 from augmeta.ops.gradients import straight_through
-from augmeta.ops.registry import KernelContext, cached_tensor, register_op
+from augmeta.ops.registry import register_op
 
 __all__: list[str] = []
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from augmeta.ops.context import KernelContext, device_constant
 from augmeta.ops.gradients import straight_through
-from augmeta.ops.registry import KernelContext, device_constant, register_op
+from augmeta.ops.registry import register_op
 
 __all__ = ["cutout_box"]
 

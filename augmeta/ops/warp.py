@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as nnf
 
-from augmeta.ops.registry import KernelContext, cached_tensor, device_constant
+from augmeta.ops.context import KernelContext, cached_tensor, device_constant
 
 __all__ = ["warp"]
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from augmeta.ops import OPS, KernelContext, warp
-from augmeta.ops.affine import FORM_WIDTH, inverse_matrices
-from augmeta.ops.registry import cached_tensor, device_constant
+from augmeta.ops import OPS, KernelContext, device_constant, geometric_warp
 from augmeta.policy.sampler import OP_NAMES, Draws, StepDraw
 
 __all__ = ["apply_draws", "apply_step"]
@@ -19,18 +17,6 @@ __all__ = ["apply_draws", "apply_step"]
 _GEOMETRIC = tuple(i for i, name in enumerate(OP_NAMES) if OPS[name].kind == "geometric")
 _IDENTITY = OP_NAMES.index("identity")
 _WARP_GROUP = len(OP_NAMES)  # group id shared by all geometric ops
-
-
-def _affine_forms(height: int, width: int, device: torch.device) -> torch.Tensor:
-    """``[len(OP_NAMES), FORM_WIDTH]`` float64: each op's :class:`~augmeta.ops.affine.AffineForm` at this size (zeros
-    for non-geometric ops), indexed by op id; made once per size and device."""
-    return cached_tensor(("affine_forms", height, width, device), lambda: _make_affine_forms(height, width, device))
-
-
-def _make_affine_forms(height: int, width: int, device: torch.device) -> torch.Tensor:
-    rows = [OPS[name].affine_form(height, width).row() if index in _GEOMETRIC else (0.0,) * FORM_WIDTH
-            for index, name in enumerate(OP_NAMES)]  # fmt: skip
-    return torch.tensor(rows, dtype=torch.float64, device=device)
 
 
 def apply_step(
@@ -58,10 +44,8 @@ def apply_step(
         if count == 0 or group_id == _IDENTITY:
             continue
         chunk, value = images.index_select(0, index), step.value.index_select(0, index)
-        if group_id == _WARP_GROUP:  # every sample's matrix from its own op's form, whichever geometric op it drew
-            forms = _affine_forms(images.shape[-2], images.shape[-1], images.device)
-            theta = inverse_matrices(forms.index_select(0, step.op.index_select(0, index)), value)
-            piece = warp(chunk, theta, context)
+        if group_id == _WARP_GROUP:  # every sample warped by its own op, whichever geometric op it drew
+            piece = geometric_warp(chunk, OP_NAMES, step.op.index_select(0, index), value, context)
         else:
             spec = OPS[OP_NAMES[group_id]]
             piece = spec.kernel(chunk, value, erase_context.subset(index) if spec.kind == "erase" else context)

@@ -6,7 +6,8 @@ import re
 import pytest
 import torch
 
-from augmeta.ops import OPS, KernelContext, registry, warp
+from augmeta.ops import OPS, KernelContext, geometric_warp, warp
+from augmeta.ops import context as ops_context
 from augmeta.ops.affine import inverse_matrices
 
 
@@ -87,7 +88,7 @@ def test_general_matrix_of_a_rotation_is_orthonormal():
 def test_a_warp_first_run_in_inference_mode_leaves_autograd_working_after():
     """The warp's device constants (scale, fill) are made once and shared; made under ``inference_mode`` they must
     still be usable by a later warp that autograd records."""
-    registry._CONSTANTS.clear()
+    ops_context._CONSTANTS.clear()
     images = torch.rand(4, 1, 8, 8)
     theta = torch.tensor([[1.0, 0.1, 0.5], [0.0, 1.0, 0.0]]).repeat(4, 1, 1)
     context = KernelContext(fill=(0.5,), interpolation="bilinear")
@@ -131,13 +132,59 @@ def test_the_closed_forms_give_each_geometric_op_its_own_matrix_in_a_mixed_batch
 
 def test_the_cache_of_size_dependent_tensors_stays_bounded():
     """Grids and masks are cached per image size; images of many sizes (a per-image pipeline) evict the oldest."""
-    registry._CONSTANTS.clear()
+    ops_context._CONSTANTS.clear()
     context = KernelContext(fill=(0.5,))
     theta = torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]])[None]
-    for size in range(4, 4 + 2 * registry.CACHE_SIZE):
+    for size in range(4, 4 + 2 * ops_context.CACHE_SIZE):
         warp(torch.rand(1, 1, size, size), theta, context)
-    assert len(registry._CONSTANTS) == registry.CACHE_SIZE
+    assert len(ops_context._CONSTANTS) == ops_context.CACHE_SIZE
     images, thetas = torch.rand(2, 1, 5, 7), theta.expand(2, 2, 3)
     with_evictions = warp(images, thetas, context)
-    registry._CONSTANTS.clear()
+    ops_context._CONSTANTS.clear()
     assert torch.equal(with_evictions, warp(images, thetas, context))
+
+
+def _caller_numbering() -> tuple[str, ...]:
+    """Every op, in reverse registry order: a caller's own numbering, with non-geometric names among the others."""
+    return tuple(reversed(list(OPS)))
+
+
+@pytest.mark.parametrize(
+    "context", [KernelContext(), KernelContext(fill=(0.25, 0.5, 0.75), interpolation="bilinear")], ids=["zero", "fill"]
+)
+def test_geometric_warp_is_one_warp_with_each_samples_own_matrix(context):
+    """A batch mixing geometric ops warps bit for bit as one ``warp`` with each sample's own op's matrix."""
+    names = _caller_numbering()
+    geometric = [index for index, name in enumerate(names) if OPS[name].kind == "geometric"]
+    op = torch.tensor(geometric).repeat(3)
+    value = torch.linspace(-0.8, 0.8, len(op))
+    images = torch.rand(len(op), 3, 12, 16, generator=torch.Generator().manual_seed(0))
+    theta = torch.cat(
+        [OPS[names[index]].inverse_affine(value[i : i + 1], 12, 16) for i, index in enumerate(op.tolist())]
+    )
+    out = geometric_warp(images, names, op, value, context)
+    assert out.shape == images.shape and out.dtype == images.dtype
+    assert torch.equal(out, warp(images, theta, context))
+    for i, index in enumerate(op.tolist()):  # and as each op's own kernel, up to the batch's rounding
+        alone = OPS[names[index]].kernel(images[i : i + 1], value[i : i + 1], context)
+        torch.testing.assert_close(out[i : i + 1], alone, rtol=0.0, atol=1e-6)
+
+
+def test_geometric_warp_defaults_to_a_zero_fill_and_nearest_and_differentiates_in_the_value():
+    names = ("rotate", "translate_x")
+    images = torch.rand(2, 1, 9, 9, generator=torch.Generator().manual_seed(1))
+    op, value = torch.tensor([0, 1]), torch.tensor([20.0, 0.25], requires_grad=True)
+    out = geometric_warp(images, names, op, value)
+    assert torch.equal(out.detach(), geometric_warp(images, names, op, value.detach(), KernelContext()))
+    out.sum().backward()
+    assert value.grad is not None and bool((value.grad != 0).all())
+
+
+def test_geometric_warp_tables_are_made_per_numbering():
+    """The cached table of forms belongs to one list of names: another numbering of the same ops gets its own."""
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    value = torch.tensor([0.3, 0.3])
+    first = geometric_warp(images, ("shear_x", "shear_y"), torch.tensor([0, 1]), value)
+    swapped = geometric_warp(images, ("shear_y", "shear_x"), torch.tensor([1, 0]), value)
+    assert torch.equal(first, swapped)
+    assert not torch.equal(first[0], geometric_warp(images, ("shear_y",), torch.tensor([0, 0]), value)[0])

@@ -290,7 +290,7 @@ def test_module_and_policy_pickle_and_deepcopy(every_op_policy):
 
 @pytest.fixture
 def kernel_calls(monkeypatch):
-    """Record ``(op, images, values)`` of every kernel call and ``("warp", images, theta)`` of every shared warp."""
+    """Record ``(op, images, values)`` of every kernel call and ``("warp", images, values)`` of every shared warp."""
     calls: list[tuple[str, torch.Tensor, torch.Tensor]] = []
 
     def recording(name, kernel):
@@ -302,13 +302,13 @@ def kernel_calls(monkeypatch):
 
     patched = {name: dataclasses.replace(spec, kernel=recording(name, spec.kernel)) for name, spec in OPS.items()}
     monkeypatch.setattr(applier, "OPS", patched)
-    real_warp = applier.warp
+    real_warp = applier.geometric_warp
 
-    def warp(images, theta, context):
-        calls.append(("warp", images.clone(), theta.clone()))
-        return real_warp(images, theta, context)
+    def geometric_warp(images, names, op, value, context):
+        calls.append(("warp", images.clone(), value.clone()))
+        return real_warp(images, names, op, value, context)
 
-    monkeypatch.setattr(applier, "warp", warp)
+    monkeypatch.setattr(applier, "geometric_warp", geometric_warp)
     return calls
 
 
