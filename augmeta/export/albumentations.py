@@ -235,6 +235,7 @@ def _auto_contrast(variant: Variant, context: _Context, p: float) -> Any:
 _BUILDERS: dict[str, Builder] = {
     "identity": lambda v, c, p: c.A.NoOp(p=p, strict=True),
     "flip_x": lambda v, c, p: c.A.HorizontalFlip(p=p, strict=True),
+    "flip_y": lambda v, c, p: c.A.VerticalFlip(p=p, strict=True),
     "shear_x": _shear(0),
     "shear_y": _shear(1),
     "translate_x": _translate(0),

@@ -105,7 +105,13 @@ class _Reader:
 
     def choice(self, node: dict[str, Any], path: str, weight: float = 1.0) -> dict[str, Any]:
         name = _name(node)
-        simple = {"NoOp": "identity", "HorizontalFlip": "flip_x", "InvertImg": "invert", "Equalize": "equalize"}
+        simple = {
+            "NoOp": "identity",
+            "HorizontalFlip": "flip_x",
+            "VerticalFlip": "flip_y",
+            "InvertImg": "invert",
+            "Equalize": "equalize",
+        }
         if name in simple:
             return _choice(simple[name], 0.0, 0.0, weight)
         reader = getattr(self, f"_read_{name}", None)

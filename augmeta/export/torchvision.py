@@ -136,6 +136,7 @@ _GEOMETRIC: dict[str, Callable[[_Context, Any, float], Any]] = {
     "translate_y": lambda c, x, v: c.affine(x, [0.0, v * c.size[0]], [0.0, 0.0], None),
     "rotate": lambda c, x, v: c.call(F.rotate, x, v, interpolation=c.mode, fill=c.fill),
     "flip_x": lambda c, x, v: c.call(F.horizontal_flip, x),
+    "flip_y": lambda c, x, v: c.call(F.vertical_flip, x),
 }
 
 
@@ -270,6 +271,7 @@ def _stock_cutout(low: float, high: float, context: _StockContext) -> v2.Transfo
 _STOCK: dict[str, Callable[[float, float, _StockContext], v2.Transform]] = {
     "identity": lambda low, high, context: v2.Identity(),
     "flip_x": lambda low, high, context: v2.RandomHorizontalFlip(p=1.0),
+    "flip_y": lambda low, high, context: v2.RandomVerticalFlip(p=1.0),
     "shear_x": _stock_shear(0),
     "shear_y": _stock_shear(1),
     "translate_x": _stock_translate(0),

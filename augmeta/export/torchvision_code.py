@@ -25,6 +25,7 @@ _ARGUMENTS: dict[type, tuple[str, ...]] = {
     v2.Compose: ("transforms",),
     v2.Identity: (),
     v2.RandomHorizontalFlip: ("p",),
+    v2.RandomVerticalFlip: ("p",),
     v2.RandomRotation: ("degrees", "interpolation", "fill"),
     v2.RandomAffine: ("degrees", "shear", "interpolation", "fill", "center"),
     v2.ColorJitter: ("brightness", "contrast", "saturation"),

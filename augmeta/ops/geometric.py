@@ -6,6 +6,7 @@
 | translate_x / translate_y | shift as a fraction of the width / height | ``F.affine(translate=[v * W, 0])`` |
 | rotate | degrees, counter-clockwise | ``F.rotate(angle)`` |
 | flip_x | none | ``F.horizontal_flip`` |
+| flip_y | none | ``F.vertical_flip`` |
 
 :func:`geometric_warp` warps a batch that mixes them, each sample by its own op, in one warp.
 """
@@ -72,6 +73,11 @@ def rotate(height: int, width: int) -> AffineForm:
 @register_geometric_op("flip_x", default_range=None, signed=False, unit="none")
 def flip_x(height: int, width: int) -> AffineForm:
     return AffineForm(base=(-1.0, 0.0, 0.0, 0.0, 1.0, 0.0))
+
+
+@register_geometric_op("flip_y", default_range=None, signed=False, unit="none")
+def flip_y(height: int, width: int) -> AffineForm:
+    return AffineForm(base=(1.0, 0.0, 0.0, 0.0, -1.0, 0.0))
 
 
 def geometric_warp(

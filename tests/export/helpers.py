@@ -13,10 +13,10 @@ import torch
 from augmeta import Policy
 from augmeta.ops import OPS
 
-#: The standard op set: torchvision's 14 plus cutout, flip_x and invert.
+#: The standard op set: torchvision's 14 plus cutout, flip_x, flip_y and invert.
 STANDARD_OPS = (
     "identity", "shear_x", "shear_y", "translate_x", "translate_y", "rotate", "brightness", "color", "contrast",
-    "sharpness", "posterize", "solarize", "auto_contrast", "equalize", "cutout", "flip_x", "invert",
+    "sharpness", "posterize", "solarize", "auto_contrast", "equalize", "cutout", "flip_x", "flip_y", "invert",
 )  # fmt: skip
 
 

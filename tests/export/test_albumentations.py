@@ -80,7 +80,7 @@ class TestParity:
         assert messages == []
         assert max_difference(alb_apply(compose, images), policy.apply(images)) <= TOLERANCE.get(op, 0)
 
-    @pytest.mark.parametrize("op", ["rotate", "translate_x", "shear_y", "flip_x"])
+    @pytest.mark.parametrize("op", ["rotate", "translate_x", "shear_y", "flip_x", "flip_y"])
     def test_bilinear_geometry_with_zero_fill(self, colour_images, op):
         images = as_uint8(colour_images)
         policy = one_op_policy(op, VALUES.get(op), interpolation="bilinear")

@@ -30,9 +30,10 @@ EXPECTED_OPS = frozenset(
         "sharpness",
         "cutout",
         "flip_x",
+        "flip_y",
     }
 )
-GEOMETRIC_OPS = ("shear_x", "shear_y", "translate_x", "translate_y", "rotate", "flip_x")
+GEOMETRIC_OPS = ("shear_x", "shear_y", "translate_x", "translate_y", "rotate", "flip_x", "flip_y")
 UINT8_OPS = ("posterize", "equalize")  # defined on 8-bit levels: compared with torchvision's uint8 kernels
 FLOAT_OPS = tuple(sorted(EXPECTED_OPS - set(GEOMETRIC_OPS) - set(UINT8_OPS) - {"cutout"}))
 
@@ -109,6 +110,8 @@ def torchvision_geometric(
         return F.rotate(images, value, interpolation=mode, fill=tv_fill)
     if name == "flip_x":
         return F.horizontal_flip(images)
+    if name == "flip_y":
+        return F.vertical_flip(images)
     raise AssertionError(f"no torchvision reference for geometric op {name!r}")
 
 
