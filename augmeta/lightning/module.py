@@ -71,10 +71,8 @@ class AugMetaModule(pl.LightningModule):
         augment_until: fraction of the training steps during which the policy (learned or fixed) is applied; the
             steps after it train on the base crop/flip only, with no controller updates (1.0: always). The default
             0.8 is the "refined data augmentation" schedule (He et al., 2019): the last steps, at a low learning
-            rate, close the gap between augmented and clean images (bench/README.md: on full Fashion-MNIST +0.25 pp
-            of test accuracy for AutoAugment and +0.09 for the joint run; on reduced Fashion-MNIST at width 16 +0.19 to
-            +0.42 pp of validation accuracy for the published policies and +0.10 for the joint run). A learned policy's
-            file says so in its provenance notes.
+            rate, close the gap between augmented and clean images (measurements: research/README.md). A learned
+            policy's file says so in its provenance notes.
         meta_ops: op names the controller chooses from (default :func:`augmeta.meta.default_ops`: the standard 14
             and cutout, without ``color`` for single-channel images).
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
@@ -82,13 +80,18 @@ class AugMetaModule(pl.LightningModule):
             (:data:`augmeta.meta.OBJECTIVE_DEFAULTS`; gradient matching and implicit: 16, 0.5, 0.3; the others: 8, 0.95,
             0.1).
         epsilon: finite-difference step of the objective's Hessian-vector products.
-        objective: ``gradient_matching`` (DeepAA-style cosine; the default, best on the validation split),
-            ``lookahead`` (one-step lookahead, DARTS/DADA), ``implicit`` (the validation loss at the base model's
-            optimum by the implicit function theorem, Lorraine et al. 2020: the lookahead through a Neumann series of
-            5 terms; see :class:`augmeta.meta.ImplicitObjective`), ``teacher`` (TeachAugment: adversarial against an
-            EMA teacher of the model; uses no held-out data) or ``teacher_ns`` (the same with the paper's
-            non-saturating adversarial term; see :class:`augmeta.meta.TeacherObjective`).
+        objective: ``gradient_matching`` (DeepAA-style cosine; the default, as the best on the validation split;
+            measurements: research/README.md), ``lookahead`` (one-step lookahead, DARTS/DADA), ``implicit`` (the
+            validation loss at the base model's optimum by the implicit function theorem, Lorraine et al. 2020: the
+            lookahead through a Neumann series; see :class:`augmeta.meta.ImplicitObjective`), ``teacher``
+            (TeachAugment: adversarial against an EMA teacher of the model; uses no held-out data) or ``teacher_ns``
+            (the same with the paper's non-saturating adversarial term; see :class:`augmeta.meta.TeacherObjective`).
         teacher_decay: EMA decay of the ``teacher`` objective's teacher.
+        objective_args: the objective's other settings, by name (:func:`augmeta.meta.objective_arguments`), e.g.
+            ``{"terms": 3, "alpha": 0.02}`` for ``implicit`` (command line: ``--model.objective_args '{"terms": 3}'``);
+            None: its defaults. Values are bools, ints, floats or strings, so that checkpoints, which hold the
+            module's arguments, load with ``weights_only=True``. A key the objective does not take, or a value of
+            another type, is a ValueError (``epsilon`` and ``teacher_decay`` are set by their own arguments).
     """
 
     #: The arguments that only the learned policy depends on (a fixed policy's run is the same whatever they are).
@@ -127,6 +130,7 @@ class AugMetaModule(pl.LightningModule):
         epsilon: float = 0.01,
         objective: str = "gradient_matching",
         teacher_decay: float = 0.99,
+        objective_args: dict | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -152,7 +156,7 @@ class AugMetaModule(pl.LightningModule):
                 init_magnitude=settings["init_magnitude"],
                 magnitude_sampling=magnitude_sampling,
             )
-            self.objective = build_objective(objective, self.model, epsilon, teacher_decay)
+            self.objective = build_objective(objective, self.model, epsilon, teacher_decay, objective_args)
             self.meta_every = int(settings["meta_every"])
         else:
             self.fixed_policy = resolve_policy(policy)
@@ -210,7 +214,7 @@ class AugMetaModule(pl.LightningModule):
             base_opt.zero_grad()
             self.manual_backward(loss)
             base_opt.step()
-        if self.meta is not None and hasattr(self.objective, "update"):
+        if self.meta is not None:
             self.objective.update(self.model)
         self.lr_schedulers().step()
         self.base_steps += 1

@@ -12,6 +12,7 @@ from augmeta.meta.objectives import (
     TeacherObjective,
     build_objective,
     full_precision,
+    objective_arguments,
     objective_settings,
     preserved_batchnorm,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "default_ops",
     "full_precision",
     "image_features",
+    "objective_arguments",
     "objective_settings",
     "preserved_batchnorm",
 ]

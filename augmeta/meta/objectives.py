@@ -1,12 +1,15 @@
 """Objectives that turn "generalise better on held-out data" into a gradient for the augmented images.
 
 The controller's gradient is the gradient of an objective w.r.t. the augmented training images, pushed back
-through the (differentiable) augmentation into the controller. An objective implements :class:`MetaObjective`.
+through the (differentiable) augmentation into the controller. An objective implements :class:`MetaObjective`;
+:func:`build_objective` builds one by name (:data:`OBJECTIVES`) with its settings.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -25,6 +28,7 @@ __all__ = [
     "build_objective",
     "full_precision",
     "non_saturating_loss",
+    "objective_arguments",
     "preserved_batchnorm",
     "reduced_precision",
     "tensors_norm",
@@ -35,6 +39,10 @@ Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class MetaObjective(Protocol):
+    """What the module asks of an objective: :meth:`image_gradient` at every controller step and :meth:`update`
+    after every base optimiser step. Subclass it to inherit :meth:`update`'s default, which does nothing; an objective
+    that does not subclass it defines both."""
+
     def image_gradient(
         self,
         model: nn.Module,
@@ -53,6 +61,11 @@ class MetaObjective(Protocol):
         ``images``, in ``model.parameters()`` order of those that require grad) may be handed in from the base step,
         which computed them already; an objective computes what it is not given.
         """
+        raise NotImplementedError
+
+    def update(self, model: nn.Module) -> None:
+        """Follow the base ``model`` after one of its optimiser steps (called after every one, whether the controller
+        stepped or not). The default does nothing: an objective that keeps no state of its own has nothing to follow."""
 
 
 @contextmanager
@@ -158,7 +171,7 @@ def weight_hessian_vector(
     return tuple((a - b) / eps for a, b in zip(perturbed, g, strict=True))
 
 
-class _FiniteDifferenceObjective:
+class _FiniteDifferenceObjective(MetaObjective):
     """Shared by the objectives that take a Hessian-vector product by finite differences: ``epsilon``, the step
     relative to the direction's norm, and :meth:`image_gradient`, which takes the product at full precision along
     the subclass's :meth:`_direction`."""
@@ -299,18 +312,15 @@ class ImplicitObjective(_FiniteDifferenceObjective):
     ``alpha * sum_{j <= terms} (I - alpha H_w)^j v``, the same as differentiating the validation loss through
     ``terms + 1`` plain gradient steps of size ``alpha`` (``terms=0`` is the one-step lookahead's direction). The
     series damps the sharp directions of ``v``, which the base steps settle soon whatever the images, and keeps the
-    flat ones, where the images decide where the weights end up: the one-step objectives weigh both alike. Tried as a
-    way past their short-horizon bias (their gradients point, weakly, towards less augmentation).
+    flat ones, where the images decide where the weights end up: the one-step objectives weigh both alike. It is meant
+    as a way past their short-horizon bias (measurements: research/README.md).
 
     ``alpha`` is a setting of its own, not the base step size: each eigenvalue ``lambda`` of ``H_w`` scales its part
     of a term by ``1 - alpha * lambda``, so the sharp directions grow where ``alpha * lambda_max > 2`` and the
-    negative curvature of a loss away from its minimum grows at any ``alpha``. On reduced Fashion-MNIST
-    (``python bench/neumann_series.py``: width 16, ``lambda_max`` 10 after 3 epochs and 18 after 12) the base step
-    size 0.1 grew the terms 8- and 31-fold over 10 terms; 0.01 shrank them to 0.87-0.88 of ``|v|``. The series is
-    then close to ``(terms + 1) * v`` with its sharpest directions damped: measured there, it found no more direction
-    than the one-step objectives (bench/README.md, tenth round). Each term costs one more forward/backward pass on the
-    training images (``H_w`` by a finite difference of their weight gradient): a controller step costs ``terms``
-    passes more than the lookahead's.
+    negative curvature of a loss away from its minimum grows at any ``alpha``; the default is small enough for the
+    curvature of the small ResNets on Fashion-MNIST (``python research/neumann_series.py``; measurements:
+    research/README.md). Each term costs one more forward/backward pass on the training images (``H_w`` by a finite
+    difference of their weight gradient): a controller step costs ``terms`` passes more than the lookahead's.
 
     Args:
         epsilon: finite-difference step, relative to the direction's norm.
@@ -338,7 +348,7 @@ class ImplicitObjective(_FiniteDifferenceObjective):
         return total, -self.alpha
 
 
-class TeacherObjective(nn.Module):
+class TeacherObjective(nn.Module, MetaObjective):
     """TeachAugment (Suzuki, CVPR 2022): augment so the model finds images hard that its EMA teacher still knows.
 
     The controller minimises ``A(model, x) + L(teacher, x)`` on the augmented training images ``x``, where ``L`` is
@@ -422,22 +432,29 @@ def non_saturating_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     return -torch.log1p(-log_p_y.exp().clamp(max=1.0 - 1e-6)).mean()
 
 
-#: Name -> builder ``(model, epsilon, teacher_decay) -> objective``; each objective takes the settings it uses.
-OBJECTIVES: dict[str, Callable[[nn.Module, float, float], MetaObjective]] = {
-    "lookahead": lambda model, epsilon, teacher_decay: LookaheadObjective(epsilon),
-    "gradient_matching": lambda model, epsilon, teacher_decay: GradientMatchingObjective(epsilon),
-    "implicit": lambda model, epsilon, teacher_decay: ImplicitObjective(epsilon),
-    "teacher": lambda model, epsilon, teacher_decay: TeacherObjective(model, teacher_decay, "cross_entropy"),
-    "teacher_ns": lambda model, epsilon, teacher_decay: TeacherObjective(model, teacher_decay, "non_saturating"),
+#: Name -> the objective's class and the constructor arguments its name fixes. The class's other arguments with a
+#: default are the objective's settings: ``epsilon`` and ``decay`` come from :func:`build_objective`'s ``epsilon`` and
+#: ``teacher_decay``, the rest (:func:`objective_arguments`) from its ``objective_args``.
+OBJECTIVES: dict[str, tuple[type[MetaObjective], dict[str, object]]] = {
+    "lookahead": (LookaheadObjective, {}),
+    "gradient_matching": (GradientMatchingObjective, {}),
+    "implicit": (ImplicitObjective, {}),
+    "teacher": (TeacherObjective, {"adversarial": "cross_entropy"}),
+    "teacher_ns": (TeacherObjective, {"adversarial": "non_saturating"}),
 }
+
+#: Constructor argument -> the argument of :func:`build_objective` (and of the module) that sets it.
+_SHARED_ARGUMENTS = {"epsilon": "epsilon", "decay": "teacher_decay"}
+
+#: The types a setting given in ``objective_args`` may have (primitives, so that checkpoints, which hold the module's
+#: arguments, still load with ``torch.load(weights_only=True)``), as its error messages name them.
+_SETTING_TYPES = {bool: "a bool", int: "an int", float: "a float (or an int)", str: "a str"}
 
 
 #: The controller settings each objective starts from where they are not given, chosen on the validation split of
-#: reduced Fashion-MNIST (bench/README.md). Gradient matching: a step costs three passes, and one every 16 base steps
-#: kept the validation accuracy of 8; its policy stays near where it starts, and starting at identity 0.5 per step
-#: and magnitude 0.3 beat starting near identity at width 32 (+0.31 pp, 3 seeds) and at width 16 (+0.13). The teacher
-#: objectives start near identity (from 0.5 they lost 1 pp at width 16) and the lookahead keeps the earlier defaults.
-#: The implicit objective takes gradient matching's, so the two differ in their gradient only.
+#: reduced Fashion-MNIST: gradient matching steps less often (a step costs three passes) from further off identity
+#: (its policy stays near where it starts), the others start near identity; the implicit objective takes gradient
+#: matching's, so the two differ in their gradient only (measurements: research/README.md, "Controller settings").
 OBJECTIVE_DEFAULTS: dict[str, dict[str, float]] = {
     "gradient_matching": {"meta_every": 16, "init_identity": 0.5, "init_magnitude": 0.3},
     "lookahead": {"meta_every": 8, "init_identity": 0.95, "init_magnitude": 0.1},
@@ -453,10 +470,77 @@ def objective_settings(name: str, given: Mapping[str, object]) -> dict[str, obje
     return {key: default if given.get(key) is None else given[key] for key, default in OBJECTIVE_DEFAULTS[name].items()}
 
 
-def build_objective(name: str, model: nn.Module, epsilon: float = 0.01, teacher_decay: float = 0.99) -> MetaObjective:
-    """The objective called ``name`` (a key of :data:`OBJECTIVES`) for the base ``model``."""
+def objective_arguments(name: str) -> dict[str, type]:
+    """The settings ``objective_args`` may give the objective ``name``, each with its type (``bool``, ``int``,
+    ``float`` or ``str``): its class's arguments with a default, less those its name fixes and ``epsilon`` and
+    ``decay`` (set by arguments of their own)."""
     _check_name(name)
-    return OBJECTIVES[name](model, epsilon, teacher_decay)
+    cls, fixed = OBJECTIVES[name]
+    hints = typing.get_type_hints(cls.__init__)
+    return {
+        key: hints[key]
+        for key, parameter in inspect.signature(cls.__init__).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+        and key not in fixed
+        and key not in _SHARED_ARGUMENTS
+        and hints.get(key) in _SETTING_TYPES
+    }
+
+
+def build_objective(
+    name: str,
+    model: nn.Module,
+    epsilon: float = 0.01,
+    teacher_decay: float = 0.99,
+    objective_args: Mapping[str, object] | None = None,
+) -> MetaObjective:
+    """The objective called ``name`` (a key of :data:`OBJECTIVES`) for the base ``model``.
+
+    ``epsilon`` reaches the objectives with a finite difference and ``teacher_decay`` the teacher's ``decay``; the
+    others ignore them. ``objective_args`` gives the objective's other settings (:func:`objective_arguments`, e.g.
+    ``{"terms": 3, "alpha": 0.02}`` for ``implicit``); a key that is not one of them, or a value not of its type,
+    raises a ValueError that names both (an ``int`` is taken for a ``float``).
+    """
+    _check_name(name)
+    cls, fixed = OBJECTIVES[name]
+    settings = _checked_objective_args(name, objective_args)
+    parameters = inspect.signature(cls.__init__).parameters
+    shared = {"epsilon": epsilon, "teacher_decay": teacher_decay}
+    arguments = {key: shared[given] for key, given in _SHARED_ARGUMENTS.items() if key in parameters}
+    if "model" in parameters:
+        arguments["model"] = model
+    return cls(**arguments, **fixed, **settings)
+
+
+def _checked_objective_args(name: str, objective_args: Mapping[str, object] | None) -> dict[str, object]:
+    """``objective_args`` as the keyword arguments of the objective ``name``'s class, after checking keys and types."""
+    if objective_args is None:
+        return {}
+    if not isinstance(objective_args, Mapping):
+        raise ValueError(
+            f"`objective_args` should be a dict of the objective's settings or None, but got {objective_args!r} "
+            "instead."
+        )
+    types = objective_arguments(name)
+    taken = inspect.signature(OBJECTIVES[name][0].__init__).parameters
+    settings = {}
+    for key, value in objective_args.items():
+        if key not in types:
+            expected = f"expected one of {sorted(types)}" if types else "it has none"
+            if key in _SHARED_ARGUMENTS and key in taken:
+                expected += f"; `{key}` is set by the argument `{_SHARED_ARGUMENTS[key]}`"
+            raise ValueError(
+                f"`objective_args` key {key!r} (value {value!r}) is not a setting of objective {name!r}: {expected}."
+            )
+        kind = types[key]
+        accepted = (int, float) if kind is float else (kind,)
+        if type(value) not in accepted:  # `type`, not `isinstance`: a bool is no int
+            raise ValueError(
+                f"`objective_args` key {key!r} of objective {name!r} should be {_SETTING_TYPES[kind]}, but got "
+                f"{value!r} ({type(value).__name__}) instead."
+            )
+        settings[key] = float(value) if kind is float else value
+    return settings
 
 
 def _check_name(name: str) -> None:

@@ -13,7 +13,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 import augmeta
 from augmeta.lightning import FIXED_POLICIES, AugDataModule, AugMetaModule, resolve_policy
-from augmeta.meta import MetaNetwork, default_ops
+from augmeta.meta import MetaNetwork, MetaObjective, default_ops
 from augmeta.policy.published import PUBLISHED
 
 from .helpers import POLICY_DIR, changed, cloned_state, digits, exactly, small_module, small_trainer
@@ -316,12 +316,15 @@ def test_a_meta_batch_size_that_is_not_a_positive_integer_is_rejected(size):
         AugMetaModule(meta_batch_size=size)
 
 
-class ObjectiveInputs:
+class ObjectiveInputs(MetaObjective):
     """Wraps an objective and records the batch sizes and handed-in gradients of its calls, and every held-out image
     it was given (as uint8 rows)."""
 
     def __init__(self, objective) -> None:
         self.objective, self.calls, self.held_out = objective, [], set()
+
+    def update(self, model) -> None:
+        self.objective.update(model)
 
     def image_gradient(self, model, criterion, images, labels, val_images, val_labels, step_size, **given):
         self.calls.append((len(images), len(labels), len(val_images), len(val_labels), given))

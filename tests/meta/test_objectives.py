@@ -1,18 +1,22 @@
 """The objectives: their finite-difference image gradients match second-order autograd."""
 
 import math
+import re
 
 import pytest
 import torch
 from torch import nn
 
 from augmeta.meta import (
+    OBJECTIVES,
     GradientMatchingObjective,
     ImplicitObjective,
     LookaheadObjective,
+    MetaObjective,
     TeacherObjective,
     build_objective,
     full_precision,
+    objective_arguments,
     preserved_batchnorm,
 )
 from augmeta.meta.objectives import _tf32_switches, non_saturating_loss, tensors_norm
@@ -328,3 +332,136 @@ def test_build_objective_rejects_unknown_names_and_bad_decays():
     message = "`adversarial` should be one of ['cross_entropy', 'non_saturating'], but got 'hinge'."
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         TeacherObjective(small_model(), adversarial="hinge")
+
+
+# ------------------------------------------------------------------------------------ settings: objective_args
+
+
+def exactly(message: str) -> str:
+    return f"^{re.escape(message)}$"
+
+
+def test_the_settings_objective_args_may_give_are_the_constructors_others():
+    assert objective_arguments("implicit") == {"terms": int, "alpha": float}
+    for name in ("lookahead", "gradient_matching", "teacher", "teacher_ns"):  # epsilon, decay: their own arguments
+        assert objective_arguments(name) == {}, name
+
+
+def test_objective_args_reach_the_implicit_objectives_terms_and_alpha():
+    objective = build_objective("implicit", small_model(), epsilon=0.002, objective_args={"terms": 3, "alpha": 0.02})
+    assert (objective.terms, objective.alpha, objective.epsilon) == (3, 0.02, 0.002)
+    whole = build_objective("implicit", small_model(), objective_args={"alpha": 1})
+    assert type(whole.alpha) is float and whole.alpha == 1.0  # an int where a float is due: JSON writes 1.0 as 1
+    assert whole.terms == 5  # what is not given keeps its default
+    default = build_objective("implicit", small_model(), objective_args={})
+    assert (default.terms, default.alpha) == (5, 0.01)
+
+
+def test_objective_args_and_epsilon_give_the_gradient_of_the_objective_built_directly():
+    model = small_model()
+    batches = training_and_validation_batches(seed=7)
+    built = build_objective("implicit", model, epsilon=1e-4, objective_args={"terms": 2, "alpha": 0.05})
+    direct = ImplicitObjective(epsilon=1e-4, terms=2, alpha=0.05)
+    got = built.image_gradient(model, nn.functional.cross_entropy, *batches, 0.1)
+    expected = direct.image_gradient(model, nn.functional.cross_entropy, *batches, 0.1)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "objective_args", "message"),
+    [
+        (
+            "implicit",
+            {"term": 3},
+            "`objective_args` key 'term' (value 3) is not a setting of objective 'implicit': expected one of "
+            "['alpha', 'terms'].",
+        ),
+        (
+            "implicit",
+            {"epsilon": 0.1},
+            "`objective_args` key 'epsilon' (value 0.1) is not a setting of objective 'implicit': expected one of "
+            "['alpha', 'terms']; `epsilon` is set by the argument `epsilon`.",
+        ),
+        (
+            "teacher",
+            {"decay": 0.5},
+            "`objective_args` key 'decay' (value 0.5) is not a setting of objective 'teacher': it has none; `decay` is "
+            "set by the argument `teacher_decay`.",
+        ),
+        (
+            "teacher_ns",
+            {"adversarial": "cross_entropy"},  # the name fixes it
+            "`objective_args` key 'adversarial' (value 'cross_entropy') is not a setting of objective 'teacher_ns': "
+            "it has none.",
+        ),
+        (
+            "lookahead",
+            {"terms": 3},
+            "`objective_args` key 'terms' (value 3) is not a setting of objective 'lookahead': it has none.",
+        ),
+    ],
+    ids=["misspelt", "epsilon", "decay", "fixed-by-name", "no-settings"],
+)
+def test_objective_args_with_a_key_the_objective_does_not_take_are_rejected(name, objective_args, message):
+    with pytest.raises(ValueError, match=exactly(message)):
+        build_objective(name, small_model(), objective_args=objective_args)
+
+
+WRONG_TYPE = "`objective_args` key {key!r} of objective 'implicit' should be {expected}, but got {got} instead."
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected", "got"),
+    [
+        ("terms", "3", "an int", "'3' (str)"),
+        ("terms", 2.0, "an int", "2.0 (float)"),
+        ("terms", True, "an int", "True (bool)"),
+        ("alpha", "0.1", "a float (or an int)", "'0.1' (str)"),
+        ("alpha", [0.1], "a float (or an int)", "[0.1] (list)"),
+        ("alpha", False, "a float (or an int)", "False (bool)"),
+    ],
+)
+def test_objective_args_of_the_wrong_type_are_rejected(key, value, expected, got):
+    message = WRONG_TYPE.format(key=key, expected=expected, got=got)
+    with pytest.raises(ValueError, match=exactly(message)):
+        build_objective("implicit", small_model(), objective_args={key: value})
+
+
+def test_objective_args_that_are_not_a_dict_are_rejected():
+    message = "`objective_args` should be a dict of the objective's settings or None, but got [('terms', 3)] instead."
+    with pytest.raises(ValueError, match=exactly(message)):
+        build_objective("implicit", small_model(), objective_args=[("terms", 3)])
+
+
+def test_the_objectives_own_checks_still_apply_to_objective_args():
+    with pytest.raises(ValueError, match=exactly("`terms` should be an integer >= 0, but got -1 instead.")):
+        build_objective("implicit", small_model(), objective_args={"terms": -1})
+
+
+# ------------------------------------------------------------------------------------- the protocol's update
+
+
+def test_update_is_part_of_the_protocol_and_does_nothing_by_default():
+    """The module calls ``update`` after every base step; objectives that keep no state inherit the no-op."""
+    model = small_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for name, (cls, _) in OBJECTIVES.items():
+        assert MetaObjective in cls.__mro__, name  # subclassed explicitly, so they inherit its default
+        objective = build_objective(name, model)
+        if "update" in vars(cls):
+            continue
+        assert objective.update(model) is None, name
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    assert "update" not in vars(ImplicitObjective) and "update" in vars(TeacherObjective)
+
+
+def test_an_objective_of_its_own_inherits_update_but_must_give_its_image_gradient():
+    class Unfinished(MetaObjective):
+        pass
+
+    objective = Unfinished()
+    assert objective.update(small_model()) is None
+    batches = training_and_validation_batches(seed=8)
+    with pytest.raises(NotImplementedError):
+        objective.image_gradient(small_model(), nn.functional.cross_entropy, *batches, 0.1)
