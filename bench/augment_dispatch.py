@@ -3,7 +3,7 @@
     python bench/augment_dispatch.py [--device cpu|cuda] [--batch 512] [--shape 1 28 28] [--repeats 5]
 
 On a GPU a small model's training step is bound by the host once augmentation adds a few hundred small ops to it
-(the H200's step profile in bench/README.md: 807 kernel launches per joint step, against about 200 for ``none``), so
+(the H200's step profile in research/README.md: 807 kernel launches per joint step, against about 200 for ``none``), so
 the number of ops a batch costs matters as much as their arithmetic. For each row this counts the top-level aten ops
 (those not called by another aten op: what Python dispatches, each at least one kernel launch on a GPU) with
 ``torch.profiler``, and times calls without the profiler (median and min-max over ``--repeats``, each the mean of

@@ -113,8 +113,8 @@ step report-whole-batch 60 python bench/accuracy.py --protocol gpu $ACC --meta '
     --methods none augmeta-joint augmeta-frozen --report "${results[@]}"
 
 # does gradient matching's controller gradient point anywhere on full data? (reduced Fashion-MNIST on the CPU: no,
-# mean |t| 0.75 against 0.83 for sign-flipped noise, bench/README.md seventh round)
-step controller-signal 200 python bench/controller_signal.py --dataset fashion_mnist $SIGNAL $DATA
+# mean |t| 0.75 against 0.83 for sign-flipped noise, research/README.md seventh round)
+step controller-signal 200 python research/controller_signal.py --dataset fashion_mnist $SIGNAL $DATA
 
 # 3. timings and profiles, alone on the device
 step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS

@@ -1,4 +1,4 @@
-"""``bench/paired.py`` pairs the seeds of two methods under their own controller settings."""
+"""``research/paired.py`` pairs the seeds of two methods under their own controller settings."""
 
 import json
 import re
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .helpers import BENCH, bench_script
+from .helpers import RESEARCH, bench_script, research_script
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def row(accuracy, method: str, seed: int, test: float, val: float, meta: dict) -
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(BENCH / "paired.py"), "--dataset", "digits", "--augment-until", "0.8", *args]
+    command = [sys.executable, str(RESEARCH / "paired.py"), "--dataset", "digits", "--augment-until", "0.8", *args]
     return subprocess.run(command, capture_output=True, text=True)
 
 
@@ -53,7 +53,7 @@ def test_each_side_keeps_its_own_settings_rows_and_the_common_seeds_are_paired(a
 def test_a_side_without_runs_or_with_bad_settings_says_so(accuracy, tmp_path):
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"commands": [], "results": [row(accuracy, "augmeta-joint", 0, 99.0, 98.0, {})]}))
-    with bench_script("paired") as paired:
+    with research_script("paired") as paired:
         expected = f"--a: no augmeta-frozen runs on digits with settings {{}} in ['{results}']."
         with pytest.raises(SystemExit, match=re.escape(expected)):
             paired.seed_results(["augmeta-frozen", "{}", str(results)], "a", "digits", 0.8, None, None)

@@ -1,4 +1,4 @@
-"""``bench/pick_learned.py`` picks a recipe's joint run by validation accuracy and writes its policy, with metrics."""
+"""``research/pick_learned.py`` picks a recipe's joint run by validation accuracy and writes its policy and metrics."""
 
 import json
 import subprocess
@@ -10,12 +10,12 @@ import pytest
 from augmeta import load_policy
 from augmeta.meta import MetaNetwork
 
-from .helpers import BENCH, bench_script
+from .helpers import RESEARCH, bench_script, research_script
 
 
 @pytest.fixture(scope="module")
 def pick():
-    with bench_script("pick_learned") as module:
+    with research_script("pick_learned") as module:
         yield module
 
 
@@ -101,8 +101,9 @@ def test_the_script_picks_by_validation_accuracy_and_records_what_the_runs_measu
         run_policy(tmp_path, seed)
     out = tmp_path / "learned" / "augmeta_digits.json"
     command = [
-        sys.executable, str(BENCH / "pick_learned.py"), str(results), "--dataset", "digits", "--augment-until", "0.8",
-        "--policy-files", str(tmp_path / "digits_joint_seed{seed}.json"), "--name", "augmeta_digits", "--out", str(out),
+        sys.executable, str(RESEARCH / "pick_learned.py"), str(results), "--dataset", "digits",
+        "--augment-until", "0.8", "--policy-files", str(tmp_path / "digits_joint_seed{seed}.json"),
+        "--name", "augmeta_digits", "--out", str(out),
     ]  # fmt: skip
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()
 

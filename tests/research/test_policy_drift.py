@@ -1,4 +1,4 @@
-"""``bench/policy_drift.py`` finds a drift every run shares and none where the runs stayed at the start."""
+"""``research/policy_drift.py`` finds a drift every run shares and none where the runs stayed at the start."""
 
 import json
 import sys
@@ -9,14 +9,14 @@ import torch
 
 from augmeta.meta import MetaNetwork
 
-from .helpers import BENCH, bench_script
+from .helpers import RESEARCH, research_script
 
 OPS = ["identity", "rotate", "brightness", "equalize", "cutout"]
 
 
 @pytest.fixture(scope="module")
 def drift():
-    with bench_script("policy_drift") as module:
+    with research_script("policy_drift") as module:
         yield module
 
 
@@ -69,6 +69,6 @@ def test_a_results_file_whose_policy_files_are_gone_names_them(drift, tmp_path):
 
 def test_a_step_that_may_not_fire_counts_as_identity(drift):
     """AutoAugment's steps fire with p < 1 and offer no identity op: the profile still sums to one."""
-    profile = drift.op_profile(drift.load_policy(BENCH.parent / "policies" / "autoaugment_cifar10.json"))
+    profile = drift.op_profile(drift.load_policy(RESEARCH.parent / "policies" / "autoaugment_cifar10.json"))
     assert sum(probability for probability, _ in profile.values()) == pytest.approx(1.0)
     assert 0.3 < profile["identity"][0] < 0.7  # AutoAugment's steps fire about half the time

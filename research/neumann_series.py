@@ -1,9 +1,9 @@
 """Does the implicit objective's Neumann series converge? The curvature of a joint run's base model, and the terms.
 
-    python bench/neumann_series.py [--dataset fashion_mnist --train-subset 4000] [--width 16] [--epochs 3 12]
+    python research/neumann_series.py [--dataset fashion_mnist --train-subset 4000] [--width 16] [--epochs 3 12]
         [--alphas 0.01 0.03 0.1] [--terms 10]
 
-Trains a joint run's base model (the controller frozen at its start, as ``bench/controller_signal.py`` does) and,
+Trains a joint run's base model (the controller frozen at its start, as ``research/controller_signal.py`` does) and,
 after each of ``--epochs``, takes one augmented training batch and one validation batch as a controller step would:
 ``lambda_max`` of the training loss's Hessian w.r.t. the weights (power iteration on
 :func:`augmeta.meta.objectives.weight_hessian_vector`) and, for each ``alpha``, the norm of each term
@@ -17,10 +17,15 @@ Last line: ``neumann_lambda_max=<l>  largest_safe_alpha=<2 / l>`` at the last ep
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # bench/'s modules, as its scripts import them
+
 from script_setup import EVERY_STEP, add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugMetaModule

@@ -1,6 +1,6 @@
 """Which joint run's policy goes into ``policies/learned/``: the one with the best validation accuracy.
 
-    python bench/pick_learned.py RESULTS.json [RESULTS.json ...] --dataset fashion_mnist_4k --augment-until 0.8
+    python research/pick_learned.py RESULTS.json [RESULTS.json ...] --dataset fashion_mnist_4k --augment-until 0.8
         --policy-files 'DIR/fashion_mnist_4k_until08_augmeta-joint_seed{seed}.json' [more patterns]
         --name NAME --out policies/learned/NAME.json
 
@@ -17,7 +17,10 @@ every candidate and last ``picked_seed=<k> val_acc=<v> test_acc=<t>``.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # bench/'s modules, as its scripts import them
 
 from accuracy import kept_accuracies
 
@@ -52,7 +55,7 @@ def learned_policy(
         metrics.update(retrain_val_acc=round(retrain["val_acc"], 2), retrain_test_acc=round(retrain["test_acc"], 2))
     notes = (
         f"bench/accuracy.py recipe {dataset}, --augment-until {augment_until}, seed {joint['seed']}: the joint run "
-        f"with the best validation accuracy of its recipe's seeds (bench/pick_learned.py). {source.provenance.notes}"
+        f"with the best validation accuracy of its recipe's seeds (research/pick_learned.py). {source.provenance.notes}"
     )
     provenance = source.provenance.model_copy(update={"metrics": metrics, "notes": notes})
     description = f"Learned by augmeta during one training run on {dataset} (bench/accuracy.py's recipe)."

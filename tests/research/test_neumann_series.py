@@ -1,4 +1,4 @@
-"""``bench/neumann_series.py``: power iteration and the series' terms on an operator with known eigenvalues."""
+"""``research/neumann_series.py``: power iteration and the series' terms on an operator with known eigenvalues."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from .helpers import BENCH, bench_script
+from .helpers import RESEARCH, research_script
 
 #: The Hessian of a loss in two parameter tensors: eigenvalues 4, 1 and -0.5.
 EIGENVALUES = (torch.tensor([4.0, 1.0]), torch.tensor([-0.5]))
@@ -18,7 +18,7 @@ def hvp(u):
 
 @pytest.fixture(scope="module")
 def series():
-    with bench_script("neumann_series") as module:
+    with research_script("neumann_series") as module:
         yield module
 
 
@@ -37,7 +37,7 @@ def test_term_norms_shrink_grow_or_vanish_with_alpha(series):
 
 def test_the_script_probes_a_short_run():
     command = [
-        sys.executable, str(BENCH / "neumann_series.py"), "--dataset", "digits", "--train-subset", "300", "--width",
+        sys.executable, str(RESEARCH / "neumann_series.py"), "--dataset", "digits", "--train-subset", "300", "--width",
         "4", "--batch-size", "64", "--epochs", "1", "--alphas", "0.01", "--terms", "2", "--iterations", "3",
     ]  # fmt: skip
     lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()

@@ -1,6 +1,6 @@
 """Does the controller's objective point anywhere? The consistency of its gradients over a run.
 
-    python bench/controller_signal.py [--dataset fashion_mnist --train-subset 4000] [--width 16] [--epochs 10]
+    python research/controller_signal.py [--dataset fashion_mnist --train-subset 4000] [--width 16] [--epochs 10]
         [--seeds 2] [--meta '{"objective": "teacher"}']
 
 Trains joint runs with the controller frozen (``meta_lr`` 0, so the policy it is asked about stays the start and the
@@ -20,9 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # bench/'s modules, as its scripts import them
+
 from script_setup import EVERY_STEP, add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugMetaModule

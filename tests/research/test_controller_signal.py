@@ -1,14 +1,14 @@
-"""``bench/controller_signal.py`` tells a gradient with a direction from noise, and records the controller's."""
+"""``research/controller_signal.py`` tells a gradient with a direction from noise, and records the controller's."""
 
 import pytest
 import torch
 
-from .helpers import bench_script
+from .helpers import research_script
 
 
 @pytest.fixture(scope="module")
 def signal():
-    with bench_script("controller_signal") as module:
+    with research_script("controller_signal") as module:
         yield module
 
 

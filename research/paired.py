@@ -1,8 +1,8 @@
 """Paired differences between two sets of ``bench/accuracy.py`` runs, each a method under its own settings.
 
-    python bench/paired.py --dataset fashion_mnist_4k --augment-until 0.8 \\
-        --a augmeta-joint '{"objective": "implicit"}' bench/results_accuracy_cpu_round10_implicit.json \\
-        --b augmeta-frozen '{}' bench/results_accuracy_cpu_round8.json
+    python research/paired.py --dataset fashion_mnist_4k --augment-until 0.8 \\
+        --a augmeta-joint '{"objective": "implicit"}' research/results/results_accuracy_cpu_round10_implicit.json \\
+        --b augmeta-frozen '{}' research/results/results_accuracy_cpu_round8.json
 
 ``--report`` of ``bench/accuracy.py`` compares methods under one ``--meta``; this compares runs of different
 controller settings (an objective against the default, against the frozen start). Each side keeps the rows that
@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # bench/'s modules, as its scripts import them
 
 from accuracy import RECIPES, count_or_fraction, kept_accuracies
 

@@ -1,6 +1,7 @@
 """Did the controller learn anything? How far learned policies moved from the policy their runs started from.
 
-    python bench/policy_drift.py results.json [more.json | policy.json ...] --start-identity 0.5 --start-magnitude 0.3
+    python research/policy_drift.py results.json [more.json | policy.json ...] \\
+        --start-identity 0.5 --start-magnitude 0.3
 
 Reads policy files, or results files of ``bench/accuracy.py`` (the ``policy_file`` of each joint run), and compares
 each op's probability and magnitude (averaged over a policy's steps and sub-policies) with the start a
