@@ -57,6 +57,9 @@ class DatasetSpec:
             ``data_dir/<idx_folder>/raw`` (where torchvision downloads them).
         system_dir: a system-wide folder of the idx files, looked in last.
         system_package: the Debian package that fills ``system_dir``, named when the data set is missing.
+        base_flip: the data set's convention for the base recipe of fixed-policy runs: a random horizontal flip
+            where a mirrored image is still an image of its class (clothes, objects), none where it is not (digits,
+            house numbers, unknown folders). A learned policy decides flips itself.
     """
 
     name: str
@@ -73,6 +76,7 @@ class DatasetSpec:
     idx_folder: str | None = None
     system_dir: Path | None = None
     system_package: str | None = None
+    base_flip: bool = False
 
     @property
     def class_names_from_files(self) -> bool:
@@ -95,7 +99,7 @@ DATASET_SPECS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "fashion_mnist", "torchvision", channels=1, image_size=28, num_classes=10,
             class_names=FASHION_MNIST_CLASSES, torchvision_class="FashionMNIST", idx_folder="FashionMNIST",
-            system_dir=SYSTEM_FASHION_MNIST_DIR, system_package="dataset-fashion-mnist",
+            system_dir=SYSTEM_FASHION_MNIST_DIR, system_package="dataset-fashion-mnist", base_flip=True,
         ),
         DatasetSpec(
             "mnist", "torchvision", channels=1, image_size=28, num_classes=10, class_names=DIGIT_CLASSES,
@@ -103,11 +107,11 @@ DATASET_SPECS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "cifar10", "torchvision", channels=3, image_size=32, num_classes=10, torchvision_class="CIFAR10",
-            channels_last=True,
+            channels_last=True, base_flip=True,
         ),
         DatasetSpec(
             "cifar100", "torchvision", channels=3, image_size=32, num_classes=100, torchvision_class="CIFAR100",
-            channels_last=True,
+            channels_last=True, base_flip=True,
         ),
         DatasetSpec(
             "svhn", "torchvision", channels=3, image_size=32, num_classes=10, class_names=DIGIT_CLASSES,

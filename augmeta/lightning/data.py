@@ -231,6 +231,11 @@ class AugDataModule(pl.LightningDataModule):
         return self.spec.channels
 
     @property
+    def base_flip(self) -> bool:
+        """The data set's flip convention for fixed-policy runs (:attr:`augmeta.datasets.DatasetSpec.base_flip`)."""
+        return self.spec.base_flip
+
+    @property
     def image_size(self) -> int:
         """Height (= width) of the images served."""
         return self.resize_to if self.resize_to is not None else self.spec.image_size

@@ -58,7 +58,12 @@ class AugMetaModule(pl.LightningModule):
         width: width of ``small_resnet``.
         num_classes, in_channels: set from the data module by the command line.
         lr, momentum, weight_decay, label_smoothing: base SGD (Nesterov) with a one-cycle schedule peaking at ``lr``.
-        crop_padding, flip: the base recipe, applied on the device to every method.
+        crop_padding: the base recipe's random crop (zero padding in pixels), applied on the device to every method.
+        flip: the base recipe's random horizontal flip. None (default): a learned run has none (``flip_x`` and
+            ``flip_y`` are among the controller's ops, so it learns whether flipping suits the data) and a fixed
+            policy follows the data set's convention, ``data_flip``.
+        data_flip: the data set's flip convention (:attr:`augmeta.datasets.DatasetSpec.base_flip`); set from the
+            data module by the command line.
         meta_mode: ``global`` or ``adaptive`` meta-network.
         meta_every: one controller update every this many base steps.
         meta_batch_size: the controller step's objective runs on at most this many of the batch's training images
@@ -73,8 +78,10 @@ class AugMetaModule(pl.LightningModule):
             0.8 is the "refined data augmentation" schedule (He et al., 2019): the last steps, at a low learning
             rate, close the gap between augmented and clean images (measurements: research/README.md). A learned
             policy's file says so in its provenance notes.
-        meta_ops: op names the controller chooses from (default :func:`augmeta.meta.default_ops`: the standard 14
-            and cutout, without ``color`` for single-channel images).
+        meta_ops: op names the controller chooses from (default :func:`augmeta.meta.default_ops`: the standard 14,
+            cutout and both flips, without ``color`` for single-channel images).
+        meta_ranges: physical ``[lo, hi]`` per op the controller learns within, overriding
+            :data:`augmeta.meta.DEFAULT_RANGES` (e.g. ``{"rotate": [0, 180]}``), within each op's limits.
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
             ``meta_every``, ``init_identity`` and ``init_magnitude`` left None take the objective's own
             (:data:`augmeta.meta.OBJECTIVE_DEFAULTS`; gradient matching and implicit: 16, 0.5, 0.3; the others: 8, 0.95,
@@ -113,7 +120,8 @@ class AugMetaModule(pl.LightningModule):
         weight_decay: float = 5e-4,
         label_smoothing: float = 0.0,
         crop_padding: int = 2,
-        flip: bool = True,
+        flip: bool | None = None,
+        data_flip: bool = False,
         meta_mode: str = "global",
         meta_every: int | None = None,
         meta_batch_size: int | None = 128,
@@ -122,6 +130,7 @@ class AugMetaModule(pl.LightningModule):
         meta_start_epoch: int = 0,
         augment_until: float = 0.8,
         meta_ops: list[str] | None = None,
+        meta_ranges: dict[str, list[float]] | None = None,
         num_subpolicies: int = 1,
         num_steps: int = 2,
         init_identity: float | None = None,
@@ -148,6 +157,7 @@ class AugMetaModule(pl.LightningModule):
             settings = objective_settings(objective, given)  # those left None: the objective's own
             self.meta = MetaNetwork(
                 ops=meta_ops or default_ops(in_channels),
+                ranges=meta_ranges,
                 num_subpolicies=num_subpolicies,
                 num_steps=num_steps,
                 mode=meta_mode,
@@ -160,13 +170,14 @@ class AugMetaModule(pl.LightningModule):
             self.meta_every = int(settings["meta_every"])
         else:
             self.fixed_policy = resolve_policy(policy)
+        self.base_flip = flip if flip is not None else (data_flip if self.meta is None else False)
         self.base_steps = 0
 
     # ----------------------------------------------------------------------------------------------- data on device
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if isinstance(batch, dict):  # training: {"train": ..., "meta": ...}
             images, labels = batch["train"]
-            images = random_crop_flip(_to_float(images), self.hparams.crop_padding, self.hparams.flip)
+            images = random_crop_flip(_to_float(images), self.hparams.crop_padding, self.base_flip)
             if self.fixed_policy is not None and self._augmenting():
                 images = self.fixed_policy.apply(images)
             out = {"train": (images, labels)}

@@ -25,8 +25,9 @@ from augmeta.policy.schema import SCHEMA_VERSION
 
 __all__ = ["DEFAULT_OPS", "DEFAULT_RANGES", "MetaDraw", "MetaNetwork", "default_ops"]
 
-#: The ops a controller chooses from by default: torchvision's 14 plus cutout (flips belong to the base recipe).
-DEFAULT_OPS: tuple[str, ...] = (*STANDARD_OPS, "cutout")
+#: The ops a controller chooses from by default: torchvision's 14, cutout and both flips (whether a mirrored image is
+#: still of its class depends on the data, so the controller decides; the base recipe of a learned run has no flip).
+DEFAULT_OPS: tuple[str, ...] = (*STANDARD_OPS, "cutout", "flip_x", "flip_y")
 
 #: Ops that do nothing to single-channel images (saturation), so a controller for grey images does not offer them.
 COLOUR_ONLY_OPS: frozenset[str] = frozenset({"color"})
@@ -388,7 +389,33 @@ def _checked_ops(ops: Sequence[str]) -> list[str]:
     return ops
 
 
+def _check_ranges(ops: list[str], ranges: Mapping[str, Sequence[float]]) -> None:
+    """Each given range names an op of ``ops`` that has a magnitude, as two finite values within the op's limits."""
+    for op, lo_hi in ranges.items():
+        if op in ops and OPS[op].default_range is None and list(lo_hi) == [0.0, 0.0]:
+            continue  # how `config` stores an op without a magnitude
+        if op not in ops or OPS[op].default_range is None:
+            with_magnitude = [name for name in ops if OPS[name].default_range is not None]
+            raise ValueError(
+                f"`ranges` key {op!r} should be one of the controller's ops with a magnitude "
+                f"{with_magnitude}, but it is not."
+            )
+        lo, hi = OPS[op].limits
+        valid = (
+            isinstance(lo_hi, Sequence)
+            and len(lo_hi) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in lo_hi)
+        )
+        values = [*lo_hi, *(-v for v in lo_hi)] if valid and OPS[op].signed else lo_hi
+        if not valid or not all(lo <= v <= hi for v in values):
+            raise ValueError(
+                f"`ranges[{op!r}]` should be [value at m = 0, value at m = 1] within [{lo}, {hi}] "
+                f"({OPS[op].unit}{', for both signs' if OPS[op].signed else ''}), but got {lo_hi!r} instead."
+            )
+
+
 def _resolve_ranges(ops: list[str], ranges: Mapping[str, Sequence[float]] | None) -> dict[str, tuple[float, float]]:
+    _check_ranges(ops, ranges or {})
     resolved = {}
     for op in ops:
         spec = OPS[op]

@@ -80,3 +80,9 @@ def test_the_package_imports_nothing_above_it():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_base_flip_follows_each_data_set_convention():
+    """Mirrored clothes and objects keep their class; mirrored digits and unknown folders may not."""
+    flipped = {name for name, spec in DATASET_SPECS.items() if spec.base_flip}
+    assert flipped == {"fashion_mnist", "cifar10", "cifar100"}

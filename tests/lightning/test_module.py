@@ -21,7 +21,7 @@ from .helpers import POLICY_DIR, changed, cloned_state, digits, exactly, small_m
 GREY_OPS = default_ops(1)  # what a controller for digits offers: no `color`
 
 FIXED = ["none", "randaugment", "trivialaugment", "autoaugment", str(POLICY_DIR / "autoaugment_svhn.json")]
-NO_MAGNITUDE = {"identity", "auto_contrast", "equalize"}  # the ops of GREY_OPS without a magnitude
+NO_MAGNITUDE = {"identity", "auto_contrast", "equalize", "flip_x", "flip_y"}  # the ops of GREY_OPS without a magnitude
 UNKNOWN_POLICY = (
     "`policy` should be 'augmeta', 'none', one of ['autoaugment', 'randaugment', 'trivialaugment', "
     "'autoaugment_cifar10', 'autoaugment_imagenet', 'autoaugment_svhn', 'randaugment_n2_m9', 'trivialaugment_wide'] "
