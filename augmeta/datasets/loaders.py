@@ -19,6 +19,7 @@ import torchvision
 from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
+from augmeta.datasets import planted
 from augmeta.datasets.idx import read_idx
 from augmeta.datasets.specs import DIGIT_CLASSES, IDX_FILES, DatasetSpec, dataset_spec
 
@@ -72,6 +73,8 @@ def load_dataset(spec: DatasetSpec | str, data_dir: Path | None = None, image_si
         DatasetNotFoundError: the files are not there; the message says where it looked and how to get them.
     """
     spec = dataset_spec(spec) if isinstance(spec, str) else spec
+    if spec.source == "planted":
+        return _load_planted(spec, data_dir)
     if spec.source == "sklearn_digits":
         return load_digits()
     if spec.source == "image_folder":
@@ -227,6 +230,23 @@ def _load_image_folder(data_dir: Path | None, image_size: int) -> LoadedDataset:
         raise ValueError(f"{data_dir / 'test'} should hold only classes of {data_dir / 'train'}, but has {unknown}.")
     test_files = make_dataset(data_dir / "test", class_to_idx, IMG_EXTENSIONS, allow_empty=True)
     return LoadedDataset(*train, *_read_labelled_images(test_files, image_size), tuple(classes))
+
+
+# --- planted structure ----------------------------------------------------------------------------------------------
+
+
+def _load_planted(spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
+    """The base data set with the spec's structure planted in every split (:mod:`augmeta.datasets.planted`)."""
+    base = load_dataset(dataset_spec(spec.planted_from), data_dir)
+
+    def plant(images: torch.Tensor, labels: torch.Tensor, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if spec.planted_task == "rotated":
+            return planted.rotated(images, labels, split)
+        return planted.upside_down(images, labels, split, spec.planted_items, spec.planted_jitter)
+
+    train = plant(base.train_images, base.train_labels, "train")
+    test = (None, None) if base.test_images is None else plant(base.test_images, base.test_labels, "test")
+    return LoadedDataset(*train, *test, spec.class_names)
 
 
 # --- what to say when it is missing --------------------------------------------------------------------------------

@@ -30,7 +30,16 @@ DIGIT_CLASSES = tuple(str(digit) for digit in range(10))
 FASHION_MNIST_CLASSES = tuple("T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot".split(","))
 DEFAULT_FOLDER_IMAGE_SIZE = 32
 
-DatasetSource = Literal["sklearn_digits", "torchvision", "image_folder"]
+#: Items of the upside-down tasks: ones whose upside-down image is not another item's upright one (no 6 and 9).
+FASHION_MNIST_UPSIDE_DOWN_ITEMS = (0, 1, 5, 7, 9)  # T-shirt/top, Trouser, Sandal, Sneaker, Ankle boot
+DIGITS_UPSIDE_DOWN_ITEMS = (2, 3, 4, 5, 7)
+
+
+def _upside_down_names(names: tuple[str, ...], items: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(f"{names[item]} ({side})" for item in items for side in ("upright", "upside down"))
+
+
+DatasetSource = Literal["sklearn_digits", "torchvision", "image_folder", "planted"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,10 @@ class DatasetSpec:
             ``data_dir/<idx_folder>/raw`` (where torchvision downloads them).
         system_dir: a system-wide folder of the idx files, looked in last.
         system_package: the Debian package that fills ``system_dir``, named when the data set is missing.
+        planted_from: ``planted`` only: the data set whose images it is made from (:mod:`augmeta.datasets.planted`).
+        planted_task: ``planted`` only: ``"rotated"`` or ``"upside_down"``.
+        planted_items: ``upside_down`` only: the base labels kept, each made two classes (upright, upside down).
+        planted_jitter: ``upside_down`` only: the largest turn, in degrees, either way of upright or upside down.
         base_flip: the data set's convention for the base recipe of fixed-policy runs: a random horizontal flip
             where a mirrored image is still an image of its class (clothes, objects), none where it is not (digits,
             house numbers, unknown folders). A learned policy decides flips itself.
@@ -76,6 +89,10 @@ class DatasetSpec:
     idx_folder: str | None = None
     system_dir: Path | None = None
     system_package: str | None = None
+    planted_from: str | None = None
+    planted_task: Literal["rotated", "upside_down"] | None = None
+    planted_items: tuple[int, ...] | None = None
+    planted_jitter: float = 0.0
     base_flip: bool = False
 
     @property
@@ -119,6 +136,26 @@ DATASET_SPECS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "image_folder", "image_folder", channels=3, image_size=DEFAULT_FOLDER_IMAGE_SIZE, test_fraction=0.2,
+        ),
+        DatasetSpec(
+            "rotated_fashion_mnist", "planted", channels=1, image_size=28, num_classes=10,
+            class_names=FASHION_MNIST_CLASSES, planted_from="fashion_mnist", planted_task="rotated",
+        ),
+        DatasetSpec(
+            "upside_down_fashion_mnist", "planted", channels=1, image_size=28, num_classes=10,
+            class_names=_upside_down_names(FASHION_MNIST_CLASSES, FASHION_MNIST_UPSIDE_DOWN_ITEMS),
+            planted_from="fashion_mnist", planted_task="upside_down", planted_items=FASHION_MNIST_UPSIDE_DOWN_ITEMS,
+            planted_jitter=25.0,
+        ),
+        DatasetSpec(
+            "rotated_digits", "planted", channels=1, image_size=8, num_classes=10, class_names=DIGIT_CLASSES,
+            test_fraction=0.25, planted_from="digits", planted_task="rotated",
+        ),
+        DatasetSpec(
+            "upside_down_digits", "planted", channels=1, image_size=8, num_classes=10,
+            class_names=_upside_down_names(DIGIT_CLASSES, DIGITS_UPSIDE_DOWN_ITEMS), test_fraction=0.25,
+            planted_from="digits", planted_task="upside_down", planted_items=DIGITS_UPSIDE_DOWN_ITEMS,
+            planted_jitter=25.0,
         ),
     )
 }  # fmt: skip

@@ -18,7 +18,14 @@ import torch.nn.functional as nnf
 from augmeta.lightning.base_augment import random_crop_flip
 from augmeta.lightning.checkpoint_io import require_weights_only
 from augmeta.lightning.models import build_model
-from augmeta.meta import MetaNetwork, build_objective, default_ops, image_features, objective_settings
+from augmeta.meta import (
+    OBJECTIVE_BURN_IN,
+    MetaNetwork,
+    build_objective,
+    default_ops,
+    image_features,
+    objective_settings,
+)
 from augmeta.ops import OPS
 from augmeta.policy import Policy, load_policy
 from augmeta.policy.published import PUBLISHED
@@ -78,6 +85,9 @@ class AugMetaModule(pl.LightningModule):
             0.8 is the "refined data augmentation" schedule (He et al., 2019): the last steps, at a low learning
             rate, close the gap between augmented and clean images (measurements: research/README.md). A learned
             policy's file says so in its provenance notes.
+        augment_from: fraction of the training steps before the policy is first applied; until then the base recipe
+            trains alone. None: the objective's burn-in (:data:`augmeta.meta.OBJECTIVE_BURN_IN`: ``affinity`` learns
+            its policy from the model trained so far without one, 0.25), 0 for the others and for fixed policies.
         meta_ops: op names the controller chooses from (default :func:`augmeta.meta.default_ops`: the standard 14,
             cutout and both flips, without ``color`` for single-channel images).
         meta_ranges: physical ``[lo, hi]`` per op the controller learns within, overriding
@@ -129,6 +139,7 @@ class AugMetaModule(pl.LightningModule):
         entropy_weight: float = 0.001,
         meta_start_epoch: int = 0,
         augment_until: float = 0.8,
+        augment_from: float | None = None,
         meta_ops: list[str] | None = None,
         meta_ranges: dict[str, list[float]] | None = None,
         num_subpolicies: int = 1,
@@ -149,6 +160,14 @@ class AugMetaModule(pl.LightningModule):
                 raise ValueError(f"`{name}` should be an integer >= 1 or None, but got {value!r} instead.")
         if not 0.0 < augment_until <= 1.0:
             raise ValueError(f"`augment_until` should be a fraction in (0, 1], but got {augment_until!r} instead.")
+        if augment_from is None:
+            augment_from = OBJECTIVE_BURN_IN.get(objective, 0.0) if policy == "augmeta" else 0.0
+        if not 0.0 <= augment_from < augment_until:
+            raise ValueError(
+                f"`augment_from` should be a fraction in [0, augment_until = {augment_until!r}), but got "
+                f"{augment_from!r} instead."
+            )
+        self.augment_from = float(augment_from)
         self.model = build_model(model, in_channels, num_classes, width)
         self.meta: MetaNetwork | None = None
         self.fixed_policy: Policy | None = None
@@ -214,7 +233,8 @@ class AugMetaModule(pl.LightningModule):
         images, labels = batch["train"]
         optimizers = self.optimizers()
         base_opt = optimizers[0] if isinstance(optimizers, list) else optimizers
-        if self.meta is not None and self._augmenting() and self._is_meta_step():
+        pulls = self.meta is not None and self.objective.pulls_controller
+        if self.meta is not None and self._augmenting() and self._is_meta_step() and not pulls:
             loss, logits = self._joint_step(images, labels, batch["meta"], base_opt, optimizers[1])
         else:
             if self.meta is not None and self._augmenting():
@@ -225,6 +245,8 @@ class AugMetaModule(pl.LightningModule):
             base_opt.zero_grad()
             self.manual_backward(loss)
             base_opt.step()
+            if pulls and self._burning_in() and self._is_meta_step():
+                self._pull_step(batch["meta"])
         if self.meta is not None:
             self.objective.update(self.model)
         self.lr_schedulers().step()
@@ -234,9 +256,15 @@ class AugMetaModule(pl.LightningModule):
         return loss.detach()
 
     def _augmenting(self) -> bool:
-        """Whether this training step applies the policy (``augment_until``; always outside ``fit``)."""
+        """Whether this training step applies the policy (from ``augment_from`` to ``augment_until``; always outside
+        ``fit``)."""
         total = getattr(self, "total_steps", None)
-        return total is None or self.base_steps < self.hparams.augment_until * total
+        return total is None or self.augment_from * total <= self.base_steps < self.hparams.augment_until * total
+
+    def _burning_in(self) -> bool:
+        """Whether this training step is before ``augment_from``: the base recipe alone (never outside ``fit``)."""
+        total = getattr(self, "total_steps", None)
+        return total is not None and self.base_steps < self.augment_from * total
 
     def _is_meta_step(self) -> bool:
         return self.current_epoch >= self.hparams.meta_start_epoch and self.base_steps % self.meta_every == 0
@@ -273,6 +301,12 @@ class AugMetaModule(pl.LightningModule):
         meta_opt.step()
         self.log("meta_entropy", draw.entropy.detach(), on_step=False, on_epoch=True)
         return loss, logits
+
+    def _pull_step(self, meta_batch) -> None:
+        """A controller step of an objective that moves the controller itself, from the held-out images."""
+        images, labels = meta_batch
+        n = len(labels) if self.hparams.meta_batch_size is None else min(len(labels), self.hparams.meta_batch_size)
+        self.objective.pull(self.meta, self.model, images[:n], labels[:n])
 
     def _loss_is_scaled(self) -> bool:
         """fp16 training scales the loss before backward, so the base step's gradients are not the loss's."""
@@ -333,6 +367,8 @@ class AugMetaModule(pl.LightningModule):
         notes = f"epoch {self.current_epoch}, {self.base_steps} base steps"
         if self.hparams.augment_until < 1.0:
             notes += f"; applied to the first {self.hparams.augment_until:.0%} of the training steps (augment_until)"
+        if self.augment_from > 0.0:
+            notes += f"; not applied to the first {self.augment_from:.0%} (augment_from)"
         provenance = {"notes": notes}
         logged = self._trainer.callback_metrics if self._trainer is not None else {}
         provenance["metrics"] = {k: float(v) for k, v in logged.items() if k.startswith(("val_", "train_"))}

@@ -1,8 +1,10 @@
 """The learners: the meta-network (controller), its model-free image features and its objectives."""
 
+from augmeta.meta.affinity import AffinityObjective
 from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.meta.network import DEFAULT_OPS, DEFAULT_RANGES, MetaDraw, MetaNetwork, default_ops
 from augmeta.meta.objectives import (
+    OBJECTIVE_BURN_IN,
     OBJECTIVE_DEFAULTS,
     OBJECTIVES,
     GradientMatchingObjective,
@@ -18,10 +20,12 @@ from augmeta.meta.objectives import (
 )
 
 __all__ = [
+    "AffinityObjective",
     "DEFAULT_OPS",
     "DEFAULT_RANGES",
     "FEATURE_NAMES",
     "OBJECTIVES",
+    "OBJECTIVE_BURN_IN",
     "OBJECTIVE_DEFAULTS",
     "GradientMatchingObjective",
     "ImplicitObjective",

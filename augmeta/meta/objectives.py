@@ -13,13 +13,17 @@ import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
-from typing import Protocol
 
 import torch
 from torch import nn
 
+from augmeta.meta.affinity import AffinityObjective
+from augmeta.meta.objective_protocol import Criterion, MetaObjective
+
 __all__ = [
     "OBJECTIVES",
+    "OBJECTIVE_BURN_IN",
+    "AffinityObjective",
     "GradientMatchingObjective",
     "ImplicitObjective",
     "LookaheadObjective",
@@ -34,38 +38,6 @@ __all__ = [
     "tensors_norm",
     "weight_hessian_vector",
 ]
-
-Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class MetaObjective(Protocol):
-    """What the module asks of an objective: :meth:`image_gradient` at every controller step and :meth:`update`
-    after every base optimiser step. Subclass it to inherit :meth:`update`'s default, which does nothing; an objective
-    that does not subclass it defines both."""
-
-    def image_gradient(
-        self,
-        model: nn.Module,
-        criterion: Criterion,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        val_images: torch.Tensor,
-        val_labels: torch.Tensor,
-        step_size: float,
-        train_image_grad: torch.Tensor | None = None,
-        train_param_grads: tuple[torch.Tensor, ...] | None = None,
-    ) -> torch.Tensor:
-        """d(objective)/d(images) for augmented training ``images``; the controller descends along it.
-
-        ``train_image_grad`` and ``train_param_grads`` (``grad_x`` and ``grad_w`` of the unscaled training loss at
-        ``images``, in ``model.parameters()`` order of those that require grad) may be handed in from the base step,
-        which computed them already; an objective computes what it is not given.
-        """
-        raise NotImplementedError
-
-    def update(self, model: nn.Module) -> None:
-        """Follow the base ``model`` after one of its optimiser steps (called after every one, whether the controller
-        stepped or not). The default does nothing: an objective that keeps no state of its own has nothing to follow."""
 
 
 @contextmanager
@@ -435,7 +407,12 @@ def non_saturating_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
 #: Name -> the objective's class and the constructor arguments its name fixes. The class's other arguments with a
 #: default are the objective's settings: ``epsilon`` and ``decay`` come from :func:`build_objective`'s ``epsilon`` and
 #: ``teacher_decay``, the rest (:func:`objective_arguments`) from its ``objective_args``.
+#: Fraction of a run's training steps an objective learns from before its policy is first applied (the module's
+#: ``augment_from`` when not given): ``affinity`` reads what a model trained without a policy cannot take.
+OBJECTIVE_BURN_IN: dict[str, float] = {"affinity": 0.25}
+
 OBJECTIVES: dict[str, tuple[type[MetaObjective], dict[str, object]]] = {
+    "affinity": (AffinityObjective, {}),
     "lookahead": (LookaheadObjective, {}),
     "gradient_matching": (GradientMatchingObjective, {}),
     "implicit": (ImplicitObjective, {}),
@@ -457,6 +434,7 @@ _SETTING_TYPES = {bool: "a bool", int: "an int", float: "a float (or an int)", s
 #: matching's, so the two differ in their gradient only (measurements: research/README.md, "Controller settings").
 OBJECTIVE_DEFAULTS: dict[str, dict[str, float]] = {
     "gradient_matching": {"meta_every": 16, "init_identity": 0.5, "init_magnitude": 0.3},
+    "affinity": {"meta_every": 4, "init_identity": 0.5, "init_magnitude": 0.3},
     "lookahead": {"meta_every": 8, "init_identity": 0.95, "init_magnitude": 0.1},
     "implicit": {"meta_every": 16, "init_identity": 0.5, "init_magnitude": 0.3},
     "teacher": {"meta_every": 8, "init_identity": 0.95, "init_magnitude": 0.1},

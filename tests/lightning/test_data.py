@@ -225,7 +225,8 @@ class TestArguments:
     def test_unknown_dataset(self):
         message = (
             "`dataset` should be one of ['digits', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'svhn', "
-            "'image_folder'], but got 'imagenet' instead."
+            "'image_folder', 'rotated_fashion_mnist', 'upside_down_fashion_mnist', 'rotated_digits', "
+            "'upside_down_digits'], but got 'imagenet' instead."
         )
         with pytest.raises(ValueError, match=exactly(message)):
             AugDataModule("imagenet")

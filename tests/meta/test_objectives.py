@@ -323,7 +323,7 @@ def test_teacher_and_teacher_ns_differ_in_the_adversarial_term_only():
 
 
 def test_build_objective_rejects_unknown_names_and_bad_decays():
-    names = "['gradient_matching', 'implicit', 'lookahead', 'teacher', 'teacher_ns']"
+    names = "['affinity', 'gradient_matching', 'implicit', 'lookahead', 'teacher', 'teacher_ns']"
     expected = f"`objective` should be one of {names}, but got 'nope' instead."
     with pytest.raises(ValueError, match=expected.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         build_objective("nope", small_model())

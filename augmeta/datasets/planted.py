@@ -1,0 +1,62 @@
+"""Planted-structure data sets: a known invariance or boundary put into a plain data set, so a learner's policy can
+be checked against it (LILA's rotated MNIST and Fashion-MNIST; Augerino's upright / upside-down "Mario-Iggy").
+
+- ``rotated``: every training and test image is turned by its own angle, uniform over the whole circle, so a
+  rotation of any size leaves an image the data could hold: the right policy rotates a lot.
+- ``upside_down``: a few items, each upright or upside down, are the classes (item x orientation), with some tens of
+  degrees of jitter: a rotation past the boundary between the two changes the label, so the right rotation range is
+  bounded, and a vertical flip always changes it.
+
+Both are made from the base data set's images with a fixed seed, so the same files give the same planted data set on
+every machine; a run's own seed then picks its splits as for any data set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as nnf
+
+__all__ = ["PLANTED_SEED", "rotate_images", "rotated", "upside_down"]
+
+#: Seeds the planted angles and orientations; the train and test splits draw from their own streams.
+PLANTED_SEED = 20221
+
+
+def rotate_images(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Rotate each ``uint8 [N, C, H, W]`` image counter-clockwise by its own angle ``degrees[N]`` about its centre,
+    bilinear, zero fill, rounded back to uint8."""
+    radians = degrees.double() * (math.pi / 180.0)
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    zero = torch.zeros_like(cos)
+    # grid_sample's theta maps output to input coordinates: the inverse rotation (counter-clockwise on screen)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1).float()
+    grid = nnf.affine_grid(theta, list(images.shape), align_corners=False)
+    turned = nnf.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return turned.round().clamp(0, 255).to(torch.uint8)
+
+
+def _generator(split: str) -> torch.Generator:
+    return torch.Generator().manual_seed(PLANTED_SEED + (0 if split == "train" else 1))
+
+
+def rotated(images: torch.Tensor, labels: torch.Tensor, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image turned by an angle uniform in [-180, 180) degrees; labels unchanged."""
+    angles = torch.rand(len(images), generator=_generator(split)) * 360.0 - 180.0
+    return rotate_images(images, angles), labels
+
+
+def upside_down(
+    images: torch.Tensor, labels: torch.Tensor, split: str, items: tuple[int, ...], jitter: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of ``items`` only, each upright or upside down (even odds) and turned by up to ``jitter`` degrees
+    either way; the label of item ``items[k]`` is ``2 k`` upright and ``2 k + 1`` upside down."""
+    keep = torch.isin(labels, torch.tensor(items))
+    images, labels = images[keep], labels[keep]
+    generator = _generator(split)
+    flipped = torch.rand(len(images), generator=generator) < 0.5
+    angles = (torch.rand(len(images), generator=generator) * 2.0 - 1.0) * jitter + 180.0 * flipped
+    position = torch.full((max(items) + 1,), -1, dtype=torch.long)
+    position[torch.tensor(items)] = torch.arange(len(items))
+    return rotate_images(images, angles), 2 * position[labels] + flipped.long()

@@ -1,0 +1,183 @@
+"""The affinity objective: the controller learns which ops, and how strong, the model can take on held-out images.
+
+At every controller step the model, in evaluation mode and without gradients, classifies a batch of held-out images
+twice: clean, and with each image given one probe, an (op, magnitude) cell of the controller's op set and ranges.
+The relative drop of the true class's probability, summed over every probe of a cell so far with an exponential
+forgetting, is the cell's cost, so each step adds a few images per cell and the estimate averages thousands over a run.
+This is affinity (Gontijo-Lopes et al., ICLR 2021) and the density matching of Fast AutoAugment (Lim et al.,
+NeurIPS 2019): an op whose images the model cannot read is one the data never holds (a vertical flip of upright
+items, an inversion of dark-on-light digits) or one that changes the label (a rotation past an upside-down boundary).
+
+The target policy keeps each op up to the largest probed magnitude whose cost, and every smaller one's, is at most
+``tolerance``, weights the kept ops by how much they change the images there (their diversity, as the affinity
+paper pairs with affinity), and augments a fraction ``augment_probability`` of the images per step. Each controller
+step moves the meta-network's parameters a fraction ``rate`` of the way to that target (an exponential average of
+targets, so a single noisy estimate cannot throw it); no gradient flows through the model, and the controller's
+optimiser is not used.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from augmeta.meta.network import MetaNetwork
+from augmeta.meta.objective_protocol import MetaObjective
+from augmeta.ops import OPS
+from augmeta.policy import StepDraw, apply_step
+
+__all__ = ["AffinityObjective"]
+
+
+class AffinityObjective(nn.Module, MetaObjective):
+    """Pull the controller towards the policy of the largest changes the model tolerates on held-out images.
+
+    Args:
+        levels: magnitudes probed per op with a magnitude: ``k / levels`` for k = 1..levels.
+        tolerance: the largest relative drop of the true class's probability an (op, magnitude) may cost.
+        augment_probability: the target's probability that a step applies an op other than ``identity``.
+        forgetting: per controller step, the weight of what earlier steps measured (recent models count more).
+        min_probes: images a cell needs before there is a target; until every cell has them nothing moves.
+        rate: the fraction of the way to the target the controller moves per controller step.
+    """
+
+    #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
+    pulls_controller = True
+
+    def __init__(
+        self,
+        levels: int = 4,
+        tolerance: float = 0.05,
+        augment_probability: float = 0.5,
+        forgetting: float = 0.95,
+        min_probes: int = 8,
+        rate: float = 0.2,
+    ) -> None:
+        for name, value, low, high in (
+            ("tolerance", tolerance, 0.0, 1.0),
+            ("augment_probability", augment_probability, 0.0, 1.0),
+            ("forgetting", forgetting, 0.0, 1.0),
+            ("rate", rate, 0.0, 1.0),
+        ):
+            if not low < value <= high:
+                raise ValueError(f"`{name}` should be in ({low}, {high}], but got {value!r} instead.")
+        for name, value in (("levels", levels), ("min_probes", min_probes)):
+            if type(value) is not int or value < 1:
+                raise ValueError(f"`{name}` should be an integer >= 1, but got {value!r} instead.")
+        super().__init__()
+        self.levels, self.tolerance, self.augment_probability = levels, tolerance, augment_probability
+        self.forgetting, self.min_probes, self.rate = forgetting, min_probes, rate
+        self._cells: tuple[list[int], list[float]] | None = None
+        self.clean_sum = self.probed_sum = self.change_sum = self.count = self.seen = None
+
+    def image_gradient(self, *args, **kwargs) -> torch.Tensor:
+        raise NotImplementedError("the affinity objective moves the controller with `pull`, not an image gradient.")
+
+    _STATE = ("clean_sum", "probed_sum", "change_sum", "count", "seen")
+
+    def get_extra_state(self) -> dict:
+        """What the probes measured so far, so that a resumed run continues from it (tensors: ``weights_only``)."""
+        return {} if self.count is None else {name: getattr(self, name) for name in self._STATE}
+
+    def set_extra_state(self, state: dict) -> None:
+        for name in self._STATE:
+            setattr(self, name, state.get(name))
+
+    # ------------------------------------------------------------------------------------------------ the probes
+    def _probe_cells(self, meta: MetaNetwork) -> tuple[list[int], list[float]]:
+        """(op index in ``meta.ops``, magnitude) per cell: every op but identity; ops with a magnitude at each level."""
+        if self._cells is None:
+            ops, magnitudes = [], []
+            for index, name in enumerate(meta.ops):
+                if name == "identity":
+                    continue
+                steps = [k / self.levels for k in range(1, self.levels + 1)] if OPS[name].has_magnitude else [0.0]
+                ops += [index] * len(steps)
+                magnitudes += steps
+            self._cells = (ops, magnitudes)
+        return self._cells
+
+    @torch.no_grad()
+    def observe(self, meta: MetaNetwork, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """Probe every cell on a share of the float ``[B, C, H, W]`` held-out ``images`` and accumulate the costs."""
+        ops, magnitudes = self._probe_cells(meta)
+        device, cells = images.device, len(ops)
+        if self.count is None:
+            state = (torch.zeros(cells, device=device) for _ in self._STATE)
+            self.clean_sum, self.probed_sum, self.change_sum, self.count, self.seen = state
+        batch = images.shape[0]
+        cell = (torch.randperm(cells, device=device).repeat(batch // cells + 1)[:batch]).to(device)
+        op = torch.tensor(ops, device=device)[cell]
+        magnitude = torch.tensor(magnitudes, device=device, dtype=images.dtype)[cell]
+        sign = torch.where(meta.signed[op] & (torch.rand(batch, device=device) < 0.5), -1.0, 1.0).to(images.dtype)
+        value = (meta.range_lo[op] + magnitude * (meta.range_hi[op] - meta.range_lo[op])).to(images.dtype) * sign
+        draw = StepDraw(meta.op_index[op], magnitude, value, torch.rand(batch, 2, device=device, dtype=images.dtype))
+        augmented = apply_step(images, draw, (0.0,), meta.interpolation)
+        was_training = model.training
+        model.eval()
+        try:
+            clean = torch.softmax(model(images).float(), dim=1).gather(1, labels[:, None]).squeeze(1)
+            probed = torch.softmax(model(augmented).float(), dim=1).gather(1, labels[:, None]).squeeze(1)
+        finally:
+            model.train(was_training)
+        change = (augmented - images).abs().flatten(1).mean(dim=1).float()
+        pairs = ((self.clean_sum, clean), (self.probed_sum, probed), (self.change_sum, change))
+        for total, sample in (*pairs, (self.count, torch.ones_like(clean))):
+            total.mul_(self.forgetting).index_add_(0, cell, sample)
+        self.seen.index_add_(0, cell, torch.ones_like(clean))
+
+    def costs(self) -> torch.Tensor:
+        """Per cell, the relative drop of the true class's probability: ``1 - sum(probed) / sum(clean)``."""
+        return 1.0 - self.probed_sum / self.clean_sum.clamp_min(1e-12)
+
+    # ------------------------------------------------------------------------------------------------ the target
+    def target(self, meta: MetaNetwork) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Target op probabilities ``[n]`` and magnitudes ``[n]`` over ``meta.ops``; None until every cell is probed."""
+        if self.seen is None or bool((self.seen < self.min_probes).any()):
+            return None
+        ops, magnitudes = self._probe_cells(meta)
+        device = self.count.device
+        cost = self.costs()
+        change = self.change_sum / self.count
+        n = len(meta.ops)
+        kept_magnitude = torch.zeros(n, device=device)
+        weight = torch.zeros(n, device=device)
+        for index in range(n):
+            cells = [c for c, op in enumerate(ops) if op == index]
+            if not cells:
+                continue
+            tolerated = 0
+            while tolerated < len(cells) and float(cost[cells[tolerated]]) <= self.tolerance:
+                tolerated += 1
+            if tolerated:
+                last = cells[tolerated - 1]
+                kept_magnitude[index] = magnitudes[last] if magnitudes[last] > 0 else 0.0
+                weight[index] = change[last].clamp_min(1e-6)
+        probabilities = torch.zeros(n, device=device)
+        identity = meta.ops.index("identity")
+        if float(weight.sum()) > 0:
+            probabilities = self.augment_probability * weight / weight.sum()
+            probabilities[identity] = 1.0 - self.augment_probability
+        else:
+            probabilities[identity] = 1.0
+        return probabilities, kept_magnitude
+
+    @torch.no_grad()
+    def pull(self, meta: MetaNetwork, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """Probe on the held-out ``images`` (float ``[B, C, H, W]``) and move ``meta`` a fraction ``rate`` of the way
+        to the target: op logits towards the target's log-probabilities, magnitudes (as logits) towards its
+        magnitudes, in every sub-policy and step. Nothing moves until every cell has been probed."""
+        self.observe(meta, model, images, labels)
+        target = self.target(meta)
+        if target is None:
+            return
+        probabilities, magnitudes = target
+        log_q = torch.log(probabilities.clamp_min(1e-4)).to(meta.op_logits.dtype)
+        log_q = log_q - log_q.mean()
+        logits = meta.op_logits - meta.op_logits.mean(dim=-1, keepdim=True)
+        meta.op_logits.copy_(logits + self.rate * (log_q - logits))
+        has_magnitude = torch.tensor([OPS[op].has_magnitude for op in meta.ops], device=probabilities.device)
+        kept = (probabilities > 1e-4) & has_magnitude
+        goal = torch.logit(magnitudes.clamp(0.02, 0.98)).to(meta.magnitude_logits.dtype)
+        moved = meta.magnitude_logits + self.rate * (goal - meta.magnitude_logits)
+        meta.magnitude_logits.copy_(torch.where(kept, moved, meta.magnitude_logits))

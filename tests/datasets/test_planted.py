@@ -1,0 +1,61 @@
+"""Planted-structure data sets: made the same way every time, with labels that follow their rule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from augmeta.datasets import load_dataset, planted
+from augmeta.datasets.specs import DIGITS_UPSIDE_DOWN_ITEMS
+
+
+def _asymmetric_images(count: int = 6, size: int = 16) -> torch.Tensor:
+    """Bright top rows fading downwards, with a bright left column: every turn and flip changes them."""
+    rows = torch.linspace(255, 0, size).view(size, 1).expand(size, size).clone()
+    rows[:, :3] = 255
+    return rows.to(torch.uint8).expand(count, 1, size, size).clone()
+
+
+def test_rotate_images_by_quarter_turns_matches_rot90():
+    images = _asymmetric_images()
+    for degrees, turns in ((90.0, 1), (180.0, 2), (-90.0, -1)):
+        turned = planted.rotate_images(images, torch.full((len(images),), degrees))
+        assert torch.equal(turned, torch.rot90(images, turns, dims=(-2, -1)))
+    assert torch.equal(planted.rotate_images(images, torch.zeros(len(images))), images)
+
+
+@pytest.mark.parametrize("name", ["rotated_digits", "upside_down_digits"])
+def test_the_planted_data_set_is_the_same_every_time(name):
+    first, second = load_dataset(name), load_dataset(name)
+    assert torch.equal(first.train_images, second.train_images)
+    assert torch.equal(first.train_labels, second.train_labels)
+
+
+def test_rotated_digits_keep_their_labels_and_are_turned():
+    base, rotated = load_dataset("digits"), load_dataset("rotated_digits")
+    assert torch.equal(rotated.train_labels, base.train_labels)
+    assert rotated.train_images.shape == base.train_images.shape
+    changed = (rotated.train_images.float() - base.train_images.float()).abs().flatten(1).mean(dim=1) > 10
+    assert changed.float().mean() > 0.8  # almost every image turned by a visible angle
+
+
+def test_upside_down_labels_follow_the_orientation():
+    """An image whose label says upside down is, after undoing the jitter, the base image turned by 180 degrees."""
+    base = load_dataset("digits")
+    keep = torch.isin(base.train_labels, torch.tensor(DIGITS_UPSIDE_DOWN_ITEMS))
+    zero_jitter_images, zero_jitter_labels = planted.upside_down(
+        base.train_images, base.train_labels, "train", DIGITS_UPSIDE_DOWN_ITEMS, jitter=0.0
+    )
+    originals = base.train_images[keep]
+    upside_down = zero_jitter_labels % 2 == 1
+    assert 0.35 < upside_down.float().mean() < 0.65
+    assert torch.equal(zero_jitter_images[upside_down], torch.rot90(originals[upside_down], 2, dims=(-2, -1)))
+    assert torch.equal(zero_jitter_images[~upside_down], originals[~upside_down])
+    items = torch.tensor(DIGITS_UPSIDE_DOWN_ITEMS)[zero_jitter_labels // 2]
+    assert torch.equal(items, base.train_labels[keep])  # label 2k (+1) is item k of the task's items
+
+
+def test_upside_down_digits_as_loaded():
+    loaded = load_dataset("upside_down_digits")
+    assert loaded.class_names[:2] == ("2 (upright)", "2 (upside down)")
+    assert set(loaded.train_labels.tolist()) == set(range(10)) and loaded.test_images is None

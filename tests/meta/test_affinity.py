@@ -1,0 +1,102 @@
+"""The affinity objective: costs measured on held-out images become a target policy the controller moves to."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from augmeta.meta import AffinityObjective, MetaNetwork, build_objective, objective_arguments
+
+OPS = ["identity", "flip_y", "rotate", "brightness"]
+
+
+def _objective(**settings) -> AffinityObjective:
+    return AffinityObjective(levels=4, min_probes=1, **settings)
+
+
+def _set_costs(objective: AffinityObjective, meta: MetaNetwork, costs: dict[str, list[float]], change: float = 0.1):
+    """Pretend the probes measured ``costs`` per op (one per probed level)."""
+    ops, _ = objective._probe_cells(meta)
+    cost = torch.tensor([costs[meta.ops[op]][sum(o == op for o in ops[:c])] for c, op in enumerate(ops)])
+    objective.clean_sum, objective.probed_sum = torch.ones_like(cost), 1.0 - cost
+    objective.change_sum, objective.count, objective.seen = torch.full_like(cost, change), *torch.ones(2, len(cost))
+
+
+def test_the_target_drops_costly_ops_and_bounds_ranges():
+    meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
+    objective = _objective(tolerance=0.05, augment_probability=0.5)
+    # flip_y costs too much; rotate is fine up to the second level (90 degrees) only; brightness everywhere
+    _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.01, 0.04, 0.3, 0.5], "brightness": [0, 0, 0, 0.01]})
+    probabilities, magnitudes = objective.target(meta)
+    assert probabilities.tolist() == pytest.approx([0.5, 0.0, 0.25, 0.25])
+    assert magnitudes.tolist() == pytest.approx([0.0, 0.0, 0.5, 1.0])
+
+
+def test_a_costly_small_magnitude_drops_the_op_whatever_larger_ones_cost():
+    meta = MetaNetwork(ops=OPS)
+    objective = _objective()
+    _set_costs(objective, meta, {"flip_y": [0.0], "rotate": [0.2, 0.0, 0.0, 0.0], "brightness": [0.3, 0, 0, 0]})
+    probabilities, _ = objective.target(meta)
+    assert probabilities.tolist() == pytest.approx([0.5, 0.5, 0.0, 0.0])
+
+
+def test_no_target_until_every_cell_is_probed():
+    meta = MetaNetwork(ops=OPS)
+    objective = AffinityObjective(levels=4, min_probes=3)
+    assert objective.target(meta) is None
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    images, labels = torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))
+    before = meta.op_logits.detach().clone()
+    objective.pull(meta, model, images, labels)  # 8 images over 9 cells: not enough
+    assert objective.target(meta) is None and torch.equal(meta.op_logits, before)
+
+
+def test_pull_moves_the_controller_towards_the_target():
+    meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
+    objective = _objective(rate=0.5)
+    _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.01, 0.04, 0.3, 0.5], "brightness": [0, 0, 0, 0.01]})
+    objective.observe = lambda *args: None  # keep the pretended costs
+    for _ in range(30):
+        objective.pull(meta, None, None, None)
+    probabilities = torch.softmax(meta.op_logits.detach(), dim=-1)[0, 0]
+    assert probabilities[OPS.index("flip_y")] < 1e-3
+    assert probabilities.tolist() == pytest.approx([0.5, 0.0, 0.25, 0.25], abs=2e-3)
+    assert torch.sigmoid(meta.magnitude_logits.detach()[0, 0, OPS.index("rotate")]) == pytest.approx(0.5, abs=1e-3)
+
+
+def test_observe_measures_what_the_model_cannot_read():
+    """A model that reads the top half only: a vertical flip costs it everything, brightness +/- nothing much."""
+
+    class TopHalf(nn.Module):
+        def forward(self, images):  # class 1 if the top half is brighter than the bottom half, else 0
+            top, bottom = images[:, :, :4].mean(dim=(1, 2, 3)), images[:, :, 4:].mean(dim=(1, 2, 3))
+            return torch.stack([bottom - top, top - bottom], dim=1) * 50
+
+    images = torch.zeros(512, 1, 8, 8)
+    images[:, :, :4] = 0.8
+    labels = torch.ones(512, dtype=torch.long)
+    meta = MetaNetwork(ops=["identity", "flip_y", "flip_x"])
+    objective = AffinityObjective(min_probes=1)
+    objective.observe(meta, TopHalf(), images, labels)
+    cost = objective.costs()
+    assert cost.tolist() == pytest.approx([1.0, 0.0], abs=1e-3)  # flip_y, flip_x
+
+
+def test_its_state_round_trips_through_the_state_dict():
+    meta = MetaNetwork(ops=OPS)
+    objective = _objective()
+    _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.0] * 4, "brightness": [0.0] * 4})
+    restored = _objective()
+    restored.load_state_dict(objective.state_dict())
+    assert torch.equal(restored.probed_sum, objective.probed_sum) and torch.equal(restored.seen, objective.seen)
+
+
+def test_it_is_built_by_name_with_its_settings():
+    assert set(objective_arguments("affinity")) == {
+        "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate",
+    }  # fmt: skip
+    objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
+    assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)
+    with pytest.raises(ValueError, match=r"^`tolerance` should be in \(0.0, 1.0\], but got 0.0 instead\.$"):
+        AffinityObjective(tolerance=0.0)
