@@ -38,7 +38,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         augment_probability: the target's probability that a step applies an op other than ``identity``.
         forgetting: per controller step, the weight of what earlier steps measured (recent models count more).
         min_probes: images a cell needs before there is a target; until every cell has them nothing moves.
-        rate: the fraction of the way to the target the controller moves per controller step.
+        rate: the fraction of the way to the target the controller moves per controller step (0: it stays at its
+            start, the frozen-start ablation).
     """
 
     #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
@@ -57,10 +58,11 @@ class AffinityObjective(nn.Module, MetaObjective):
             ("tolerance", tolerance, 0.0, 1.0),
             ("augment_probability", augment_probability, 0.0, 1.0),
             ("forgetting", forgetting, 0.0, 1.0),
-            ("rate", rate, 0.0, 1.0),
         ):
             if not low < value <= high:
                 raise ValueError(f"`{name}` should be in ({low}, {high}], but got {value!r} instead.")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"`rate` should be in [0, 1] (0: the controller never moves), but got {rate!r} instead.")
         for name, value in (("levels", levels), ("min_probes", min_probes)):
             if type(value) is not int or value < 1:
                 raise ValueError(f"`{name}` should be an integer >= 1, but got {value!r} instead.")

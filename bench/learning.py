@@ -1,0 +1,263 @@
+"""Does the controller learn? Planted-structure tasks where the right policy is known, every arm under one recipe.
+
+    python bench/learning.py                                     # every task, 10 seeds (2-core CPU: about an hour)
+    python bench/learning.py --tasks harmful --seeds 3 --out r.json --resume
+    python bench/learning.py --report a.json b.json              # the table of runs written before
+
+Tasks (digits-sized, so a run takes seconds on a CPU; the ``_fashion_mnist`` variants use 4,000 training images):
+- ``harmful``: plain digits, but the controller is offered ops that make images the test set never holds (both flips,
+  inversion, rotations up to 180 degrees): the learner must drop them.
+- ``rotated``: every training and test digit turned by its own angle (LILA's rotated MNIST): the learner must keep
+  rotations, at a large range.
+- ``upside_down``: five digits, upright or upside down (+/- 25 degrees of jitter), are ten classes: rotations past
+  the boundary and vertical flips change the label, so the learned rotation range must stay below it.
+- ``plain``: digits with the controller's default ops, where it must not do worse than its start.
+
+Arms: ``none``, ``randaugment``, ``trivialaugment``, ``uniform`` (the controller's op set, uniform, full ranges),
+``frozen`` (the joint run with the controller never moving: ``rate`` 0), ``joint`` (the affinity objective learning
+in the run), ``retrain`` (a fresh model with the policy file the joint run exported), and ``oracle``: the best, on
+the validation split, of a small grid of fixed policies over the same ops (which ops, what rotation range). Each
+prints test accuracy (mean +/- std over seeds), the joint runs' learned policy, and last one line per task:
+``<task>: learned_minus_frozen=<pp> +/- <s.e.> recovered=<fraction> seeds=<n>``, where ``recovered`` is the share
+of the frozen-to-oracle gap the joint run closes, from means over the seeds both ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from script_setup import ignore_expected_warnings, quiet_trainer
+
+from augmeta.lightning import AugDataModule, AugMetaModule
+from augmeta.meta import MetaNetwork, default_ops
+from augmeta.utils import atomic_write_text
+
+#: What the harmful task adds to the controller's default ops for grey images: inversion, and rotations to 180.
+HARMFUL_OPS = [*default_ops(1), "invert"]
+WIDE_ROTATION = {"rotate": [0.0, 180.0]}
+#: Ops no grid policy offers: they change or hide what the labels of these tasks are.
+DESTROYING = {"flip_x", "flip_y", "invert"}
+
+
+@dataclass(frozen=True)
+class Task:
+    dataset: str
+    meta_ops: list[str] = field(default_factory=lambda: list(default_ops(1)))
+    meta_ranges: dict = field(default_factory=dict)
+    controller: dict = field(default_factory=dict)  # the controller's start (the harmful ops' dose), frozen or not
+    train_subset: int | None = None
+    epochs: int = 20
+    batch_size: int = 64
+    width: int = 16
+    lr: float = 0.05
+    crop_padding: int = 1
+
+
+TASKS = {
+    # a start that applies an op at 80 % of the steps: about 13 % of the steps draw a flip or an inversion
+    "harmful": Task("digits", HARMFUL_OPS, WIDE_ROTATION, controller={"init_identity": 0.2}),
+    "rotated": Task("rotated_digits", HARMFUL_OPS, WIDE_ROTATION),
+    "upside_down": Task("upside_down_digits", HARMFUL_OPS, WIDE_ROTATION),
+    "plain": Task("digits"),
+    "harmful_fashion_mnist": Task(
+        "fashion_mnist", HARMFUL_OPS, WIDE_ROTATION, train_subset=4000, epochs=15, batch_size=128, lr=0.1,
+        crop_padding=2,
+    ),
+    "rotated_fashion_mnist": Task(
+        "rotated_fashion_mnist", HARMFUL_OPS, WIDE_ROTATION, train_subset=4000, epochs=15, batch_size=128, lr=0.1,
+        crop_padding=2,
+    ),
+}  # fmt: skip
+DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
+ARMS = ["none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "retrain", "oracle"]
+#: The oracle's grid: which rotation range the ops that keep labels are offered with (0: no rotation at all).
+ORACLE_ROTATIONS = (0.0, 30.0, 90.0, 180.0)
+
+
+def _policy_file(task: Task, ops: list[str], ranges: dict, name: str) -> str:
+    """A fixed policy over ``ops``, uniform over them and over each range, two steps (as the controller has)."""
+    identity_share = 1.0 / len(ops)
+    network = MetaNetwork(ops=ops, ranges=ranges, init_identity=identity_share, init_magnitude=0.999)
+    path = Path(tempfile.mkdtemp(prefix="augmeta-learning-")) / f"{name}.json"
+    network.to_policy(name, min_weight=0.0).save(path)
+    return str(path)
+
+
+def uniform_policy(task: Task) -> str:
+    return _policy_file(task, task.meta_ops, task.meta_ranges, "uniform")
+
+
+def oracle_policies(task: Task) -> dict[str, str]:
+    """The grid: the label-keeping ops, with rotation up to each of :data:`ORACLE_ROTATIONS` degrees."""
+    kept = [op for op in task.meta_ops if op not in DESTROYING and op != "rotate"]
+    grid = {}
+    for degrees in ORACLE_ROTATIONS:
+        ops = kept + (["rotate"] if degrees else [])
+        ranges = {"rotate": [0.0, degrees]} if degrees else {}
+        grid[f"rotate{int(degrees)}"] = _policy_file(task, ops, ranges, f"oracle_rotate{int(degrees)}")
+    return grid
+
+
+def run_one(task: Task, policy: str, seed: int, controller: dict | None = None) -> dict:
+    """Train and test one run; ``policy`` is a fixed policy's name or file, or ``augmeta`` with ``controller``."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    data = AugDataModule(task.dataset, batch_size=task.batch_size, train_subset=task.train_subset, seed=seed)
+    learned = {"meta_ops": task.meta_ops, "meta_ranges": task.meta_ranges or None, "objective": "affinity"}
+    learned.update(task.controller)
+    module = AugMetaModule(
+        policy=policy,
+        width=task.width,
+        lr=task.lr,
+        crop_padding=task.crop_padding,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        data_flip=data.base_flip,
+        **({**learned, **(controller or {})} if policy == "augmeta" else {}),
+    )
+    trainer = quiet_trainer(max_epochs=task.epochs, check_val_every_n_epoch=task.epochs)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data)
+    seconds = time.perf_counter() - start
+    val_acc = float(trainer.callback_metrics.get("val_acc", float("nan")))
+    test_acc = float(trainer.test(module, datamodule=data, verbose=False)[0]["test_acc"])
+    result = {"seed": seed, "test_acc": 100 * test_acc, "val_acc": 100 * val_acc, "seconds": seconds}
+    if policy == "augmeta":
+        path = Path(tempfile.mkdtemp(prefix="augmeta-learning-")) / f"joint_seed{seed}.json"
+        module.current_policy(name=f"{task.dataset}_seed{seed}").save(path)
+        result["policy_file"] = str(path)
+        result["policy"] = {k.split("/", 1)[1]: round(v, 4) for k, v in module.policy_summary().items()}
+    return result
+
+
+def run_arm(name: str, task: Task, arm: str, seed: int, results: list[dict]) -> list[dict]:
+    """The rows of one (task, arm, seed): one run, or one per grid policy for the oracle."""
+    if arm in ("none", "randaugment", "trivialaugment"):
+        return [run_one(task, arm, seed)]
+    if arm == "uniform":
+        return [run_one(task, uniform_policy(task), seed)]
+    if arm in ("frozen", "joint"):
+        return [run_one(task, "augmeta", seed, {"objective_args": {"rate": 0.0}} if arm == "frozen" else None)]
+    if arm == "retrain":
+        joint = next((r for r in results if (r["task"], r["arm"], r["seed"]) == (name, "joint", seed)), None)
+        return [] if joint is None else [run_one(task, joint["policy_file"], seed)]
+    rows = []
+    for candidate, path in oracle_policies(task).items():
+        rows.append({**run_one(task, path, seed), "candidate": candidate})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------------ reporting
+def _paired(results: list[dict], task: str, a: str, b: str) -> tuple[float, float, int]:
+    """Mean and standard error of (a - b) over the seeds both ran."""
+    first = {r["seed"]: r["test_acc"] for r in results if r["task"] == task and r["arm"] == a}
+    second = {r["seed"]: r["test_acc"] for r in results if r["task"] == task and r["arm"] == b}
+    diffs = [first[s] - second[s] for s in sorted(first.keys() & second.keys())]
+    if not diffs:
+        return float("nan"), float("nan"), 0
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+    return statistics.fmean(diffs), se, len(diffs)
+
+
+def oracle_rows(results: list[dict], task: str) -> list[dict]:
+    """The oracle arm: per seed, the grid candidate with the best mean validation accuracy over all seeds."""
+    rows = [r for r in results if r["task"] == task and r["arm"] == "oracle"]
+    if not rows:
+        return []
+    by_candidate: dict[str, list[float]] = {}
+    for row in rows:
+        by_candidate.setdefault(row["candidate"], []).append(row["val_acc"])
+    best = max(by_candidate, key=lambda c: statistics.fmean(by_candidate[c]))
+    return [{**row, "arm": "oracle*"} for row in rows if row["candidate"] == best]
+
+
+def report(results: list[dict], tasks: list[str]) -> list[str]:
+    lines = []
+    for task in tasks:
+        rows = [r for r in results if r["task"] == task] + oracle_rows(results, task)
+        if not rows:
+            continue
+        oracle = next((r["candidate"] for r in rows if r["arm"] == "oracle*"), None)
+        print(f"\n### {task} ({TASKS[task].dataset}); oracle: {oracle}\n")
+        print("| arm | test acc % (mean +/- std) | val acc % | seeds | seconds |")
+        print("|---|---|---|---|---|")
+        for arm in [*ARMS[:-1], "oracle*"]:
+            chosen = [r for r in rows if r["arm"] == arm]
+            if not chosen:
+                continue
+            tests = [r["test_acc"] for r in chosen]
+            spread = statistics.stdev(tests) if len(tests) > 1 else float("nan")
+            val = statistics.fmean(r["val_acc"] for r in chosen)
+            secs = statistics.fmean(r["seconds"] for r in chosen)
+            print(f"| {arm} | {statistics.fmean(tests):.2f} +/- {spread:.2f} | {val:.2f} | {len(tests)} | {secs:.0f} |")
+        joint = [r for r in rows if r["arm"] == "joint" and "policy" in r]
+        if joint:
+            ops = [k[2:] for k in joint[0]["policy"] if k.startswith("p_")]
+            print("\nlearned policy per seed (P(op) per step; m: magnitude as a fraction of the range):")
+            for r in joint:
+                kept = [f"{op} {r['policy'][f'p_{op}']:.2f}" for op in ops if r["policy"][f"p_{op}"] >= 0.01]
+                rotate = r["policy"].get("m_rotate")
+                print(f"  seed {r['seed']}: " + ", ".join(kept) + (f"; m_rotate {rotate:.2f}" if rotate else ""))
+        diff, se, n = _paired(results, task, "joint", "frozen")
+        gap_rows = {arm: [r["test_acc"] for r in rows if r["arm"] == arm] for arm in ("joint", "frozen", "oracle*")}
+        recovered = float("nan")
+        if all(gap_rows.values()):
+            means = {arm: statistics.fmean(values) for arm, values in gap_rows.items()}
+            gap = means["oracle*"] - means["frozen"]
+            recovered = (means["joint"] - means["frozen"]) / gap if gap > 0 else float("nan")
+        lines.append(f"{task}: learned_minus_frozen={diff:.2f} +/- {se:.2f} recovered={recovered:.2f} seeds={n}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS, choices=sorted(TASKS))
+    parser.add_argument("--arms", nargs="+", default=ARMS, choices=ARMS)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seed-start", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=None, help="override every task's epochs (a smoke run)")
+    parser.add_argument("--out", type=Path, default=None, help="results JSON, rewritten after every run")
+    parser.add_argument("--resume", action="store_true", help="keep the runs already in --out")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (one per process side by side)")
+    parser.add_argument("--report", nargs="+", type=Path, default=None, help="tabulate these results files only")
+    args = parser.parse_args()
+    ignore_expected_warnings()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.report:
+        results = [row for path in args.report for row in json.loads(path.read_text())["results"]]
+        print("\n".join(report(results, [t for t in TASKS if any(r["task"] == t for r in results)])))
+        return
+    results = json.loads(args.out.read_text())["results"] if args.resume and args.out and args.out.exists() else []
+    done = {(r["task"], r["arm"], r["seed"]) for r in results}
+    for name in args.tasks:
+        task = TASKS[name] if args.epochs is None else Task(**{**TASKS[name].__dict__, "epochs": args.epochs})
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
+            for arm in args.arms:
+                if (name, arm, seed) in done:
+                    continue
+                try:
+                    rows = run_arm(name, task, arm, seed, results)
+                except Exception:  # one failed run is reported and the benchmark goes on
+                    traceback.print_exc()
+                    continue
+                results += [{"task": name, "arm": arm, **row} for row in rows]
+                print(f"{name} {arm} seed {seed}: " + ", ".join(f"{r['test_acc']:.2f}" for r in rows), flush=True)
+                if args.out:
+                    meta = {"command": " ".join(sys.argv), "machine": platform.platform(), "torch": torch.__version__}
+                    atomic_write_text(args.out, json.dumps({"meta": meta, "results": results}, indent=1))
+    print("\n".join(report(results, args.tasks)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The learning benchmark: its arms train end to end, and its report reads paired seeds and the oracle as documented."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import bench_script
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_one_epoch_of_each_kind_of_arm_runs_and_reports(tmp_path):
+    out = tmp_path / "results.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--tasks", "upside_down", "--seeds", "1"]
+    command += ["--epochs", "1", "--arms", "none", "uniform", "frozen", "joint", "retrain", "--out", str(out)]
+    completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip().splitlines()[-1].startswith("upside_down: learned_minus_frozen=0.00 +/- nan")
+    rows = json.loads(out.read_text())["results"]
+    assert [row["arm"] for row in rows] == ["none", "uniform", "frozen", "joint", "retrain"]
+    joint = next(row for row in rows if row["arm"] == "joint")
+    assert "p_flip_y" in joint["policy"] and Path(joint["policy_file"]).is_file()
+
+
+def _row(task, arm, seed, test, val=90.0, **extra):
+    return {"task": task, "arm": arm, "seed": seed, "test_acc": test, "val_acc": val, "seconds": 1.0, **extra}
+
+
+def test_the_report_pairs_seeds_and_picks_the_oracle_on_validation(capsys):
+    results = [
+        _row("rotated", "frozen", 0, 80.0),
+        _row("rotated", "frozen", 1, 82.0),
+        _row("rotated", "joint", 0, 84.0),
+        _row("rotated", "joint", 1, 85.0),
+        # the grid: rotate180 is best on validation, rotate0 on test (which must not be chosen)
+        _row("rotated", "oracle", 0, 99.0, val=80.0, candidate="rotate0"),
+        _row("rotated", "oracle", 0, 88.0, val=95.0, candidate="rotate180"),
+        _row("rotated", "oracle", 1, 98.0, val=81.0, candidate="rotate0"),
+        _row("rotated", "oracle", 1, 86.0, val=94.0, candidate="rotate180"),
+    ]
+    with bench_script("learning") as learning:
+        lines = learning.report(results, ["rotated"])
+    # joint - frozen: +4 and +3 -> 3.5 +/- 0.5; recovered (84.5 - 81) / (87 - 81)
+    assert lines == ["rotated: learned_minus_frozen=3.50 +/- 0.50 recovered=0.58 seeds=2"]
+    assert "oracle: rotate180" in capsys.readouterr().out
+
+
+def test_the_oracle_grid_keeps_the_label_keeping_ops_and_varies_the_rotation():
+    with bench_script("learning") as learning:
+        grid = learning.oracle_policies(learning.TASKS["harmful"])
+        from augmeta import load_policy
+
+        policies = {name: load_policy(path) for name, path in grid.items()}
+    assert list(policies) == ["rotate0", "rotate30", "rotate90", "rotate180"]
+    for name, policy in policies.items():
+        ops = {choice.op: choice for step in policy.subpolicies[0].steps for choice in step.ops}
+        assert not {"flip_x", "flip_y", "invert"} & set(ops)
+        assert ("rotate" in ops) == (name != "rotate0")
+        if name != "rotate0":
+            assert ops["rotate"].range == [0.0, float(name.removeprefix("rotate"))]
+
+
+@pytest.mark.parametrize("task", ["harmful", "rotated", "upside_down", "plain"])
+def test_the_tasks_offer_the_ops_they_test(task):
+    with bench_script("learning") as learning:
+        spec = learning.TASKS[task]
+    if task != "plain":
+        assert {"flip_x", "flip_y", "invert", "rotate"} <= set(spec.meta_ops)
+        assert spec.meta_ranges == {"rotate": [0.0, 180.0]}
