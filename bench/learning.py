@@ -19,7 +19,8 @@ in the run), ``retrain`` (a fresh model with the policy file the joint run expor
 the validation split, of a small grid of fixed policies over the same ops (which ops, what rotation range). Each
 prints test accuracy (mean +/- std over seeds), the joint runs' learned policy, and last one line per task:
 ``<task>: learned_minus_frozen=<pp> +/- <s.e.> recovered=<fraction> seeds=<n>``, where ``recovered`` is the share
-of the frozen-to-oracle gap the joint run closes, from means over the seeds both ran.
+of the frozen-to-oracle gap the joint run closes, from means over the seeds all three ran. Every arm trains with the
+crop only as its base recipe (flips are among the ops the arms differ in).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ from augmeta.utils import atomic_write_text
 #: What the harmful task adds to the controller's default ops for grey images: inversion, and rotations to 180.
 HARMFUL_OPS = [*default_ops(1), "invert"]
 WIDE_ROTATION = {"rotate": [0.0, 180.0]}
-#: Ops no grid policy offers: they change or hide what the labels of these tasks are.
-DESTROYING = {"flip_x", "flip_y", "invert"}
+#: Ops no grid policy offers on digits: they change or hide what the labels are.
+DIGIT_DESTROYING = ("flip_x", "flip_y", "invert")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Task:
     meta_ops: list[str] = field(default_factory=lambda: list(default_ops(1)))
     meta_ranges: dict = field(default_factory=dict)
     controller: dict = field(default_factory=dict)  # the controller's start (the harmful ops' dose), frozen or not
+    destroying: tuple[str, ...] = DIGIT_DESTROYING  # ops the oracle's grid leaves out
     train_subset: int | None = None
     epochs: int = 20
     batch_size: int = 64
@@ -65,24 +67,32 @@ class Task:
 
 
 TASKS = {
-    # a start that applies an op at 80 % of the steps: about 13 % of the steps draw a flip or an inversion
+    # a start that applies an op at 80 % of the steps: 3 x 0.8 / 16 = 15 % of the steps draw a flip or an inversion
     "harmful": Task("digits", HARMFUL_OPS, WIDE_ROTATION, controller={"init_identity": 0.2}),
     "rotated": Task("rotated_digits", HARMFUL_OPS, WIDE_ROTATION),
     "upside_down": Task("upside_down_digits", HARMFUL_OPS, WIDE_ROTATION),
     "plain": Task("digits"),
     "harmful_fashion_mnist": Task(
         "fashion_mnist", HARMFUL_OPS, WIDE_ROTATION, train_subset=4000, epochs=15, batch_size=128, lr=0.1,
-        crop_padding=2,
+        crop_padding=2, destroying=("flip_y", "invert"),
     ),
     "rotated_fashion_mnist": Task(
         "rotated_fashion_mnist", HARMFUL_OPS, WIDE_ROTATION, train_subset=4000, epochs=15, batch_size=128, lr=0.1,
-        crop_padding=2,
+        crop_padding=2, destroying=("invert",),
     ),
 }  # fmt: skip
 DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
-ARMS = ["none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "retrain", "oracle"]
+ARMS = ["none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "joint_diversity", "retrain", "oracle"]
+#: The controller's settings of each learned arm, over the task's: ``frozen`` never moves from its start;
+#: ``joint_diversity`` weights the kept ops by their change alone (the other ``weighting``).
+JOINT_SETTINGS = {
+    "frozen": {"objective_args": {"rate": 0.0}},
+    "joint": {},
+    "joint_diversity": {"objective_args": {"weighting": "diversity"}},
+}
 #: The oracle's grid: which rotation range the ops that keep labels are offered with (0: no rotation at all).
 ORACLE_ROTATIONS = (0.0, 30.0, 90.0, 180.0)
+DATA_DIR: str | None = None  # --data-dir: where the base data set's files are (default: the usual places)
 
 
 def _policy_file(task: Task, ops: list[str], ranges: dict, name: str) -> str:
@@ -100,7 +110,7 @@ def uniform_policy(task: Task) -> str:
 
 def oracle_policies(task: Task) -> dict[str, str]:
     """The grid: the label-keeping ops, with rotation up to each of :data:`ORACLE_ROTATIONS` degrees."""
-    kept = [op for op in task.meta_ops if op not in DESTROYING and op != "rotate"]
+    kept = [op for op in task.meta_ops if op not in task.destroying and op != "rotate"]
     grid = {}
     for degrees in ORACLE_ROTATIONS:
         ops = kept + (["rotate"] if degrees else [])
@@ -112,7 +122,9 @@ def oracle_policies(task: Task) -> dict[str, str]:
 def run_one(task: Task, policy: str, seed: int, controller: dict | None = None) -> dict:
     """Train and test one run; ``policy`` is a fixed policy's name or file, or ``augmeta`` with ``controller``."""
     pl.seed_everything(seed, workers=True, verbose=False)
-    data = AugDataModule(task.dataset, batch_size=task.batch_size, train_subset=task.train_subset, seed=seed)
+    data = AugDataModule(
+        task.dataset, data_dir=DATA_DIR, batch_size=task.batch_size, train_subset=task.train_subset, seed=seed
+    )
     learned = {"meta_ops": task.meta_ops, "meta_ranges": task.meta_ranges or None, "objective": "affinity"}
     learned.update(task.controller)
     module = AugMetaModule(
@@ -122,7 +134,7 @@ def run_one(task: Task, policy: str, seed: int, controller: dict | None = None) 
         crop_padding=task.crop_padding,
         num_classes=data.num_classes,
         in_channels=data.in_channels,
-        data_flip=data.base_flip,
+        flip=False,  # one recipe for every arm, the crop only: flips are among the ops the arms differ in
         **({**learned, **(controller or {})} if policy == "augmeta" else {}),
     )
     trainer = quiet_trainer(max_epochs=task.epochs, check_val_every_n_epoch=task.epochs)
@@ -146,8 +158,8 @@ def run_arm(name: str, task: Task, arm: str, seed: int, results: list[dict]) -> 
         return [run_one(task, arm, seed)]
     if arm == "uniform":
         return [run_one(task, uniform_policy(task), seed)]
-    if arm in ("frozen", "joint"):
-        return [run_one(task, "augmeta", seed, {"objective_args": {"rate": 0.0}} if arm == "frozen" else None)]
+    if arm in JOINT_SETTINGS:
+        return [run_one(task, "augmeta", seed, JOINT_SETTINGS[arm])]
     if arm == "retrain":
         joint = next((r for r in results if (r["task"], r["arm"], r["seed"]) == (name, "joint", seed)), None)
         return [] if joint is None else [run_one(task, joint["policy_file"], seed)]
@@ -209,10 +221,13 @@ def report(results: list[dict], tasks: list[str]) -> list[str]:
                 rotate = r["policy"].get("m_rotate")
                 print(f"  seed {r['seed']}: " + ", ".join(kept) + (f"; m_rotate {rotate:.2f}" if rotate else ""))
         diff, se, n = _paired(results, task, "joint", "frozen")
-        gap_rows = {arm: [r["test_acc"] for r in rows if r["arm"] == arm] for arm in ("joint", "frozen", "oracle*")}
+        by_arm = {
+            arm: {r["seed"]: r["test_acc"] for r in rows if r["arm"] == arm} for arm in ("joint", "frozen", "oracle*")
+        }
+        shared = set.intersection(*(set(seeds) for seeds in by_arm.values()))
         recovered = float("nan")
-        if all(gap_rows.values()):
-            means = {arm: statistics.fmean(values) for arm, values in gap_rows.items()}
+        if shared:  # means over the seeds all three ran
+            means = {arm: statistics.fmean(by_arm[arm][s] for s in shared) for arm in by_arm}
             gap = means["oracle*"] - means["frozen"]
             recovered = (means["joint"] - means["frozen"]) / gap if gap > 0 else float("nan")
         lines.append(f"{task}: learned_minus_frozen={diff:.2f} +/- {se:.2f} recovered={recovered:.2f} seeds={n}")
@@ -228,10 +243,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override every task's epochs (a smoke run)")
     parser.add_argument("--out", type=Path, default=None, help="results JSON, rewritten after every run")
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --out")
+    parser.add_argument("--data-dir", default=None, help="where the base data set's files are (default: the usual)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (one per process side by side)")
     parser.add_argument("--report", nargs="+", type=Path, default=None, help="tabulate these results files only")
     args = parser.parse_args()
     ignore_expected_warnings()
+    global DATA_DIR
+    DATA_DIR = args.data_dir
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.report:

@@ -150,6 +150,9 @@ def download_dataset(spec: DatasetSpec, data_dir: Path) -> None:
     """Download both splits of a torchvision data set into ``data_dir``, unless its idx files are already found."""
     if not spec.downloadable:
         raise ValueError(f"Dataset '{spec.name}' cannot be downloaded (only torchvision's data sets can).")
+    if spec.source == "planted":
+        download_dataset(dataset_spec(spec.planted_from), data_dir)
+        return
     if spec.idx_folder is not None and find_idx_files(spec, data_dir) is not None:
         return
     for train in (True, False):

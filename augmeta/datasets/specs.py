@@ -49,7 +49,8 @@ class DatasetSpec:
     Args:
         name: the name ``AugDataModule(dataset=...)`` and the ``--data.dataset`` option take.
         source: ``"sklearn_digits"`` (scikit-learn's bundled digits), ``"torchvision"`` (a ``torchvision.datasets``
-            class, or idx files first where ``idx_folder`` is set) or ``"image_folder"`` (``train/<class>/<image>``).
+            class, or idx files first where ``idx_folder`` is set), ``"image_folder"`` (``train/<class>/<image>``) or
+            ``"planted"`` (made from ``planted_from``'s images, :mod:`augmeta.datasets.planted`).
         channels: channels of the images served (1: grey, 3: RGB).
         image_size: native height (= width) of the images; ``image_folder``: the size its images are resized to
             unless another is asked for.
@@ -102,7 +103,9 @@ class DatasetSpec:
 
     @property
     def downloadable(self) -> bool:
-        """torchvision can download it."""
+        """torchvision can download it (a planted data set: its base)."""
+        if self.source == "planted":
+            return dataset_spec(self.planted_from).downloadable
         return self.source == "torchvision"
 
 
@@ -139,13 +142,13 @@ DATASET_SPECS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "rotated_fashion_mnist", "planted", channels=1, image_size=28, num_classes=10,
-            class_names=FASHION_MNIST_CLASSES, planted_from="fashion_mnist", planted_task="rotated",
+            class_names=FASHION_MNIST_CLASSES, planted_from="fashion_mnist", planted_task="rotated", base_flip=True,
         ),
         DatasetSpec(
             "upside_down_fashion_mnist", "planted", channels=1, image_size=28, num_classes=10,
             class_names=_upside_down_names(FASHION_MNIST_CLASSES, FASHION_MNIST_UPSIDE_DOWN_ITEMS),
             planted_from="fashion_mnist", planted_task="upside_down", planted_items=FASHION_MNIST_UPSIDE_DOWN_ITEMS,
-            planted_jitter=25.0,
+            planted_jitter=25.0, base_flip=True,
         ),
         DatasetSpec(
             "rotated_digits", "planted", channels=1, image_size=8, num_classes=10, class_names=DIGIT_CLASSES,

@@ -94,15 +94,18 @@ class AugMetaModule(pl.LightningModule):
             :data:`augmeta.meta.DEFAULT_RANGES` (e.g. ``{"rotate": [0, 180]}``), within each op's limits.
         num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
             ``meta_every``, ``init_identity`` and ``init_magnitude`` left None take the objective's own
-            (:data:`augmeta.meta.OBJECTIVE_DEFAULTS`; gradient matching and implicit: 16, 0.5, 0.3; the others: 8, 0.95,
-            0.1).
+            (:data:`augmeta.meta.OBJECTIVE_DEFAULTS`; gradient matching and implicit: 16, 0.5, 0.3; affinity: 4, 0.5,
+            0.3; the others: 8, 0.95, 0.1).
         epsilon: finite-difference step of the objective's Hessian-vector products.
         objective: ``gradient_matching`` (DeepAA-style cosine; the default, as the best on the validation split;
             measurements: research/README.md), ``lookahead`` (one-step lookahead, DARTS/DADA), ``implicit`` (the
             validation loss at the base model's optimum by the implicit function theorem, Lorraine et al. 2020: the
             lookahead through a Neumann series; see :class:`augmeta.meta.ImplicitObjective`), ``teacher``
             (TeachAugment: adversarial against an EMA teacher of the model; uses no held-out data) or ``teacher_ns``
-            (the same with the paper's non-saturating adversarial term; see :class:`augmeta.meta.TeacherObjective`).
+            (the same with the paper's non-saturating adversarial term; see :class:`augmeta.meta.TeacherObjective`),
+            or ``affinity`` (what the model trained so far cannot read on held-out images, probed during the burn-in
+            before ``augment_from``, sets which ops and ranges the controller keeps; its ``rate`` takes ``meta_lr``'s
+            part; see :class:`augmeta.meta.AffinityObjective`).
         teacher_decay: EMA decay of the ``teacher`` objective's teacher.
         objective_args: the objective's other settings, by name (:func:`augmeta.meta.objective_arguments`), e.g.
             ``{"terms": 3, "alpha": 0.02}`` for ``implicit`` (command line: ``--model.objective_args '{"terms": 3}'``);
@@ -187,10 +190,29 @@ class AugMetaModule(pl.LightningModule):
             )
             self.objective = build_objective(objective, self.model, epsilon, teacher_decay, objective_args)
             self.meta_every = int(settings["meta_every"])
+            self.hparams["meta_ops"] = list(self.meta.ops)  # as resolved: a checkpoint outlives a change of default
+            if self.objective.pulls_controller:
+                self._check_pulling_objective(objective, meta_mode, meta_lr)
         else:
             self.fixed_policy = resolve_policy(policy)
         self.base_flip = flip if flip is not None else (data_flip if self.meta is None else False)
         self.base_steps = 0
+
+    def _check_pulling_objective(self, objective: str, meta_mode: str, meta_lr: float) -> None:
+        """An objective that moves the controller itself learns during the burn-in, into the global table only; its
+        ``rate`` plays ``meta_lr``'s part, so ``meta_lr`` 0 freezes it as it freezes the others."""
+        if self.augment_from <= 0.0:
+            raise ValueError(
+                f"`augment_from` should be > 0 for objective {objective!r} (it learns during the burn-in before the "
+                f"policy is applied), but got {self.augment_from!r} instead."
+            )
+        if meta_mode != "global":
+            raise ValueError(
+                f"`meta_mode` should be 'global' for objective {objective!r} (it sets the controller's table, not an "
+                f"adaptive network), but got {meta_mode!r} instead."
+            )
+        if meta_lr == 0.0:
+            self.objective.rate = 0.0
 
     # ----------------------------------------------------------------------------------------------- data on device
     def on_after_batch_transfer(self, batch, dataloader_idx: int):

@@ -40,6 +40,9 @@ class AffinityObjective(nn.Module, MetaObjective):
         min_probes: images a cell needs before there is a target; until every cell has them nothing moves.
         rate: the fraction of the way to the target the controller moves per controller step (0: it stays at its
             start, the frozen-start ablation).
+        weighting: how the kept ops share ``augment_probability``: ``diversity`` (by how much each changes the
+            images at its kept magnitude) or ``invariance`` (the same, times the share of the tolerance it leaves
+            unused: an op the data already varies by costs nothing and gets the most).
     """
 
     #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
@@ -53,6 +56,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         forgetting: float = 0.95,
         min_probes: int = 8,
         rate: float = 0.2,
+        weighting: str = "invariance",
     ) -> None:
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
@@ -61,6 +65,9 @@ class AffinityObjective(nn.Module, MetaObjective):
         ):
             if not low < value <= high:
                 raise ValueError(f"`{name}` should be in ({low}, {high}], but got {value!r} instead.")
+        if weighting not in ("diversity", "invariance"):
+            raise ValueError(f"`weighting` should be 'diversity' or 'invariance', but got {weighting!r} instead.")
+        self.weighting = weighting
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"`rate` should be in [0, 1] (0: the controller never moves), but got {rate!r} instead.")
         for name, value in (("levels", levels), ("min_probes", min_probes)):
@@ -70,6 +77,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         self.levels, self.tolerance, self.augment_probability = levels, tolerance, augment_probability
         self.forgetting, self.min_probes, self.rate = forgetting, min_probes, rate
         self._cells: tuple[list[int], list[float]] | None = None
+        self._table_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clean_sum = self.probed_sum = self.change_sum = self.count = self.seen = None
 
     def image_gradient(self, *args, **kwargs) -> torch.Tensor:
@@ -99,6 +107,19 @@ class AffinityObjective(nn.Module, MetaObjective):
             self._cells = (ops, magnitudes)
         return self._cells
 
+    def _table(self, meta: MetaNetwork, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[n, levels]`` cell index of each op's probes in level order (-1 where the op has fewer), and the
+        probed magnitudes in the same layout; made once per device."""
+        if self._table_cache is None or self._table_cache[0].device != device:
+            ops, magnitudes = self._probe_cells(meta)
+            cells = torch.full((len(meta.ops), self.levels), -1, dtype=torch.long)
+            levels = torch.zeros(len(meta.ops), self.levels)
+            for cell, (op, magnitude) in enumerate(zip(ops, magnitudes, strict=True)):
+                slot = int((cells[op] >= 0).sum())
+                cells[op, slot], levels[op, slot] = cell, magnitude
+            self._table_cache = (cells.to(device), levels.to(device))
+        return self._table_cache
+
     @torch.no_grad()
     def observe(self, meta: MetaNetwork, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Probe every cell on a share of the float ``[B, C, H, W]`` held-out ``images`` and accumulate the costs."""
@@ -107,10 +128,14 @@ class AffinityObjective(nn.Module, MetaObjective):
         if self.count is None:
             state = (torch.zeros(cells, device=device) for _ in self._STATE)
             self.clean_sum, self.probed_sum, self.change_sum, self.count, self.seen = state
+        elif self.count.device != device:  # restored from a checkpoint on another device
+            for name in self._STATE:
+                setattr(self, name, getattr(self, name).to(device))
         batch = images.shape[0]
-        cell = (torch.randperm(cells, device=device).repeat(batch // cells + 1)[:batch]).to(device)
-        op = torch.tensor(ops, device=device)[cell]
-        magnitude = torch.tensor(magnitudes, device=device, dtype=images.dtype)[cell]
+        cell = torch.randperm(cells, device=device).repeat(batch // cells + 1)[:batch]
+        table, levels = self._table(meta, device)
+        op = torch.arange(len(meta.ops), device=device).repeat_interleave((table >= 0).sum(dim=1))[cell]
+        magnitude = levels[table >= 0][cell].to(images.dtype)
         sign = torch.where(meta.signed[op] & (torch.rand(batch, device=device) < 0.5), -1.0, 1.0).to(images.dtype)
         value = (meta.range_lo[op] + magnitude * (meta.range_hi[op] - meta.range_lo[op])).to(images.dtype) * sign
         draw = StepDraw(meta.op_index[op], magnitude, value, torch.rand(batch, 2, device=device, dtype=images.dtype))
@@ -135,34 +160,24 @@ class AffinityObjective(nn.Module, MetaObjective):
     # ------------------------------------------------------------------------------------------------ the target
     def target(self, meta: MetaNetwork) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Target op probabilities ``[n]`` and magnitudes ``[n]`` over ``meta.ops``; None until every cell is probed."""
-        if self.seen is None or bool((self.seen < self.min_probes).any()):
+        if self.seen is None or bool((self.seen < self.min_probes).any()):  # one host sync per controller step
             return None
-        ops, magnitudes = self._probe_cells(meta)
-        device = self.count.device
-        cost = self.costs()
-        change = self.change_sum / self.count
-        n = len(meta.ops)
-        kept_magnitude = torch.zeros(n, device=device)
-        weight = torch.zeros(n, device=device)
-        for index in range(n):
-            cells = [c for c, op in enumerate(ops) if op == index]
-            if not cells:
-                continue
-            tolerated = 0
-            while tolerated < len(cells) and float(cost[cells[tolerated]]) <= self.tolerance:
-                tolerated += 1
-            if tolerated:
-                last = cells[tolerated - 1]
-                kept_magnitude[index] = magnitudes[last] if magnitudes[last] > 0 else 0.0
-                weight[index] = change[last].clamp_min(1e-6)
-        probabilities = torch.zeros(n, device=device)
-        identity = meta.ops.index("identity")
-        if float(weight.sum()) > 0:
-            probabilities = self.augment_probability * weight / weight.sum()
-            probabilities[identity] = 1.0 - self.augment_probability
-        else:
-            probabilities[identity] = 1.0
-        return probabilities, kept_magnitude
+        table, levels = self._table(meta, self.count.device)
+        padded = table.clamp_min(0)
+        cost, change = self.costs()[padded], (self.change_sum / self.count)[padded]  # [n, levels]
+        tolerated = ((cost <= self.tolerance) & (table >= 0)).long().cumprod(dim=1).sum(dim=1)  # leading levels
+        last = (tolerated - 1).clamp_min(0)[:, None]
+        kept = tolerated > 0
+        slack = 1.0 - cost.gather(1, last).squeeze(1).clamp_min(0.0) / self.tolerance
+        weight = change.gather(1, last).squeeze(1) * (slack if self.weighting == "invariance" else 1.0)
+        weight = torch.where(kept, weight.clamp_min(1e-6), torch.zeros_like(weight))
+        kept_magnitude = torch.where(kept, levels.gather(1, last).squeeze(1), torch.zeros_like(weight))
+        identity = torch.nn.functional.one_hot(torch.tensor(meta.ops.index("identity")), len(meta.ops))
+        identity = identity.to(weight.device, weight.dtype)
+        total = weight.sum()
+        augmenting = self.augment_probability * weight / total.clamp_min(1e-12)
+        share = torch.where(total > 0, 1.0 - self.augment_probability, torch.ones_like(total))
+        return augmenting + share * identity, kept_magnitude
 
     @torch.no_grad()
     def pull(self, meta: MetaNetwork, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -178,8 +193,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         log_q = log_q - log_q.mean()
         logits = meta.op_logits - meta.op_logits.mean(dim=-1, keepdim=True)
         meta.op_logits.copy_(logits + self.rate * (log_q - logits))
-        has_magnitude = torch.tensor([OPS[op].has_magnitude for op in meta.ops], device=probabilities.device)
-        kept = (probabilities > 1e-4) & has_magnitude
+        kept = (probabilities > 1e-4) & (meta.range_lo != meta.range_hi)  # kept ops that have a magnitude
         goal = torch.logit(magnitudes.clamp(0.02, 0.98)).to(meta.magnitude_logits.dtype)
         moved = meta.magnitude_logits + self.rate * (goal - meta.magnitude_logits)
         meta.magnitude_logits.copy_(torch.where(kept, moved, meta.magnitude_logits))

@@ -384,13 +384,17 @@ def _checked_ops(ops: Sequence[str]) -> list[str]:
     unknown = [op for op in ops if op not in OPS]
     if unknown:
         raise ValueError(f"`ops` should be names from {sorted(OPS)}, but got unknown {unknown} instead.")
-    if len(set(ops)) != len(ops) or "identity" not in ops:
-        raise ValueError(f"`ops` should be unique and include 'identity', but got {ops} instead.")
+    if len(set(ops)) != len(ops) or "identity" not in ops or len(ops) < 2:
+        raise ValueError(
+            f"`ops` should be unique, include 'identity' and at least one other op, but got {ops} instead."
+        )
     return ops
 
 
 def _check_ranges(ops: list[str], ranges: Mapping[str, Sequence[float]]) -> None:
     """Each given range names an op of ``ops`` that has a magnitude, as two finite values within the op's limits."""
+    if not isinstance(ranges, Mapping):
+        raise ValueError(f"`ranges` should map op names to [lo, hi], but got {ranges!r} instead.")
     for op, lo_hi in ranges.items():
         if op in ops and OPS[op].default_range is None and list(lo_hi) == [0.0, 0.0]:
             continue  # how `config` stores an op without a magnitude

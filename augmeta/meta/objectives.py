@@ -404,13 +404,13 @@ def non_saturating_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     return -torch.log1p(-log_p_y.exp().clamp(max=1.0 - 1e-6)).mean()
 
 
-#: Name -> the objective's class and the constructor arguments its name fixes. The class's other arguments with a
-#: default are the objective's settings: ``epsilon`` and ``decay`` come from :func:`build_objective`'s ``epsilon`` and
-#: ``teacher_decay``, the rest (:func:`objective_arguments`) from its ``objective_args``.
 #: Fraction of a run's training steps an objective learns from before its policy is first applied (the module's
 #: ``augment_from`` when not given): ``affinity`` reads what a model trained without a policy cannot take.
 OBJECTIVE_BURN_IN: dict[str, float] = {"affinity": 0.25}
 
+#: Name -> the objective's class and the constructor arguments its name fixes. The class's other arguments with a
+#: default are the objective's settings: ``epsilon`` and ``decay`` come from :func:`build_objective`'s ``epsilon`` and
+#: ``teacher_decay``, the rest (:func:`objective_arguments`) from its ``objective_args``.
 OBJECTIVES: dict[str, tuple[type[MetaObjective], dict[str, object]]] = {
     "affinity": (AffinityObjective, {}),
     "lookahead": (LookaheadObjective, {}),

@@ -98,6 +98,7 @@ def test_the_package_imports_nothing_above_it():
 
 
 def test_the_base_flip_follows_each_data_set_convention():
-    """Mirrored clothes and objects keep their class; mirrored digits and unknown folders may not."""
+    """Mirrored clothes and objects keep their class (and their orientation); mirrored digits and unknown folders may
+    not."""
     flipped = {name for name, spec in DATASET_SPECS.items() if spec.base_flip}
-    assert flipped == {"fashion_mnist", "cifar10", "cifar100"}
+    assert flipped == {"fashion_mnist", "cifar10", "cifar100", "rotated_fashion_mnist", "upside_down_fashion_mnist"}

@@ -54,3 +54,33 @@ def test_a_short_run_drops_the_ops_that_destroy_digits(tmp_path):
     assert after["policy/p_translate_x"] > before["policy/p_translate_x"]  # what digits do take
     assert module.objective.target(module.meta) is not None
     assert torch.isfinite(module.meta.op_logits).all()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {"augment_from": 0.0},
+            "`augment_from` should be > 0 for objective 'affinity' (it learns during the burn-in before the policy "
+            "is applied), but got 0.0 instead.",
+        ),
+        (
+            {"meta_mode": "adaptive"},
+            "`meta_mode` should be 'global' for objective 'affinity' (it sets the controller's table, not an adaptive "
+            "network), but got 'adaptive' instead.",
+        ),
+    ],
+)
+def test_settings_the_affinity_objective_cannot_learn_with_are_refused(arguments, message):
+    with pytest.raises(ValueError, match=exactly(message)):
+        small_module(objective="affinity", **arguments)
+
+
+def test_meta_lr_zero_freezes_the_affinity_objective_too():
+    assert small_module(objective="affinity", meta_lr=0.0).objective.rate == 0.0
+    assert small_module(objective="affinity").objective.rate > 0.0
+
+
+def test_the_resolved_op_set_is_saved_with_the_module():
+    module = small_module(objective="affinity")
+    assert module.hparams["meta_ops"] == list(module.meta.ops)

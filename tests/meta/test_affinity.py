@@ -25,12 +25,21 @@ def _set_costs(objective: AffinityObjective, meta: MetaNetwork, costs: dict[str,
 
 def test_the_target_drops_costly_ops_and_bounds_ranges():
     meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
-    objective = _objective(tolerance=0.05, augment_probability=0.5)
+    objective = _objective(tolerance=0.05, augment_probability=0.5, weighting="diversity")
     # flip_y costs too much; rotate is fine up to the second level (90 degrees) only; brightness everywhere
     _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.01, 0.04, 0.3, 0.5], "brightness": [0, 0, 0, 0.01]})
     probabilities, magnitudes = objective.target(meta)
     assert probabilities.tolist() == pytest.approx([0.5, 0.0, 0.25, 0.25])
     assert magnitudes.tolist() == pytest.approx([0.0, 0.0, 0.5, 1.0])
+
+
+def test_invariance_weighting_favours_the_ops_that_cost_nothing():
+    """rotate is kept at a cost of 0.04 of 0.05 (slack 0.2), brightness at 0.01 (slack 0.8): 1 to 4."""
+    meta = MetaNetwork(ops=OPS)
+    objective = _objective(tolerance=0.05, weighting="invariance")
+    _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.01, 0.04, 0.3, 0.5], "brightness": [0, 0, 0, 0.01]})
+    probabilities, _ = objective.target(meta)
+    assert probabilities.tolist() == pytest.approx([0.5, 0.0, 0.1, 0.4], abs=1e-6)
 
 
 def test_a_costly_small_magnitude_drops_the_op_whatever_larger_ones_cost():
@@ -54,7 +63,7 @@ def test_no_target_until_every_cell_is_probed():
 
 def test_pull_moves_the_controller_towards_the_target():
     meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
-    objective = _objective(rate=0.5)
+    objective = _objective(rate=0.5, weighting="diversity")
     _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.01, 0.04, 0.3, 0.5], "brightness": [0, 0, 0, 0.01]})
     objective.observe = lambda *args: None  # keep the pretended costs
     for _ in range(30):
@@ -94,7 +103,7 @@ def test_its_state_round_trips_through_the_state_dict():
 
 def test_it_is_built_by_name_with_its_settings():
     assert set(objective_arguments("affinity")) == {
-        "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate",
+        "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting",
     }  # fmt: skip
     objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
     assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)

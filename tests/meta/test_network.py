@@ -173,7 +173,15 @@ def test_adaptive_mode_needs_features():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"ops": ["rotate"]}, "`ops` should be unique and include 'identity', but got ['rotate'] instead."),
+        (
+            {"ops": ["rotate"]},
+            "`ops` should be unique, include 'identity' and at least one other op, but got ['rotate'] instead.",
+        ),
+        (
+            {"ops": ["identity"]},
+            "`ops` should be unique, include 'identity' and at least one other op, but got ['identity'] instead.",
+        ),
+        ({"ranges": [["rotate", 0, 30]]}, "`ranges` should map op names to [lo, hi], but got [['rotate', 0, 30]]"),
         ({"ops": ["identity", "warp"]}, "but got unknown ['warp'] instead."),
         ({"mode": "local"}, "`mode` should be 'global' or 'adaptive', but got 'local' instead."),
         ({"init_identity": 1.0}, "`init_identity` should be in (0, 1), but got 1.0 instead."),
