@@ -82,40 +82,51 @@ TASKS = {
     ),
 }  # fmt: skip
 DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
-ARMS = ["none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "joint_diversity", "retrain", "oracle"]
+ARMS = [
+    "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "joint_diversity", "joint_tolerance02",
+    "retrain", "oracle",
+]  # fmt: skip
 #: The controller's settings of each learned arm, over the task's: ``frozen`` never moves from its start;
 #: ``joint_diversity`` weights the kept ops by their change alone (the other ``weighting``).
 JOINT_SETTINGS = {
     "frozen": {"objective_args": {"rate": 0.0}},
     "joint": {},
     "joint_diversity": {"objective_args": {"weighting": "diversity"}},
+    "joint_tolerance02": {"objective_args": {"tolerance": 0.02}},
 }
-#: The oracle's grid: which rotation range the ops that keep labels are offered with (0: no rotation at all).
-ORACLE_ROTATIONS = (0.0, 30.0, 90.0, 180.0)
+#: The oracle's grid: the rotation ranges its candidates offer.
+ORACLE_ROTATIONS = (30.0, 180.0)
 DATA_DIR: str | None = None  # --data-dir: where the base data set's files are (default: the usual places)
 
 
-def _policy_file(task: Task, ops: list[str], ranges: dict, name: str) -> str:
-    """A fixed policy over ``ops``, uniform over them and over each range, two steps (as the controller has)."""
-    identity_share = 1.0 / len(ops)
-    network = MetaNetwork(ops=ops, ranges=ranges, init_identity=identity_share, init_magnitude=0.999)
+def _policy_file(ops: list[str], ranges: dict, name: str, identity: float, magnitude: float) -> str:
+    """A fixed policy of two steps (as the controller has) over ``ops``: ``identity`` the probability of no op, the
+    rest uniform over the others, each magnitude uniform up to ``magnitude`` of its range (rotation: all of it)."""
+    network = MetaNetwork(ops=ops, ranges=ranges, init_identity=identity, init_magnitude=magnitude)
+    if "rotate" in ops:
+        with torch.no_grad():
+            network.magnitude_logits[..., ops.index("rotate")] = 7.0  # sigmoid: 0.999
     path = Path(tempfile.mkdtemp(prefix="augmeta-learning-")) / f"{name}.json"
     network.to_policy(name, min_weight=0.0).save(path)
     return str(path)
 
 
 def uniform_policy(task: Task) -> str:
-    return _policy_file(task, task.meta_ops, task.meta_ranges, "uniform")
+    """The controller's op set, uniform (identity one op among them), at full ranges."""
+    return _policy_file(task.meta_ops, task.meta_ranges, "uniform", 1.0 / len(task.meta_ops), 0.999)
 
 
-def oracle_policies(task: Task) -> dict[str, str]:
-    """The grid: the label-keeping ops, with rotation up to each of :data:`ORACLE_ROTATIONS` degrees."""
+def oracle_policies(task: Task) -> dict[str, str | None]:
+    """The grid: no augmentation; rotation alone up to 30 or 180 degrees; and the label-keeping ops at the
+    controller's starting strength (half the steps, magnitudes up to 0.3) with rotation up to 30 or 180 degrees."""
     kept = [op for op in task.meta_ops if op not in task.destroying and op != "rotate"]
-    grid = {}
+    grid: dict[str, str | None] = {"none": None}
     for degrees in ORACLE_ROTATIONS:
-        ops = kept + (["rotate"] if degrees else [])
-        ranges = {"rotate": [0.0, degrees]} if degrees else {}
-        grid[f"rotate{int(degrees)}"] = _policy_file(task, ops, ranges, f"oracle_rotate{int(degrees)}")
+        ranges = {"rotate": [0.0, degrees]}
+        grid[f"rotate{degrees:.0f}"] = _policy_file(["identity", "rotate"], ranges, f"rotate{degrees:.0f}", 0.5, 0.999)
+    for degrees in ORACLE_ROTATIONS:
+        ranges = {"rotate": [0.0, degrees]}
+        grid[f"mild_rotate{degrees:.0f}"] = _policy_file([*kept, "rotate"], ranges, f"mild{degrees:.0f}", 0.5, 0.3)
     return grid
 
 
@@ -165,7 +176,7 @@ def run_arm(name: str, task: Task, arm: str, seed: int, results: list[dict]) -> 
         return [] if joint is None else [run_one(task, joint["policy_file"], seed)]
     rows = []
     for candidate, path in oracle_policies(task).items():
-        rows.append({**run_one(task, path, seed), "candidate": candidate})
+        rows.append({**run_one(task, path or "none", seed), "candidate": candidate})
     return rows
 
 

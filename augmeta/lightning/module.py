@@ -267,7 +267,7 @@ class AugMetaModule(pl.LightningModule):
             base_opt.zero_grad()
             self.manual_backward(loss)
             base_opt.step()
-            if pulls and self._burning_in() and self._is_meta_step():
+            if pulls and (self._burning_in() or self._augmenting()) and self._is_meta_step():
                 self._pull_step(batch["meta"])
         if self.meta is not None:
             self.objective.update(self.model)
@@ -328,7 +328,7 @@ class AugMetaModule(pl.LightningModule):
         """A controller step of an objective that moves the controller itself, from the held-out images."""
         images, labels = meta_batch
         n = len(labels) if self.hparams.meta_batch_size is None else min(len(labels), self.hparams.meta_batch_size)
-        self.objective.pull(self.meta, self.model, images[:n], labels[:n])
+        self.objective.pull(self.meta, self.model, images[:n], labels[:n], policy_on=self._augmenting())
 
     def _loss_is_scaled(self) -> bool:
         """fp16 training scales the loss before backward, so the base step's gradients are not the loss's."""

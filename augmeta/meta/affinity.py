@@ -33,7 +33,8 @@ class AffinityObjective(nn.Module, MetaObjective):
     """Pull the controller towards the policy of the largest changes the model tolerates on held-out images.
 
     Args:
-        levels: magnitudes probed per op with a magnitude: ``k / levels`` for k = 1..levels.
+        levels: magnitudes probed per op with a magnitude, halving from 1: ``2 ** (k - levels)`` for k = 1..levels
+            (4: 1/8, 1/4, 1/2, 1), finer where a bounded range ends (rotations past an upside-down boundary).
         tolerance: the largest relative drop of the true class's probability an (op, magnitude) may cost.
         augment_probability: the target's probability that a step applies an op other than ``identity``.
         forgetting: per controller step, the weight of what earlier steps measured (recent models count more).
@@ -43,6 +44,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         weighting: how the kept ops share ``augment_probability``: ``diversity`` (by how much each changes the
             images at its kept magnitude) or ``invariance`` (the same, times the share of the tolerance it leaves
             unused: an op the data already varies by costs nothing and gets the most).
+        grow: once the policy is on, keep probing and let the kept ops' ranges grow as far as the model tolerates
+            (:meth:`pull`); False: the burn-in's policy stays as it is.
     """
 
     #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
@@ -50,13 +53,14 @@ class AffinityObjective(nn.Module, MetaObjective):
 
     def __init__(
         self,
-        levels: int = 4,
+        levels: int = 5,
         tolerance: float = 0.05,
         augment_probability: float = 0.5,
         forgetting: float = 0.95,
         min_probes: int = 8,
         rate: float = 0.2,
         weighting: str = "invariance",
+        grow: bool = True,
     ) -> None:
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
@@ -67,7 +71,7 @@ class AffinityObjective(nn.Module, MetaObjective):
                 raise ValueError(f"`{name}` should be in ({low}, {high}], but got {value!r} instead.")
         if weighting not in ("diversity", "invariance"):
             raise ValueError(f"`weighting` should be 'diversity' or 'invariance', but got {weighting!r} instead.")
-        self.weighting = weighting
+        self.weighting, self.grow = weighting, grow
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"`rate` should be in [0, 1] (0: the controller never moves), but got {rate!r} instead.")
         for name, value in (("levels", levels), ("min_probes", min_probes)):
@@ -79,15 +83,16 @@ class AffinityObjective(nn.Module, MetaObjective):
         self._cells: tuple[list[int], list[float]] | None = None
         self._table_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clean_sum = self.probed_sum = self.change_sum = self.count = self.seen = None
+        self.kept_ops = self.floor = None  # the burn-in's verdict, fixed when the policy starts (:meth:`grow`)
 
     def image_gradient(self, *args, **kwargs) -> torch.Tensor:
         raise NotImplementedError("the affinity objective moves the controller with `pull`, not an image gradient.")
 
-    _STATE = ("clean_sum", "probed_sum", "change_sum", "count", "seen")
+    _STATE = ("clean_sum", "probed_sum", "change_sum", "count", "seen", "kept_ops", "floor")
 
     def get_extra_state(self) -> dict:
         """What the probes measured so far, so that a resumed run continues from it (tensors: ``weights_only``)."""
-        return {} if self.count is None else {name: getattr(self, name) for name in self._STATE}
+        return {name: getattr(self, name) for name in self._STATE if getattr(self, name) is not None}
 
     def set_extra_state(self, state: dict) -> None:
         for name in self._STATE:
@@ -101,7 +106,9 @@ class AffinityObjective(nn.Module, MetaObjective):
             for index, name in enumerate(meta.ops):
                 if name == "identity":
                     continue
-                steps = [k / self.levels for k in range(1, self.levels + 1)] if OPS[name].has_magnitude else [0.0]
+                steps = (
+                    [2.0 ** (k - self.levels) for k in range(1, self.levels + 1)] if OPS[name].has_magnitude else [0.0]
+                )
                 ops += [index] * len(steps)
                 magnitudes += steps
             self._cells = (ops, magnitudes)
@@ -126,11 +133,12 @@ class AffinityObjective(nn.Module, MetaObjective):
         ops, magnitudes = self._probe_cells(meta)
         device, cells = images.device, len(ops)
         if self.count is None:
-            state = (torch.zeros(cells, device=device) for _ in self._STATE)
+            state = (torch.zeros(cells, device=device) for _ in range(5))
             self.clean_sum, self.probed_sum, self.change_sum, self.count, self.seen = state
         elif self.count.device != device:  # restored from a checkpoint on another device
             for name in self._STATE:
-                setattr(self, name, getattr(self, name).to(device))
+                if getattr(self, name) is not None:
+                    setattr(self, name, getattr(self, name).to(device))
         batch = images.shape[0]
         cell = torch.randperm(cells, device=device).repeat(batch // cells + 1)[:batch]
         table, levels = self._table(meta, device)
@@ -168,10 +176,14 @@ class AffinityObjective(nn.Module, MetaObjective):
         tolerated = ((cost <= self.tolerance) & (table >= 0)).long().cumprod(dim=1).sum(dim=1)  # leading levels
         last = (tolerated - 1).clamp_min(0)[:, None]
         kept = tolerated > 0
+        if self.kept_ops is not None:  # growing: the burn-in's ops, never below the burn-in's magnitudes
+            kept = self.kept_ops
         slack = 1.0 - cost.gather(1, last).squeeze(1).clamp_min(0.0) / self.tolerance
         weight = change.gather(1, last).squeeze(1) * (slack if self.weighting == "invariance" else 1.0)
         weight = torch.where(kept, weight.clamp_min(1e-6), torch.zeros_like(weight))
         kept_magnitude = torch.where(kept, levels.gather(1, last).squeeze(1), torch.zeros_like(weight))
+        if self.floor is not None:
+            kept_magnitude = torch.maximum(kept_magnitude, self.floor)
         identity = torch.nn.functional.one_hot(torch.tensor(meta.ops.index("identity")), len(meta.ops))
         identity = identity.to(weight.device, weight.dtype)
         total = weight.sum()
@@ -180,10 +192,31 @@ class AffinityObjective(nn.Module, MetaObjective):
         return augmenting + share * identity, kept_magnitude
 
     @torch.no_grad()
-    def pull(self, meta: MetaNetwork, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
+    def pull(
+        self,
+        meta: MetaNetwork,
+        model: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        policy_on: bool = False,
+    ) -> None:
         """Probe on the held-out ``images`` (float ``[B, C, H, W]``) and move ``meta`` a fraction ``rate`` of the way
         to the target: op logits towards the target's log-probabilities, magnitudes (as logits) towards its
-        magnitudes, in every sub-policy and step. Nothing moves until every cell has been probed."""
+        magnitudes, in every sub-policy and step. Nothing moves until every cell has been probed.
+
+        With ``policy_on`` (the module applies the policy now: the burn-in is over) and ``grow``, the burn-in's
+        verdict is kept: the ops it dropped stay dropped, and a kept op's magnitude may only grow, as far as the
+        model, now trained with it, tolerates (an invariance it learns widens its range, a label boundary stops
+        it). Without ``grow`` nothing moves once the policy is on.
+        """
+        if policy_on and not self.grow:
+            return
+        if policy_on and self.kept_ops is None:
+            verdict = self.target(meta)
+            if verdict is None:
+                return
+            identity = torch.arange(len(meta.ops), device=verdict[0].device) == meta.ops.index("identity")
+            self.kept_ops, self.floor = (verdict[0] > 1e-4) & ~identity, verdict[1]
         self.observe(meta, model, images, labels)
         target = self.target(meta)
         if target is None:

@@ -50,19 +50,21 @@ def test_the_report_pairs_seeds_and_picks_the_oracle_on_validation(capsys):
     assert "oracle: rotate180" in capsys.readouterr().out
 
 
-def test_the_oracle_grid_keeps_the_label_keeping_ops_and_varies_the_rotation():
+def test_the_oracle_grid_offers_no_augmentation_rotation_alone_and_the_label_keeping_ops():
     with bench_script("learning") as learning:
         grid = learning.oracle_policies(learning.TASKS["harmful"])
         from augmeta import load_policy
 
-        policies = {name: load_policy(path) for name, path in grid.items()}
-    assert list(policies) == ["rotate0", "rotate30", "rotate90", "rotate180"]
+        policies = {name: load_policy(path) for name, path in grid.items() if path is not None}
+    assert list(grid) == ["none", "rotate30", "rotate180", "mild_rotate30", "mild_rotate180"] and grid["none"] is None
     for name, policy in policies.items():
         ops = {choice.op: choice for step in policy.subpolicies[0].steps for choice in step.ops}
         assert not {"flip_x", "flip_y", "invert"} & set(ops)
-        assert ("rotate" in ops) == (name != "rotate0")
-        if name != "rotate0":
-            assert ops["rotate"].range == [0.0, float(name.removeprefix("rotate"))]
+        assert ops["rotate"].range == [0.0, float(name.split("rotate")[1])]
+        assert ops["rotate"].magnitude.high > 0.99  # the whole range
+        assert (set(ops) == {"identity", "rotate"}) == name.startswith("rotate")
+        if name.startswith("mild"):
+            assert ops["translate_x"].magnitude.high == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize("task", ["harmful", "rotated", "upside_down", "plain"])

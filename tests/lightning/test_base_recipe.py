@@ -9,7 +9,7 @@ import torch
 
 from augmeta.datasets import specs
 from augmeta.lightning import cli
-from augmeta.meta import DEFAULT_OPS
+from augmeta.meta import DEFAULT_OPS, AffinityObjective
 
 from .helpers import exactly, small_module
 from .test_cli import IN_PROCESS_WARNINGS, TINY_RUN
@@ -91,3 +91,4 @@ def test_train_py_links_the_data_sets_flip_convention(tmp_path, monkeypatch, con
     assert module.base_flip is convention
     learned = cli.main([*TINY_RUN, "--trainer.logger.init_args.save_dir", str(tmp_path / "runs2")]).model
     assert learned.base_flip is False
+    assert isinstance(learned.objective, AffinityObjective)  # train.py's default: the controller decides on flips

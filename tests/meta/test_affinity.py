@@ -26,11 +26,11 @@ def _set_costs(objective: AffinityObjective, meta: MetaNetwork, costs: dict[str,
 def test_the_target_drops_costly_ops_and_bounds_ranges():
     meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
     objective = _objective(tolerance=0.05, augment_probability=0.5, weighting="diversity")
-    # flip_y costs too much; rotate is fine up to the second level (90 degrees) only; brightness everywhere
+    # flip_y costs too much; rotate is fine up to the second level (1/4 of 180: 45 degrees) only; brightness everywhere
     _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.01, 0.04, 0.3, 0.5], "brightness": [0, 0, 0, 0.01]})
     probabilities, magnitudes = objective.target(meta)
     assert probabilities.tolist() == pytest.approx([0.5, 0.0, 0.25, 0.25])
-    assert magnitudes.tolist() == pytest.approx([0.0, 0.0, 0.5, 1.0])
+    assert magnitudes.tolist() == pytest.approx([0.0, 0.0, 0.25, 1.0])
 
 
 def test_invariance_weighting_favours_the_ops_that_cost_nothing():
@@ -48,6 +48,13 @@ def test_a_costly_small_magnitude_drops_the_op_whatever_larger_ones_cost():
     _set_costs(objective, meta, {"flip_y": [0.0], "rotate": [0.2, 0.0, 0.0, 0.0], "brightness": [0.3, 0, 0, 0]})
     probabilities, _ = objective.target(meta)
     assert probabilities.tolist() == pytest.approx([0.5, 0.5, 0.0, 0.0])
+
+
+def test_the_levels_halve_from_the_whole_range():
+    meta = MetaNetwork(ops=OPS)
+    ops, magnitudes = _objective()._probe_cells(meta)
+    assert [meta.ops[op] for op in ops] == ["flip_y", *["rotate"] * 4, *["brightness"] * 4]
+    assert magnitudes == [0.0, 0.125, 0.25, 0.5, 1.0, 0.125, 0.25, 0.5, 1.0]
 
 
 def test_no_target_until_every_cell_is_probed():
@@ -71,7 +78,7 @@ def test_pull_moves_the_controller_towards_the_target():
     probabilities = torch.softmax(meta.op_logits.detach(), dim=-1)[0, 0]
     assert probabilities[OPS.index("flip_y")] < 1e-3
     assert probabilities.tolist() == pytest.approx([0.5, 0.0, 0.25, 0.25], abs=2e-3)
-    assert torch.sigmoid(meta.magnitude_logits.detach()[0, 0, OPS.index("rotate")]) == pytest.approx(0.5, abs=1e-3)
+    assert torch.sigmoid(meta.magnitude_logits.detach()[0, 0, OPS.index("rotate")]) == pytest.approx(0.25, abs=1e-3)
 
 
 def test_observe_measures_what_the_model_cannot_read():
@@ -103,9 +110,35 @@ def test_its_state_round_trips_through_the_state_dict():
 
 def test_it_is_built_by_name_with_its_settings():
     assert set(objective_arguments("affinity")) == {
-        "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting",
+        "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting", "grow",
     }  # fmt: skip
     objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
     assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)
     with pytest.raises(ValueError, match=r"^`tolerance` should be in \(0.0, 1.0\], but got 0.0 instead\.$"):
         AffinityObjective(tolerance=0.0)
+
+
+def test_once_the_policy_is_on_dropped_ops_stay_dropped_and_ranges_only_grow():
+    meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
+    objective = _objective(rate=1.0, weighting="diversity")
+    _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.01, 0.04, 0.3, 0.5], "brightness": [0, 0, 0.2, 0.3]})
+    objective.observe = lambda *args: None
+    objective.pull(meta, None, None, None)  # burn-in: flip_y dropped, rotate to 1/4, brightness to 1/4
+    objective.pull(meta, None, None, None, policy_on=True)  # the verdict is kept
+    assert objective.kept_ops.tolist() == [False, False, True, True]
+    # the model learned the kept ops: everything is cheap now, flip_y included
+    _set_costs(objective, meta, {"flip_y": [0.0], "rotate": [0.0] * 4, "brightness": [0.0, 0.0, 0.0, 0.3]})
+    objective.kept_ops, objective.floor = torch.tensor([False, False, True, True]), torch.tensor([0.0, 0.0, 0.25, 0.25])
+    probabilities, magnitudes = objective.target(meta)
+    assert probabilities[OPS.index("flip_y")] == 0.0
+    assert magnitudes.tolist() == pytest.approx([0.0, 0.0, 1.0, 0.5])  # rotate grew to all of it, brightness to 1/2
+
+
+def test_without_grow_nothing_moves_once_the_policy_is_on():
+    meta = MetaNetwork(ops=OPS)
+    objective = _objective(rate=1.0, grow=False)
+    _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.0] * 4, "brightness": [0.0] * 4})
+    objective.observe = lambda *args: None
+    before = meta.op_logits.detach().clone()
+    objective.pull(meta, None, None, None, policy_on=True)
+    assert torch.equal(meta.op_logits, before)
