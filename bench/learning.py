@@ -15,7 +15,8 @@ Tasks (digits-sized, so a run takes seconds on a CPU; the ``_fashion_mnist`` var
 
 Arms: ``none``, ``randaugment``, ``trivialaugment``, ``uniform`` (the controller's op set, uniform, full ranges),
 ``frozen`` (the joint run with the controller never moving: ``rate`` 0), ``joint`` (the affinity objective learning
-in the run), ``retrain`` (a fresh model with the policy file the joint run exported), and ``oracle``: the best, on
+in the run), ``control`` (the joint run with its signal sign-flipped: it must not beat the frozen start),
+``retrain`` (a fresh model with the policy file the joint run exported), and ``oracle``: the best, on
 the validation split, of a small grid of fixed policies over the same ops (which ops, what rotation range). Each
 prints test accuracy (mean +/- std over seeds), the joint runs' learned policy, and last one line per task:
 ``<task>: learned_minus_frozen=<pp> +/- <s.e.> recovered=<fraction> seeds=<n>``, where ``recovered`` is the share
@@ -83,8 +84,8 @@ TASKS = {
 }  # fmt: skip
 DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
 ARMS = [
-    "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "joint_diversity", "joint_tolerance02",
-    "retrain", "oracle",
+    "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
+    "joint_tolerance02", "retrain", "oracle",
 ]  # fmt: skip
 #: The controller's settings of each learned arm, over the task's: ``frozen`` never moves from its start;
 #: ``joint_diversity`` weights the kept ops by their change alone (the other ``weighting``).
@@ -130,8 +131,16 @@ def oracle_policies(task: Task) -> dict[str, str | None]:
     return grid
 
 
-def run_one(task: Task, policy: str, seed: int, controller: dict | None = None) -> dict:
-    """Train and test one run; ``policy`` is a fixed policy's name or file, or ``augmeta`` with ``controller``."""
+def sign_flipped(objective) -> None:
+    """The control: the objective reads every cost with its sign flipped, so every op passes the tolerance at its
+    whole range and the ops the model reads worst get the most weight. A signal that learns must do worse with it."""
+    costs = objective.costs
+    objective.costs = lambda: -costs()
+
+
+def run_one(task: Task, policy: str, seed: int, controller: dict | None = None, control: bool = False) -> dict:
+    """Train and test one run; ``policy`` is a fixed policy's name or file, or ``augmeta`` with ``controller``
+    (``control``: its objective's signal sign-flipped)."""
     pl.seed_everything(seed, workers=True, verbose=False)
     data = AugDataModule(
         task.dataset, data_dir=DATA_DIR, batch_size=task.batch_size, train_subset=task.train_subset, seed=seed
@@ -148,6 +157,8 @@ def run_one(task: Task, policy: str, seed: int, controller: dict | None = None) 
         flip=False,  # one recipe for every arm, the crop only: flips are among the ops the arms differ in
         **({**learned, **(controller or {})} if policy == "augmeta" else {}),
     )
+    if control:
+        sign_flipped(module.objective)
     trainer = quiet_trainer(max_epochs=task.epochs, check_val_every_n_epoch=task.epochs)
     start = time.perf_counter()
     trainer.fit(module, datamodule=data)
@@ -171,6 +182,8 @@ def run_arm(name: str, task: Task, arm: str, seed: int, results: list[dict]) -> 
         return [run_one(task, uniform_policy(task), seed)]
     if arm in JOINT_SETTINGS:
         return [run_one(task, "augmeta", seed, JOINT_SETTINGS[arm])]
+    if arm == "control":
+        return [run_one(task, "augmeta", seed, control=True)]
     if arm == "retrain":
         joint = next((r for r in results if (r["task"], r["arm"], r["seed"]) == (name, "joint", seed)), None)
         return [] if joint is None else [run_one(task, joint["policy_file"], seed)]
@@ -231,6 +244,9 @@ def report(results: list[dict], tasks: list[str]) -> list[str]:
                 kept = [f"{op} {r['policy'][f'p_{op}']:.2f}" for op in ops if r["policy"][f"p_{op}"] >= 0.01]
                 rotate = r["policy"].get("m_rotate")
                 print(f"  seed {r['seed']}: " + ", ".join(kept) + (f"; m_rotate {rotate:.2f}" if rotate else ""))
+        control = _paired(results, task, "control", "frozen")
+        if control[2]:
+            print(f"\n{task}: control_minus_frozen={control[0]:.2f} +/- {control[1]:.2f} seeds={control[2]}")
         diff, se, n = _paired(results, task, "joint", "frozen")
         by_arm = {
             arm: {r["seed"]: r["test_acc"] for r in rows if r["arm"] == arm} for arm in ("joint", "frozen", "oracle*")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from .helpers import bench_script
 
@@ -74,3 +75,13 @@ def test_the_tasks_offer_the_ops_they_test(task):
     if task != "plain":
         assert {"flip_x", "flip_y", "invert", "rotate"} <= set(spec.meta_ops)
         assert spec.meta_ranges == {"rotate": [0.0, 180.0]}
+
+
+def test_the_control_flips_the_sign_of_every_cost():
+    from augmeta.meta import AffinityObjective
+
+    objective = AffinityObjective()
+    objective.clean_sum, objective.probed_sum = torch.tensor([1.0, 1.0]), torch.tensor([0.4, 1.0])
+    with bench_script("learning") as learning:
+        learning.sign_flipped(objective)
+    assert objective.costs().tolist() == pytest.approx([-0.6, 0.0])
