@@ -34,7 +34,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 import traceback
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -42,7 +41,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from script_setup import ignore_expected_warnings, quiet_trainer
+from script_setup import fit_and_test, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugDataModule, AugMetaModule
 from augmeta.meta import objective_settings
@@ -139,12 +138,7 @@ def run_one(recipe: Recipe, method: str, seed: int, epochs: int, policy_file: st
         precision=recipe.precision if torch.cuda.is_available() else "32-true",
         check_val_every_n_epoch=max(1, epochs),
     )
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    seconds = time.perf_counter() - start
-    val_acc = float(trainer.callback_metrics.get("val_acc", float("nan")))
-    test_acc = float(trainer.test(module, datamodule=data, verbose=False)[0]["test_acc"])
-    result = {"method": method, "seed": seed, "test_acc": 100 * test_acc, "val_acc": 100 * val_acc, "seconds": seconds}
+    result = {"method": method, "seed": seed, **fit_and_test(trainer, module, data)}
     if method in LEARNED_SETTINGS:
         path = Path(tempfile.mkdtemp(prefix="augmeta-policy-")) / f"{method}_seed{seed}.json"
         module.current_policy(name=f"{recipe.dataset}_seed{seed}").save(path)

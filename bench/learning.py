@@ -32,14 +32,13 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from script_setup import ignore_expected_warnings, quiet_trainer
+from script_setup import fit_and_test, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugDataModule, AugMetaModule
 from augmeta.meta import MetaNetwork, default_ops
@@ -160,12 +159,7 @@ def run_one(task: Task, policy: str, seed: int, controller: dict | None = None, 
     if control:
         sign_flipped(module.objective)
     trainer = quiet_trainer(max_epochs=task.epochs, check_val_every_n_epoch=task.epochs)
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    seconds = time.perf_counter() - start
-    val_acc = float(trainer.callback_metrics.get("val_acc", float("nan")))
-    test_acc = float(trainer.test(module, datamodule=data, verbose=False)[0]["test_acc"])
-    result = {"seed": seed, "test_acc": 100 * test_acc, "val_acc": 100 * val_acc, "seconds": seconds}
+    result = {"seed": seed, **fit_and_test(trainer, module, data)}
     if policy == "augmeta":
         path = Path(tempfile.mkdtemp(prefix="augmeta-learning-")) / f"joint_seed{seed}.json"
         module.current_policy(name=f"{task.dataset}_seed{seed}").save(path)

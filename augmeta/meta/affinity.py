@@ -83,7 +83,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         self._cells: tuple[list[int], list[float]] | None = None
         self._table_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clean_sum = self.probed_sum = self.change_sum = self.count = self.seen = None
-        self.kept_ops = self.floor = None  # the burn-in's verdict, fixed when the policy starts (:meth:`grow`)
+        self.kept_ops = self.floor = None  # the burn-in's verdict, fixed when the policy starts (:meth:`pull`)
 
     def image_gradient(self, *args, **kwargs) -> torch.Tensor:
         raise NotImplementedError("the affinity objective moves the controller with `pull`, not an image gradient.")
@@ -130,8 +130,7 @@ class AffinityObjective(nn.Module, MetaObjective):
     @torch.no_grad()
     def observe(self, meta: MetaNetwork, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Probe every cell on a share of the float ``[B, C, H, W]`` held-out ``images`` and accumulate the costs."""
-        ops, magnitudes = self._probe_cells(meta)
-        device, cells = images.device, len(ops)
+        device, cells = images.device, len(self._probe_cells(meta)[0])
         if self.count is None:
             state = (torch.zeros(cells, device=device) for _ in range(5))
             self.clean_sum, self.probed_sum, self.change_sum, self.count, self.seen = state
