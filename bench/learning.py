@@ -11,7 +11,8 @@ Tasks (digits-sized, so a run takes seconds on a CPU; the ``_fashion_mnist`` var
   rotations, at a large range.
 - ``upside_down``: five digits, upright or upside down (+/- 25 degrees of jitter), are ten classes: rotations past
   the boundary and vertical flips change the label, so the learned rotation range must stay below it.
-- ``plain``: digits with the controller's default ops, where it must not do worse than its start.
+- ``plain``, ``plain_fashion_mnist``: digits, and 4,000 Fashion-MNIST images, with the controller's default ops,
+  where it must not do worse than its start.
 
 Arms: ``none``, ``randaugment``, ``trivialaugment``, ``uniform`` (the controller's op set, uniform, full ranges),
 ``frozen`` (the joint run with the controller never moving: ``rate`` 0), ``joint`` (the affinity objective learning
@@ -56,7 +57,8 @@ class Task:
     dataset: str
     meta_ops: list[str] = field(default_factory=lambda: list(default_ops(1)))
     meta_ranges: dict = field(default_factory=dict)
-    controller: dict = field(default_factory=dict)  # the controller's start (the harmful ops' dose), frozen or not
+    controller: dict = field(default_factory=dict)  # the controller's settings over the arms' (frozen or not)
+    dose: float | None = None  # the start's probability per step of the ``destroying`` ops (None: the default start)
     destroying: tuple[str, ...] = DIGIT_DESTROYING  # ops the oracle's grid leaves out
     train_subset: int | None = None
     epochs: int = 20
@@ -67,11 +69,15 @@ class Task:
 
 
 TASKS = {
-    # a start that applies an op at 80 % of the steps: 3 x 0.8 / 16 = 15 % of the steps draw a flip or an inversion
-    "harmful": Task("digits", HARMFUL_OPS, WIDE_ROTATION, controller={"init_identity": 0.2}),
+    # the start draws a flip or an inversion at 30 % of the steps (the dose at which the frozen start is over 1 pp
+    # below the oracle on validation; ``harmful_dose*``: the dose-response)
+    "harmful": Task("digits", HARMFUL_OPS, WIDE_ROTATION, dose=0.3),
     "rotated": Task("rotated_digits", HARMFUL_OPS, WIDE_ROTATION),
     "upside_down": Task("upside_down_digits", HARMFUL_OPS, WIDE_ROTATION),
     "plain": Task("digits"),
+    "plain_fashion_mnist": Task(
+        "fashion_mnist", train_subset=4000, epochs=15, batch_size=128, lr=0.1, crop_padding=2, destroying=("flip_y",)
+    ),
     "harmful_fashion_mnist": Task(
         "fashion_mnist", HARMFUL_OPS, WIDE_ROTATION, train_subset=4000, epochs=15, batch_size=128, lr=0.1,
         crop_padding=2, destroying=("flip_y", "invert"),
@@ -81,11 +87,16 @@ TASKS = {
         crop_padding=2, destroying=("invert",),
     ),
 }  # fmt: skip
+#: The dose-response of the harmful task: the start's probability of a destroying op per step (``harmful``: 0.3).
+DOSES = {"harmful_dose0": 0.0, "harmful_dose10": 0.1, "harmful": 0.3, "harmful_dose50": 0.5}
+TASKS.update({name: Task(**{**TASKS["harmful"].__dict__, "dose": dose}) for name, dose in DOSES.items()})
 DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
 ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
     "joint_tolerance02", "retrain", "oracle",
 ]  # fmt: skip
+#: Arms without a controller: the dose (the controller's start) does not change them.
+FIXED_ARMS = ("none", "randaugment", "trivialaugment", "uniform")
 #: The controller's settings of each learned arm, over the task's: ``frozen`` never moves from its start;
 #: ``joint_diversity`` weights the kept ops by their change alone (the other ``weighting``).
 JOINT_SETTINGS = {
@@ -130,6 +141,21 @@ def oracle_policies(task: Task) -> dict[str, str | None]:
     return grid
 
 
+def dose_start(meta: MetaNetwork, destroying: tuple[str, ...], dose: float) -> None:
+    """Set the controller's start so that each step draws one of the ``destroying`` ops with probability ``dose``
+    (shared equally), ``identity`` with half the rest and every other op an equal share of the other half."""
+    harmful = [op for op in meta.ops if op in destroying]
+    others = [op for op in meta.ops if op not in destroying and op != "identity"]
+    probs = torch.zeros(len(meta.ops))
+    for op in harmful:
+        probs[meta.ops.index(op)] = dose / len(harmful)
+    for op in others:
+        probs[meta.ops.index(op)] = (1.0 - dose) / 2 / len(others)
+    probs[meta.ops.index("identity")] = (1.0 - dose) / 2
+    with torch.no_grad():
+        meta.op_logits.copy_(probs.clamp_min(1e-6).log().expand_as(meta.op_logits))
+
+
 def sign_flipped(objective) -> None:
     """The control: the objective reads every cost with its sign flipped, so every op passes the tolerance at its
     whole range and the ops the model reads worst get the most weight. A signal that learns must do worse with it."""
@@ -156,6 +182,8 @@ def run_one(task: Task, policy: str, seed: int, controller: dict | None = None, 
         flip=False,  # one recipe for every arm, the crop only: flips are among the ops the arms differ in
         **({**learned, **(controller or {})} if policy == "augmeta" else {}),
     )
+    if policy == "augmeta" and task.dose is not None:
+        dose_start(module.meta, task.destroying, task.dose)
     if control:
         sign_flipped(module.objective)
     trainer = quiet_trainer(max_epochs=task.epochs, check_val_every_n_epoch=task.epochs)
@@ -214,7 +242,10 @@ def oracle_rows(results: list[dict], task: str) -> list[dict]:
 def report(results: list[dict], tasks: list[str]) -> list[str]:
     lines = []
     for task in tasks:
-        rows = [r for r in results if r["task"] == task] + oracle_rows(results, task)
+        # the dose changes only the controller's start: every dose shares the harmful task's fixed-policy arms
+        rows = [r for r in results if r["task"] == task] + oracle_rows(results, "harmful" if task in DOSES else task)
+        if task in DOSES and task != "harmful":
+            rows += [r for r in results if r["task"] == "harmful" and r["arm"] in FIXED_ARMS]
         if not rows:
             continue
         oracle = next((r["candidate"] for r in rows if r["arm"] == "oracle*"), None)
@@ -252,6 +283,25 @@ def report(results: list[dict], tasks: list[str]) -> list[str]:
             gap = means["oracle*"] - means["frozen"]
             recovered = (means["joint"] - means["frozen"]) / gap if gap > 0 else float("nan")
         lines.append(f"{task}: learned_minus_frozen={diff:.2f} +/- {se:.2f} recovered={recovered:.2f} seeds={n}")
+    return lines + dose_response(results)
+
+
+def dose_response(results: list[dict]) -> list[str]:
+    """The harmful task at each dose: the frozen start and the joint run, against the oracle (one line per dose)."""
+    oracle = [r["test_acc"] for r in oracle_rows(results, "harmful")]
+    lines = []
+    for task, dose in sorted(DOSES.items(), key=lambda item: item[1]):
+        frozen = [r["test_acc"] for r in results if r["task"] == task and r["arm"] == "frozen"]
+        joint = [r["test_acc"] for r in results if r["task"] == task and r["arm"] == "joint"]
+        if not (frozen and joint and oracle):
+            continue
+        diff, se, n = _paired(results, task, "joint", "frozen")
+        means = [statistics.fmean(accs) for accs in (frozen, joint, oracle)]
+        lines.append(
+            f"dose {dose:.1f}: frozen={means[0]:.2f} joint={means[1]:.2f} oracle={means[2]:.2f} "
+            f"oracle_minus_frozen={means[2] - means[0]:.2f} "
+            f"learned_minus_frozen={diff:.2f} +/- {se:.2f} seeds={n}"
+        )
     return lines
 
 

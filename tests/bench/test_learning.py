@@ -68,11 +68,13 @@ def test_the_oracle_grid_offers_no_augmentation_rotation_alone_and_the_label_kee
             assert ops["translate_x"].magnitude.high == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("task", ["harmful", "rotated", "upside_down", "plain"])
+@pytest.mark.parametrize(
+    "task", ["harmful", "harmful_dose50", "rotated", "upside_down", "plain", "plain_fashion_mnist"]
+)
 def test_the_tasks_offer_the_ops_they_test(task):
     with bench_script("learning") as learning:
         spec = learning.TASKS[task]
-    if task != "plain":
+    if not task.startswith("plain"):
         assert {"flip_x", "flip_y", "invert", "rotate"} <= set(spec.meta_ops)
         assert spec.meta_ranges == {"rotate": [0.0, 180.0]}
 
@@ -85,3 +87,33 @@ def test_the_control_flips_the_sign_of_every_cost():
     with bench_script("learning") as learning:
         learning.sign_flipped(objective)
     assert objective.costs().tolist() == pytest.approx([-0.6, 0.0])
+
+
+@pytest.mark.parametrize("dose", [0.0, 0.1, 0.3, 0.5])
+def test_the_dose_sets_the_starts_probability_of_the_destroying_ops(dose):
+    from augmeta.meta import MetaNetwork
+
+    with bench_script("learning") as learning:
+        task = learning.TASKS["harmful"]
+        meta = MetaNetwork(ops=task.meta_ops, ranges=task.meta_ranges)
+        learning.dose_start(meta, task.destroying, dose)
+    probs = torch.softmax(meta.op_logits, dim=-1)[0, 0]
+    share = {op: probs[meta.ops.index(op)].item() for op in meta.ops}
+    assert sum(share[op] for op in ("flip_x", "flip_y", "invert")) == pytest.approx(dose, abs=1e-4)
+    assert share["identity"] == pytest.approx((1 - dose) / 2, abs=1e-4)
+    assert share["rotate"] == pytest.approx(share["translate_x"], abs=1e-6)
+
+
+def test_the_dose_response_shares_the_harmful_tasks_oracle():
+    results = [_row("harmful", "oracle", s, 99.0, val=99.0, candidate="none") for s in (0, 1)]
+    for task, frozen in (("harmful_dose0", 98.5), ("harmful_dose50", 90.0)):
+        results += [_row(task, "frozen", s, frozen + s) for s in (0, 1)]
+        results += [_row(task, "joint", s, 98.0 + s / 2) for s in (0, 1)]
+    with bench_script("learning") as learning:
+        lines = learning.dose_response(results)
+    assert lines == [
+        "dose 0.0: frozen=99.00 joint=98.25 oracle=99.00 oracle_minus_frozen=0.00 "
+        "learned_minus_frozen=-0.75 +/- 0.25 seeds=2",
+        "dose 0.5: frozen=90.50 joint=98.25 oracle=99.00 oracle_minus_frozen=8.50 "
+        "learned_minus_frozen=7.75 +/- 0.25 seeds=2",
+    ]
