@@ -305,6 +305,30 @@ def dose_response(results: list[dict]) -> list[str]:
     return lines
 
 
+def plot_policies(results: list[dict], tasks: list[str], path: Path) -> None:
+    """One panel per task: each seed's learned P(op) per step (a row per seed, a column per op), and the fraction
+    of rotation's range kept, so the planted structure (harmful ops near zero, rotation kept) shows at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(t, [r for r in results if r["task"] == t and r["arm"] == "joint" and "policy" in r]) for t in tasks]
+    panels = [(t, rows) for t, rows in panels if rows]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(11, 3.2 * len(panels)), squeeze=False, layout="constrained")
+    for ax, (task, rows) in zip(axes[:, 0], panels, strict=True):
+        ops = [k[2:] for k in rows[0]["policy"] if k.startswith("p_")]
+        grid = [[r["policy"][f"p_{op}"] for op in ops] + [r["policy"].get("m_rotate", 0.0)] for r in rows]
+        image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(ops) + 1), [*ops, "rotate range"], rotation=35, ha="right", fontsize=8)
+        ax.set_yticks(range(len(rows)), [f"seed {r['seed']}" for r in rows], fontsize=6)
+        ax.set_title(f"{task} ({TASKS[task].dataset})", fontsize=9, loc="left")
+        ax.axvline(len(ops) - 0.5, color="white", linewidth=2)
+    figure.colorbar(image, ax=axes[:, 0].tolist(), label="P(op) per step; rotate range: fraction kept")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS, choices=sorted(TASKS))
@@ -317,6 +341,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="where the base data set's files are (default: the usual)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (one per process side by side)")
     parser.add_argument("--report", nargs="+", type=Path, default=None, help="tabulate these results files only")
+    parser.add_argument("--plot", type=Path, default=None, help="with --report: draw the learned policies here (PNG)")
     args = parser.parse_args()
     ignore_expected_warnings()
     global DATA_DIR
@@ -325,7 +350,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.report:
         results = [row for path in args.report for row in json.loads(path.read_text())["results"]]
-        print("\n".join(report(results, [t for t in TASKS if any(r["task"] == t for r in results)])))
+        tasks = [t for t in TASKS if any(r["task"] == t for r in results)]
+        print("\n".join(report(results, tasks)))
+        if args.plot:
+            plot_policies(results, tasks, args.plot)
         return
     results = json.loads(args.out.read_text())["results"] if args.resume and args.out and args.out.exists() else []
     done = {(r["task"], r["arm"], r["seed"]) for r in results}
