@@ -6,6 +6,10 @@ be checked against it (LILA's rotated MNIST and Fashion-MNIST; Augerino's uprigh
 - ``upside_down``: a few items, each upright or upside down, are the classes (item x orientation), with some tens of
   degrees of jitter: a rotation past the boundary between the two changes the label, so the right rotation range is
   bounded, and a vertical flip always changes it.
+- ``mirrored``: the right policy depends on the class. Some items are mirrored at random (even odds), so a
+  horizontal flip is an invariance their classes need; the others, as written or mirrored, are two classes each, so
+  for them a flip always changes the label. A global policy must drop the flip; a per-class one keeps it where it is
+  safe (the meta-tree's planted task).
 
 Both are made from the base data set's images with a fixed seed, so the same files give the same planted data set on
 every machine; a run's own seed then picks its splits as for any data set.
@@ -18,7 +22,7 @@ import math
 import torch
 import torch.nn.functional as nnf
 
-__all__ = ["PLANTED_SEED", "rotate_images", "rotated", "upside_down"]
+__all__ = ["PLANTED_SEED", "mirrored", "rotate_images", "rotated", "upside_down"]
 
 #: Seeds the planted angles and orientations; the train and test splits draw from their own streams.
 PLANTED_SEED = 20221
@@ -60,3 +64,21 @@ def upside_down(
     position = torch.full((max(items) + 1,), -1, dtype=torch.long)
     position[torch.tensor(items)] = torch.arange(len(items))
     return rotate_images(images, angles), 2 * position[labels] + flipped.long()
+
+
+def mirrored(
+    images: torch.Tensor, labels: torch.Tensor, split: str, symmetric: tuple[int, ...], chiral: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of ``symmetric`` and ``chiral`` items only, each mirrored left to right at even odds. Item
+    ``symmetric[k]`` is label ``k`` either way; item ``chiral[k]`` is label ``S + 2 k`` as written and ``S + 2 k + 1``
+    mirrored (S = ``len(symmetric)``)."""
+    items = (*symmetric, *chiral)
+    keep = torch.isin(labels, torch.tensor(items))
+    images, labels = images[keep], labels[keep]
+    flipped = torch.rand(len(images), generator=_generator(split)) < 0.5
+    images = torch.where(flipped[:, None, None, None], images.flip(-1), images)
+    new = torch.full((max(items) + 1,), -1, dtype=torch.long)
+    new[torch.tensor(symmetric)] = torch.arange(len(symmetric))
+    new[torch.tensor(chiral)] = len(symmetric) + 2 * torch.arange(len(chiral))
+    is_chiral = torch.isin(labels, torch.tensor(chiral))
+    return images, new[labels] + (is_chiral & flipped).long()

@@ -33,10 +33,19 @@ DEFAULT_FOLDER_IMAGE_SIZE = 32
 #: Items of the upside-down tasks: ones whose upside-down image is not another item's upright one (no 6 and 9).
 FASHION_MNIST_UPSIDE_DOWN_ITEMS = (0, 1, 5, 7, 9)  # T-shirt/top, Trouser, Sandal, Sneaker, Ankle boot
 DIGITS_UPSIDE_DOWN_ITEMS = (2, 3, 4, 5, 7)
+#: Items of the mirrored task: ones whose mirror image is still read as the digit, and two that are not (each two
+#: classes); no 7, whose mirror image is close to a written 1 or 2 turned.
+DIGITS_MIRRORED_SYMMETRIC = (0, 1, 4, 5, 6, 8)
+DIGITS_MIRRORED_CHIRAL = (2, 3)
 
 
 def _upside_down_names(names: tuple[str, ...], items: tuple[int, ...]) -> tuple[str, ...]:
     return tuple(f"{names[item]} ({side})" for item in items for side in ("upright", "upside down"))
+
+
+def _mirrored_names(names: tuple[str, ...], symmetric: tuple[int, ...], chiral: tuple[int, ...]) -> tuple[str, ...]:
+    sides = ("as written", "mirrored")
+    return (*(names[item] for item in symmetric), *(f"{names[item]} ({side})" for item in chiral for side in sides))
 
 
 DatasetSource = Literal["sklearn_digits", "torchvision", "image_folder", "planted"]
@@ -68,8 +77,10 @@ class DatasetSpec:
         system_dir: a system-wide folder of the idx files, looked in last.
         system_package: the Debian package that fills ``system_dir``, named when the data set is missing.
         planted_from: ``planted`` only: the data set whose images it is made from (:mod:`augmeta.datasets.planted`).
-        planted_task: ``planted`` only: ``"rotated"`` or ``"upside_down"``.
-        planted_items: ``upside_down`` only: the base labels kept, each made two classes (upright, upside down).
+        planted_task: ``planted`` only: ``"rotated"``, ``"upside_down"`` or ``"mirrored"``.
+        planted_items: ``upside_down`` and ``mirrored`` only: the base labels kept, each made two classes (upright
+            and upside down; as written and mirrored).
+        planted_symmetric: ``mirrored`` only: base labels kept as one class each, mirrored at random.
         planted_jitter: ``upside_down`` only: the largest turn, in degrees, either way of upright or upside down.
         base_flip: the data set's convention for the base recipe of fixed-policy runs: a random horizontal flip
             where a mirrored image is still an image of its class (clothes, objects), none where it is not (digits,
@@ -91,8 +102,9 @@ class DatasetSpec:
     system_dir: Path | None = None
     system_package: str | None = None
     planted_from: str | None = None
-    planted_task: Literal["rotated", "upside_down"] | None = None
+    planted_task: Literal["rotated", "upside_down", "mirrored"] | None = None
     planted_items: tuple[int, ...] | None = None
+    planted_symmetric: tuple[int, ...] | None = None
     planted_jitter: float = 0.0
     base_flip: bool = False
 
@@ -159,6 +171,12 @@ DATASET_SPECS: dict[str, DatasetSpec] = {
             class_names=_upside_down_names(DIGIT_CLASSES, DIGITS_UPSIDE_DOWN_ITEMS), test_fraction=0.25,
             planted_from="digits", planted_task="upside_down", planted_items=DIGITS_UPSIDE_DOWN_ITEMS,
             planted_jitter=25.0,
+        ),
+        DatasetSpec(
+            "mirrored_digits", "planted", channels=1, image_size=8, num_classes=10,
+            class_names=_mirrored_names(DIGIT_CLASSES, DIGITS_MIRRORED_SYMMETRIC, DIGITS_MIRRORED_CHIRAL),
+            test_fraction=0.25, planted_from="digits", planted_task="mirrored", planted_items=DIGITS_MIRRORED_CHIRAL,
+            planted_symmetric=DIGITS_MIRRORED_SYMMETRIC,
         ),
     )
 }  # fmt: skip

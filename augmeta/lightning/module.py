@@ -71,7 +71,7 @@ class AugMetaModule(pl.LightningModule):
             policy follows the data set's convention, ``data_flip``.
         data_flip: the data set's flip convention (:attr:`augmeta.datasets.DatasetSpec.base_flip`); set from the
             data module by the command line.
-        meta_mode: ``global`` or ``adaptive`` meta-network.
+        meta_mode: ``global`` (one policy), ``class`` (a policy per class) or ``adaptive`` (per image) meta-network.
         meta_every: one controller update every this many base steps.
         meta_batch_size: the controller step's objective runs on at most this many of the batch's training images
             (and as many validation images); None: all of them. Its passes run at full precision (the finite
@@ -206,10 +206,10 @@ class AugMetaModule(pl.LightningModule):
                 f"`augment_from` should be > 0 for objective {objective!r} (it learns during the burn-in before the "
                 f"policy is applied), but got {self.augment_from!r} instead."
             )
-        if meta_mode != "global":
+        if meta_mode not in ("global", "class"):
             raise ValueError(
-                f"`meta_mode` should be 'global' for objective {objective!r} (it sets the controller's table, not an "
-                f"adaptive network), but got {meta_mode!r} instead."
+                f"`meta_mode` should be 'global' or 'class' for objective {objective!r} (it sets the controller's "
+                f"tables, not an adaptive network), but got {meta_mode!r} instead."
             )
         if meta_lr == 0.0:
             self.objective.rate = 0.0
@@ -358,13 +358,19 @@ class AugMetaModule(pl.LightningModule):
             self.log_dict(self.policy_summary(), on_step=False, on_epoch=True)
 
     def _marginal_inputs(self, limit: int = 2048):
-        if self.meta is None or self.meta.mode != "adaptive":
+        """Features and labels of (up to ``limit``) training images, over which a class or adaptive controller's
+        policy is averaged into one; None, None for a global one."""
+        if self.meta is None or self.meta.mode == "global":
             return None, None
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is None or getattr(datamodule, "train_images", None) is None:
-            raise ValueError("adaptive mode needs the data module's `train_images` to export its marginal policy.")
-        images = _to_float(datamodule.train_images[:limit].to(self.device))
-        return image_features(images), datamodule.train_labels[:limit].to(self.device)
+            raise ValueError(
+                f"{self.meta.mode} mode needs the data module's `train_images` to export its marginal policy."
+            )
+        labels = datamodule.train_labels[:limit].to(self.device)
+        if self.meta.mode == "class":
+            return None, labels
+        return image_features(_to_float(datamodule.train_images[:limit].to(self.device))), labels
 
     def policy_summary(self) -> dict[str, float]:
         """Probability of each op (averaged over steps and sub-policies) and its learned magnitude."""

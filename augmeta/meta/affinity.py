@@ -129,10 +129,12 @@ class AffinityObjective(nn.Module, MetaObjective):
 
     @torch.no_grad()
     def observe(self, meta: MetaNetwork, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
-        """Probe every cell on a share of the float ``[B, C, H, W]`` held-out ``images`` and accumulate the costs."""
+        """Probe every cell on a share of the float ``[B, C, H, W]`` held-out ``images`` and accumulate the costs
+        (per cell; per class and cell for a controller in ``class`` mode)."""
         device, cells = images.device, len(self._probe_cells(meta)[0])
         if self.count is None:
-            state = (torch.zeros(cells, device=device) for _ in range(5))
+            shape = (meta.num_classes, cells) if meta.mode == "class" else (cells,)
+            state = (torch.zeros(shape, device=device) for _ in range(5))
             self.clean_sum, self.probed_sum, self.change_sum, self.count, self.seen = state
         elif self.count.device != device:  # restored from a checkpoint on another device
             for name in self._STATE:
@@ -155,40 +157,65 @@ class AffinityObjective(nn.Module, MetaObjective):
         finally:
             model.train(was_training)
         change = (augmented - images).abs().flatten(1).mean(dim=1).float()
+        slot = cell + labels.long() * cells if self.count.dim() == 2 else cell  # the (class, cell) of each probe
         pairs = ((self.clean_sum, clean), (self.probed_sum, probed), (self.change_sum, change))
         for total, sample in (*pairs, (self.count, torch.ones_like(clean))):
-            total.mul_(self.forgetting).index_add_(0, cell, sample)
-        self.seen.index_add_(0, cell, torch.ones_like(clean))
+            total.mul_(self.forgetting).view(-1).index_add_(0, slot, sample)
+        self.seen.view(-1).index_add_(0, slot, torch.ones_like(clean))
 
     def costs(self) -> torch.Tensor:
-        """Per cell, the relative drop of the true class's probability: ``1 - sum(probed) / sum(clean)``."""
-        return 1.0 - self.probed_sum / self.clean_sum.clamp_min(1e-12)
+        """Per cell, the relative drop of the true class's probability: ``1 - sum(probed) / sum(clean)``.
+
+        Per class (``[classes, cells]``), each class's sums are shrunk towards the rate of all classes by
+        ``min_probes`` probes' worth, so a class probed a few times reads as the others do until its own probes
+        say otherwise."""
+        clean, probed = self.clean_sum, self.probed_sum
+        if clean.dim() == 2:
+            count = self.count.sum(dim=0).clamp_min(1e-12)
+            clean = clean + self.min_probes * clean.sum(dim=0) / count
+            probed = probed + self.min_probes * probed.sum(dim=0) / count
+        return 1.0 - probed / clean.clamp_min(1e-12)
 
     # ------------------------------------------------------------------------------------------------ the target
     def target(self, meta: MetaNetwork) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Target op probabilities ``[n]`` and magnitudes ``[n]`` over ``meta.ops``; None until every cell is probed."""
-        if self.seen is None or bool((self.seen < self.min_probes).any()):  # one host sync per controller step
+        """Target op probabilities and magnitudes over ``meta.ops``, ``[n]`` (``[classes, n]`` per class); None
+        until every cell is probed (by all classes together)."""
+        if self.seen is None:
+            return None
+        per_class = self.seen.dim() == 2
+        seen = self.seen.sum(dim=0) if per_class else self.seen
+        if bool((seen < self.min_probes).any()):  # one host sync per controller step
             return None
         table, levels = self._table(meta, self.count.device)
         padded = table.clamp_min(0)
-        cost, change = self.costs()[padded], (self.change_sum / self.count)[padded]  # [n, levels]
-        tolerated = ((cost <= self.tolerance) & (table >= 0)).long().cumprod(dim=1).sum(dim=1)  # leading levels
-        last = (tolerated - 1).clamp_min(0)[:, None]
+        cost = self.costs()
+        cost = cost[:, padded] if per_class else cost[padded][None]  # [G, n, levels]
+        change_sum, count = (
+            (self.change_sum.sum(dim=0), self.count.sum(dim=0)) if per_class else (self.change_sum, self.count)
+        )
+        change = (change_sum / count.clamp_min(1e-12))[padded].expand_as(cost)  # what an op does is the same for all
+        valid = (table >= 0).expand_as(cost)
+        tolerated = ((cost <= self.tolerance) & valid).long().cumprod(dim=-1).sum(dim=-1)  # leading levels, [G, n]
+        last = (tolerated - 1).clamp_min(0)[..., None]
         kept = tolerated > 0
         if self.kept_ops is not None:  # growing: the burn-in's ops, never below the burn-in's magnitudes
-            kept = self.kept_ops
-        slack = 1.0 - cost.gather(1, last).squeeze(1).clamp_min(0.0) / self.tolerance
-        weight = change.gather(1, last).squeeze(1) * (slack if self.weighting == "invariance" else 1.0)
+            kept = self.kept_ops.view_as(kept)
+        slack = 1.0 - cost.gather(-1, last).squeeze(-1).clamp_min(0.0) / self.tolerance
+        weight = change.gather(-1, last).squeeze(-1) * (slack if self.weighting == "invariance" else 1.0)
         weight = torch.where(kept, weight.clamp_min(1e-6), torch.zeros_like(weight))
-        kept_magnitude = torch.where(kept, levels.gather(1, last).squeeze(1), torch.zeros_like(weight))
+        kept_magnitude = levels.expand_as(cost).gather(-1, last).squeeze(-1)
+        kept_magnitude = torch.where(kept, kept_magnitude, torch.zeros_like(weight))
         if self.floor is not None:
-            kept_magnitude = torch.maximum(kept_magnitude, self.floor)
+            kept_magnitude = torch.maximum(kept_magnitude, self.floor.view_as(kept_magnitude))
         identity = torch.nn.functional.one_hot(torch.tensor(meta.ops.index("identity")), len(meta.ops))
         identity = identity.to(weight.device, weight.dtype)
-        total = weight.sum()
+        total = weight.sum(dim=-1, keepdim=True)
         augmenting = self.augment_probability * weight / total.clamp_min(1e-12)
         share = torch.where(total > 0, 1.0 - self.augment_probability, torch.ones_like(total))
-        return augmenting + share * identity, kept_magnitude
+        probabilities = augmenting + share * identity
+        if per_class:
+            return probabilities, kept_magnitude
+        return probabilities[0], kept_magnitude[0]
 
     @torch.no_grad()
     def pull(
@@ -215,17 +242,35 @@ class AffinityObjective(nn.Module, MetaObjective):
             if verdict is None:
                 return
             identity = torch.arange(len(meta.ops), device=verdict[0].device) == meta.ops.index("identity")
-            self.kept_ops, self.floor = (verdict[0] > 1e-4) & ~identity, verdict[1]
+            self.kept_ops, self.floor = (verdict[0] > 1e-4) & ~identity, verdict[1]  # [n] or [classes, n]
         self.observe(meta, model, images, labels)
         target = self.target(meta)
         if target is None:
             return
         probabilities, magnitudes = target
         log_q = torch.log(probabilities.clamp_min(1e-4)).to(meta.op_logits.dtype)
-        log_q = log_q - log_q.mean()
-        logits = meta.op_logits - meta.op_logits.mean(dim=-1, keepdim=True)
-        meta.op_logits.copy_(logits + self.rate * (log_q - logits))
+        log_q = log_q - log_q.mean(dim=-1, keepdim=True)
         kept = (probabilities > 1e-4) & (meta.range_lo != meta.range_hi)  # kept ops that have a magnitude
         goal = torch.logit(magnitudes.clamp(0.02, 0.98)).to(meta.magnitude_logits.dtype)
+        if meta.mode == "class":  # [classes, n]: each class's offsets move its own table
+            self._pull_classes(meta, log_q, goal, kept)
+            return
+        logits = meta.op_logits - meta.op_logits.mean(dim=-1, keepdim=True)
+        meta.op_logits.copy_(logits + self.rate * (log_q - logits))
         moved = meta.magnitude_logits + self.rate * (goal - meta.magnitude_logits)
         meta.magnitude_logits.copy_(torch.where(kept, moved, meta.magnitude_logits))
+
+    def _pull_classes(self, meta: MetaNetwork, log_q: torch.Tensor, goal: torch.Tensor, kept: torch.Tensor) -> None:
+        """Move each class's table (the shared one plus its offsets) towards its own target, by its offsets."""
+        table = meta.adapter.table  # [classes, K + 2 * K * L * n]: sub-policy, op and magnitude offsets
+        k, shape = meta.num_subpolicies, meta.op_logits.shape
+        size = meta.op_logits.numel()
+        ops = table[:, k : k + size].view(-1, *shape)
+        mags = table[:, k + size :].view(-1, *shape)
+        logits = meta.op_logits[None] + ops
+        logits = logits - logits.mean(dim=-1, keepdim=True)
+        moved = logits + self.rate * (log_q[:, None, None] - logits)
+        ops.copy_(moved - meta.op_logits[None])
+        current = meta.magnitude_logits[None] + mags
+        moved = current + self.rate * (goal[:, None, None] - current)
+        mags.copy_(torch.where(kept[:, None, None], moved, current) - meta.magnitude_logits[None])

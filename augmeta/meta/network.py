@@ -2,9 +2,11 @@
 
 K sub-policies of L steps; each step picks one op of a fixed op set (identity included, which is how a step learns to
 fire less often) and a magnitude. In ``global`` mode one parameter table holds the logits and magnitudes; in
-``adaptive`` mode a small network adds per-image offsets computed from model-free image features and the class label
-(so the meta-tree can distil it). Sampling is per image: straight-through Gumbel-softmax for the sub-policy and the
-op, and magnitudes that carry gradients into the ops (exact or straight-through, as each op's spec says).
+``class`` mode each class adds its own offsets to that table (a policy per class); in ``adaptive`` mode a small
+network adds per-image offsets computed from model-free image features and the class label. The meta-tree
+(:mod:`augmeta.meta.tree_fit`) distils either into a file. Sampling is per image: straight-through Gumbel-softmax
+for the sub-policy and the op, and magnitudes that carry gradients into the ops (exact or straight-through, as each
+op's spec says).
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from augmeta.policy import OP_NAMES, Policy, StepDraw, apply_step
 from augmeta.policy.published import STANDARD_OPS
 from augmeta.policy.schema import SCHEMA_VERSION
 
-__all__ = ["DEFAULT_OPS", "DEFAULT_RANGES", "MetaDraw", "MetaNetwork", "default_ops"]
+__all__ = ["DEFAULT_OPS", "DEFAULT_RANGES", "MODES", "MetaDraw", "MetaNetwork", "default_ops"]
+
+#: The controller's modes: one policy, one per class, one per image.
+MODES = ("global", "class", "adaptive")
+#: The most classes a controller (and a meta-tree) takes: its tables grow with them.
+MAX_CLASSES = 10_000
 
 #: The ops a controller chooses from by default: torchvision's 14, cutout and both flips (whether a mirrored image is
 #: still of its class depends on the data, so the controller decides; the base recipe of a learned run has no flip).
@@ -109,8 +116,9 @@ class MetaNetwork(nn.Module):
         ranges: physical ``(lo, hi)`` per op with a magnitude; defaults to :data:`DEFAULT_RANGES`, then the registry.
         num_subpolicies: K.
         num_steps: L, ops applied one after another.
-        mode: ``global`` (one table) or ``adaptive`` (per-image offsets from image features and the label).
-        num_classes: labels the adaptive network sees (one-hot).
+        mode: ``global`` (one table), ``class`` (one table of offsets per class, zero at the start) or ``adaptive``
+            (per-image offsets from image features and the label).
+        num_classes: labels the class table or the adaptive network sees.
         hidden: width of the adaptive network.
         init_identity: initial probability of ``identity`` in every step.
         init_magnitude: initial magnitude (upper end of the uniform draw), in [0, 1].
@@ -125,7 +133,7 @@ class MetaNetwork(nn.Module):
         ranges: Mapping[str, Sequence[float]] | None = None,
         num_subpolicies: int = 1,
         num_steps: int = 2,
-        mode: Literal["global", "adaptive"] = "global",
+        mode: Literal["global", "class", "adaptive"] = "global",
         num_classes: int = 10,
         hidden: int = 64,
         init_identity: float = 0.5,
@@ -136,8 +144,12 @@ class MetaNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.ops = _checked_ops(ops)
-        if mode not in ("global", "adaptive"):
-            raise ValueError(f"`mode` should be 'global' or 'adaptive', but got {mode!r} instead.")
+        if mode not in MODES:
+            raise ValueError(f"`mode` should be one of {list(MODES)}, but got {mode!r} instead.")
+        if type(num_classes) is not int or not 1 <= num_classes <= MAX_CLASSES:
+            raise ValueError(
+                f"`num_classes` should be an integer in [1, {MAX_CLASSES}], but got {num_classes!r} instead."
+            )
         if magnitude_sampling not in ("uniform", "fixed"):
             raise ValueError(f"`magnitude_sampling` should be 'uniform' or 'fixed', but got {magnitude_sampling!r}.")
         for name, value in (("init_identity", init_identity), ("init_magnitude", init_magnitude)):
@@ -159,11 +171,12 @@ class MetaNetwork(nn.Module):
         self.magnitude_logits = nn.Parameter(
             torch.full((num_subpolicies, num_steps, n), math.log(init_magnitude / (1 - init_magnitude)))
         )
-        self.adapter = (
-            _Adapter(len(FEATURE_NAMES), num_classes, hidden, self.op_logits.numel() * 2 + num_subpolicies)
-            if mode == "adaptive"
-            else None
-        )
+        offsets = self.op_logits.numel() * 2 + num_subpolicies
+        self.adapter: nn.Module | None = None
+        if mode == "adaptive":
+            self.adapter = _Adapter(len(FEATURE_NAMES), num_classes, hidden, offsets)
+        elif mode == "class":
+            self.adapter = _ClassOffsets(num_classes, offsets)
 
     @property
     def config(self) -> dict:
@@ -220,12 +233,14 @@ class MetaNetwork(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sub-policy logits ``[N, K]``, op logits ``[N, K, L, n]`` and magnitudes in (0, 1) ``[N, K, L, n]``.
 
-        N is 1 in global mode and the batch size in adaptive mode (which needs ``features`` and ``labels``).
+        N is 1 in global mode and the batch size in class mode (which needs ``labels``) and adaptive mode (which
+        needs ``features`` and ``labels``).
         """
         sub, ops, mags = self.subpolicy_logits[None], self.op_logits[None], self.magnitude_logits[None]
         if self.adapter is not None:
-            if features is None or labels is None:
-                raise ValueError("adaptive mode needs `features` and `labels` for every image, but got None.")
+            if labels is None or (features is None and self.mode == "adaptive"):
+                needs = "`labels`" if self.mode == "class" else "`features` and `labels`"
+                raise ValueError(f"{self.mode} mode needs {needs} for every image, but got None.")
             delta = self.adapter(features, labels)
             k, size = self.num_subpolicies, self.op_logits.numel()
             sub = sub + delta[:, :k]
@@ -242,7 +257,7 @@ class MetaNetwork(nn.Module):
     ) -> MetaDraw:
         """Augment float ``[B, C, H, W]`` images in [0, 1], one draw per image; differentiable w.r.t. the controller."""
         batch = images.shape[0]
-        features = image_features(images) if self.adapter is not None else None
+        features = image_features(images) if self.mode == "adaptive" else None
         sub_logits, op_logits, magnitudes = self.distribution(features, labels)
         sub_hard, sub = _gumbel_straight_through(sub_logits.expand(batch, -1), self.temperature, generator)
         rows = torch.arange(batch, device=images.device)
@@ -361,6 +376,17 @@ class MetaNetwork(nn.Module):
                 }
             )
         return {"p": 1.0, "ops": ops}
+
+
+class _ClassOffsets(nn.Module):
+    """The label -> offsets of the logits and magnitudes (a table, zero at initialisation; features unused)."""
+
+    def __init__(self, num_classes: int, out: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(num_classes, out))
+
+    def forward(self, features: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor:
+        return self.table[labels.long()]
 
 
 class _Adapter(nn.Module):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from augmeta.datasets import load_dataset, planted
-from augmeta.datasets.specs import DIGITS_UPSIDE_DOWN_ITEMS
+from augmeta.datasets.specs import DIGITS_MIRRORED_CHIRAL, DIGITS_MIRRORED_SYMMETRIC, DIGITS_UPSIDE_DOWN_ITEMS
 
 
 def _asymmetric_images(count: int = 6, size: int = 16) -> torch.Tensor:
@@ -24,7 +24,7 @@ def test_rotate_images_by_quarter_turns_matches_rot90():
     assert torch.equal(planted.rotate_images(images, torch.zeros(len(images))), images)
 
 
-@pytest.mark.parametrize("name", ["rotated_digits", "upside_down_digits"])
+@pytest.mark.parametrize("name", ["rotated_digits", "upside_down_digits", "mirrored_digits"])
 def test_the_planted_data_set_is_the_same_every_time(name):
     first, second = load_dataset(name), load_dataset(name)
     assert torch.equal(first.train_images, second.train_images)
@@ -59,3 +59,24 @@ def test_upside_down_digits_as_loaded():
     loaded = load_dataset("upside_down_digits")
     assert loaded.class_names[:2] == ("2 (upright)", "2 (upside down)")
     assert set(loaded.train_labels.tolist()) == set(range(10)) and loaded.test_images is None
+
+
+def test_mirrored_labels_follow_the_rule():
+    """Symmetric items keep one label either way; a chiral item's label says whether its image is mirrored."""
+    base = load_dataset("digits")
+    symmetric, chiral = DIGITS_MIRRORED_SYMMETRIC, DIGITS_MIRRORED_CHIRAL
+    images, labels = planted.mirrored(base.train_images, base.train_labels, "train", symmetric, chiral)
+    originals = base.train_images[torch.isin(base.train_labels, torch.tensor((*symmetric, *chiral)))]
+    flipped = (images != originals).flatten(1).any(dim=1)
+    assert 0.35 < flipped.float().mean() < 0.65
+    assert torch.equal(images[flipped], originals[flipped].flip(-1))
+    is_chiral = labels >= len(symmetric)
+    assert torch.equal(is_chiral & ((labels - len(symmetric)) % 2 == 1), is_chiral & flipped)  # odd: mirrored
+    symmetric_flipped = flipped[~is_chiral].float().mean()
+    assert 0.35 < symmetric_flipped < 0.65  # the symmetric classes hold both sides
+
+
+def test_mirrored_digits_as_loaded():
+    loaded = load_dataset("mirrored_digits")
+    assert loaded.class_names[5:8] == ("8", "2 (as written)", "2 (mirrored)")
+    assert set(loaded.train_labels.tolist()) == set(range(10))

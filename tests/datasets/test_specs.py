@@ -23,6 +23,7 @@ def test_the_table_names_every_data_set_once_in_order():
         "upside_down_fashion_mnist",
         "rotated_digits",
         "upside_down_digits",
+        "mirrored_digits",
     )
     assert all(name == spec.name for name, spec in DATASET_SPECS.items())
 
@@ -33,8 +34,11 @@ def test_every_spec_is_consistent(spec: DatasetSpec):
     if spec.source == "planted":  # the base's shape and test split; its own classes
         base = DATASET_SPECS[spec.planted_from]
         assert base.source != "planted" and (spec.channels, spec.image_size) == (base.channels, base.image_size)
-        assert spec.test_fraction == base.test_fraction and spec.planted_task in ("rotated", "upside_down")
-        assert (spec.planted_items is not None) == (spec.planted_task == "upside_down")
+        assert spec.test_fraction == base.test_fraction
+        assert spec.planted_task in ("rotated", "upside_down", "mirrored")
+        assert (spec.planted_items is not None) == (spec.planted_task in ("upside_down", "mirrored"))
+        assert (spec.planted_symmetric is not None) == (spec.planted_task == "mirrored")
+        assert len(spec.class_names) == spec.num_classes and len(set(spec.class_names)) == spec.num_classes
         return
     assert spec.channels in (1, 3) and spec.image_size >= 8
     if spec.class_names is not None:
@@ -58,9 +62,9 @@ def test_every_spec_is_consistent(spec: DatasetSpec):
 
 
 def test_what_the_specs_say():
-    assert [DATASET_SPECS[name].num_classes for name in DATASETS] == [10, 10, 10, 10, 100, 10, None, 10, 10, 10, 10]
+    assert [DATASET_SPECS[name].num_classes for name in DATASETS] == [10, 10, 10, 10, 100, 10, None, 10, 10, 10, 10, 10]
     assert [(spec.channels, spec.image_size) for spec in DATASET_SPECS.values()] == [
-        (1, 8), (1, 28), (1, 28), (3, 32), (3, 32), (3, 32), (3, 32), (1, 28), (1, 28), (1, 8), (1, 8),
+        (1, 8), (1, 28), (1, 28), (3, 32), (3, 32), (3, 32), (3, 32), (1, 28), (1, 28), (1, 8), (1, 8), (1, 8),
     ]  # fmt: skip
     assert DATASET_SPECS["upside_down_digits"].class_names[:2] == ("2 (upright)", "2 (upside down)")
     assert DATASET_SPECS["fashion_mnist"].system_dir == SYSTEM_FASHION_MNIST_DIR
@@ -78,7 +82,7 @@ def test_an_unknown_name(name):
     message = (
         "`dataset` should be one of ['digits', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'svhn', "
         "'image_folder', 'rotated_fashion_mnist', 'upside_down_fashion_mnist', 'rotated_digits', "
-        f"'upside_down_digits'], but got {name!r} instead."
+        f"'upside_down_digits', 'mirrored_digits'], but got {name!r} instead."
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         dataset_spec(name)

@@ -66,8 +66,8 @@ def test_a_short_run_drops_the_ops_that_destroy_digits(tmp_path):
         ),
         (
             {"meta_mode": "adaptive"},
-            "`meta_mode` should be 'global' for objective 'affinity' (it sets the controller's table, not an adaptive "
-            "network), but got 'adaptive' instead.",
+            "`meta_mode` should be 'global' or 'class' for objective 'affinity' (it sets the controller's tables, not "
+            "an adaptive network), but got 'adaptive' instead.",
         ),
     ],
 )

@@ -142,3 +142,39 @@ def test_without_grow_nothing_moves_once_the_policy_is_on():
     before = meta.op_logits.detach().clone()
     objective.pull(meta, None, None, None, policy_on=True)
     assert torch.equal(meta.op_logits, before)
+
+
+def test_per_class_costs_give_each_class_its_own_target_and_pull_moves_its_offsets():
+    """Class 0 cannot take flip_y, class 1 can: a controller in class mode drops it for class 0 only."""
+    meta = MetaNetwork(ops=["identity", "flip_y", "brightness"], mode="class", num_classes=2)
+    objective = AffinityObjective(levels=2, min_probes=1, rate=1.0, weighting="diversity")
+    cells = len(objective._probe_cells(meta)[0])  # flip_y, brightness x 2 levels
+    cost = torch.tensor([[0.9, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    many = 1000.0  # probes per class and cell: the shrinkage towards all classes is negligible
+    objective.clean_sum, objective.probed_sum = torch.full((2, cells), many), many * (1.0 - cost)
+    objective.change_sum, objective.count = torch.full((2, cells), 0.1 * many), torch.full((2, cells), many)
+    objective.seen = torch.full((2, cells), many)
+    probabilities, _ = objective.target(meta)
+    expected = torch.tensor([[0.5, 0.0, 0.5], [0.5, 0.25, 0.25]])
+    torch.testing.assert_close(probabilities, expected, atol=1e-4, rtol=0)
+    objective.observe = lambda *args: None
+    objective.pull(meta, None, None, None)
+    _, ops, _ = meta.distribution(labels=torch.tensor([0, 1]))
+    torch.testing.assert_close(torch.softmax(ops[:, 0, 0], dim=-1), expected, atol=3e-4, rtol=0)
+
+
+def test_a_class_probed_a_few_times_reads_as_all_classes_do():
+    objective = AffinityObjective(min_probes=8)
+    objective.clean_sum = torch.tensor([[1.0], [100.0]])
+    objective.probed_sum = torch.tensor([[0.0], [100.0]])  # class 0: one probe that cost everything
+    objective.count = torch.tensor([[1.0], [100.0]])
+    cost = objective.costs()
+    assert 0.1 < cost[0, 0] < 0.15 and 0.0 < cost[1, 0] < 1e-3  # alone: 1.0 and 0.0
+
+
+def test_observe_in_class_mode_counts_each_probe_in_its_class():
+    meta = MetaNetwork(ops=["identity", "flip_y"], mode="class", num_classes=3)
+    objective = AffinityObjective(min_probes=1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    objective.observe(meta, model, torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 2, 2, 1]))
+    assert objective.seen.tolist() == [[3.0], [1.0], [2.0]]

@@ -183,7 +183,8 @@ def test_adaptive_mode_needs_features():
         ),
         ({"ranges": [["rotate", 0, 30]]}, "`ranges` should map op names to [lo, hi], but got [['rotate', 0, 30]]"),
         ({"ops": ["identity", "warp"]}, "but got unknown ['warp'] instead."),
-        ({"mode": "local"}, "`mode` should be 'global' or 'adaptive', but got 'local' instead."),
+        ({"mode": "local"}, "`mode` should be one of ['global', 'class', 'adaptive'], but got 'local' instead."),
+        ({"num_classes": 0}, "`num_classes` should be an integer in [1, 10000], but got 0 instead."),
         ({"init_identity": 1.0}, "`init_identity` should be in (0, 1), but got 1.0 instead."),
     ],
 )
@@ -236,3 +237,30 @@ def test_a_state_dict_without_its_config_is_refused():
     state = {name: value for name, value in MetaNetwork().state_dict().items() if name != "_extra_state"}
     with pytest.raises(ValueError, match="should hold `_extra_state.config`"):
         MetaNetwork.from_state_dict(state)
+
+
+def test_class_mode_gives_each_class_its_own_policy_from_its_offsets():
+    meta = MetaNetwork(ops=["identity", "flip_x", "rotate"], mode="class", num_classes=3)
+    _, ops, _ = meta.distribution(labels=torch.tensor([0, 1, 2]))
+    assert torch.equal(ops[0], ops[1]) and torch.equal(ops[1], ops[2])  # zero offsets: the shared table
+    with torch.no_grad():
+        size = meta.op_logits.numel()
+        meta.adapter.table[1, 1 : 1 + size].view_as(meta.op_logits)[..., 1] = 10.0  # class 1: flip_x
+    _, ops, _ = meta.distribution(labels=torch.tensor([0, 1, 1]))
+    assert torch.softmax(ops[1, 0, 0], dim=-1)[1] > 0.99 and torch.softmax(ops[0, 0, 0], dim=-1)[1] < 0.5
+    images = torch.rand(2, 1, 8, 8)
+    out = meta.augment(images, torch.tensor([1, 1]), generator=torch.Generator().manual_seed(0))
+    assert (out.ops == 1).float().mean() > 0.9  # both images, both steps: flipped
+    with pytest.raises(ValueError, match="class mode needs `labels` for every image"):
+        meta.distribution()
+    policy = meta.to_policy("per_class", labels=torch.tensor([1, 1, 1, 0]))  # the marginal over these labels
+    flip = next(c for c in policy.subpolicies[0].steps[0].ops if c.op == "flip_x")
+    assert flip.weight == pytest.approx((3 * 1.0 + 0.25) / 4, abs=0.01)  # class 0 starts at 0.25
+
+
+def test_class_mode_round_trips_through_its_state_dict():
+    meta = MetaNetwork(ops=["identity", "flip_x"], mode="class", num_classes=4)
+    with torch.no_grad():
+        meta.adapter.table.normal_()
+    rebuilt = MetaNetwork.from_state_dict(meta.state_dict())
+    assert rebuilt.mode == "class" and torch.equal(rebuilt.adapter.table, meta.adapter.table)
