@@ -41,7 +41,7 @@ def _describe(error: dict[str, Any]) -> str:
     return f"`{path}` {message}, but got {value!r} instead."
 
 
-def from_validation_error(error: ValidationError, source: str) -> PolicyError:
-    """One :class:`PolicyError` listing every problem pydantic found, one per line."""
+def from_validation_error(error: ValidationError, source: str, kind: str = "policy") -> PolicyError:
+    """One :class:`PolicyError` listing every problem pydantic found, one per line (``kind``: what the file is)."""
     problems = [_describe(e) for e in error.errors(include_url=False)]
-    return PolicyError(f"Invalid policy {source}: " + "\n  ".join(problems))
+    return PolicyError(f"Invalid {kind} {source}: " + "\n  ".join(problems))
