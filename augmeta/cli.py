@@ -18,22 +18,47 @@ __all__ = ["main"]
 EXPORT_TARGETS = ("torchvision-stock", "albumentations", "albumentations-yaml")
 
 
+def _is_meta_tree(path: str) -> bool:
+    """A ``.json`` file whose top level has ``nodes``: a meta-tree (:mod:`augmeta.meta.tree`), not a policy."""
+    import json
+
+    if Path(path).suffix.lower() != ".json":
+        return False
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False  # the policy loader says what is wrong with it
+    return isinstance(data, dict) and "nodes" in data
+
+
 def _validate(args: argparse.Namespace) -> int:
+    from augmeta.meta.tree import load_meta_tree
+
     failed = 0
     for path in args.files:
         try:
-            policy = load_policy(path)
+            if _is_meta_tree(path):
+                tree = load_meta_tree(path)
+                summary = f"meta-tree {tree.name!r}, {len(tree.nodes)} nodes, {len(tree.policies)} leaf policies"
+            else:
+                policy = load_policy(path)
+                summary = f"{policy.name!r}, {len(policy.subpolicies)} sub-policies"
         except PolicyError as error:
             failed += 1
             print(f"FAIL {error}", file=sys.stderr)
         else:
-            print(f"ok   {path}: {policy.name!r}, {len(policy.subpolicies)} sub-policies")
+            print(f"ok   {path}: {summary}")
     return 1 if failed else 0
 
 
 def _describe(args: argparse.Namespace) -> int:
     from augmeta.export.describe import describe_policy
 
+    if _is_meta_tree(args.file):
+        from augmeta.meta.tree import load_meta_tree
+
+        print(load_meta_tree(args.file).describe())
+        return 0
     print(describe_policy(load_policy(args.file)), end="")
     return 0
 

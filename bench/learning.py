@@ -41,6 +41,7 @@ import pytorch_lightning as pl
 import torch
 from script_setup import fit_and_test, ignore_expected_warnings, quiet_trainer
 
+from augmeta import load_policy
 from augmeta.lightning import AugDataModule, AugMetaModule
 from augmeta.meta import MetaNetwork, default_ops
 from augmeta.utils import atomic_write_text
@@ -59,6 +60,7 @@ class Task:
     meta_ranges: dict = field(default_factory=dict)
     controller: dict = field(default_factory=dict)  # the controller's settings over the arms' (frozen or not)
     dose: float | None = None  # the start's probability per step of the ``destroying`` ops (None: the default start)
+    class_safe: dict = field(default_factory=dict)  # op -> the classes it is safe for (the per-class oracle's tree)
     destroying: tuple[str, ...] = DIGIT_DESTROYING  # ops the oracle's grid leaves out
     train_subset: int | None = None
     epochs: int = 20
@@ -75,6 +77,11 @@ TASKS = {
     "rotated": Task("rotated_digits", HARMFUL_OPS, WIDE_ROTATION),
     "upside_down": Task("upside_down_digits", HARMFUL_OPS, WIDE_ROTATION),
     "plain": Task("digits"),
+    # the meta-tree's task: flipping is safe for six digits (mirrored at random in the data) and changes the label
+    # of the other two (as written / mirrored: four classes)
+    "mirrored": Task(
+        "mirrored_digits", destroying=("flip_y",), class_safe={"flip_x": (0, 1, 2, 3, 4, 5)}, train_subset=300
+    ),
     "plain_fashion_mnist": Task(
         "fashion_mnist", train_subset=4000, epochs=15, batch_size=128, lr=0.1, crop_padding=2, destroying=("flip_y",)
     ),
@@ -93,7 +100,7 @@ TASKS.update({name: Task(**{**TASKS["harmful"].__dict__, "dose": dose}) for name
 DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
 ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
-    "joint_tolerance02", "retrain", "oracle",
+    "joint_tolerance02", "retrain", "oracle", "joint_class", "tree", "class_oracle",
 ]  # fmt: skip
 #: Arms without a controller: the dose (the controller's start) does not change them.
 FIXED_ARMS = ("none", "randaugment", "trivialaugment", "uniform")
@@ -104,6 +111,7 @@ JOINT_SETTINGS = {
     "joint": {},
     "joint_diversity": {"objective_args": {"weighting": "diversity"}},
     "joint_tolerance02": {"objective_args": {"tolerance": 0.02}},
+    "joint_class": {"meta_mode": "class"},
 }
 #: The oracle's grid: the rotation ranges its candidates offer.
 ORACLE_ROTATIONS = (30.0, 180.0)
@@ -156,6 +164,32 @@ def dose_start(meta: MetaNetwork, destroying: tuple[str, ...], dose: float) -> N
         meta.op_logits.copy_(probs.clamp_min(1e-6).log().expand_as(meta.op_logits))
 
 
+def class_oracle_tree(task: Task) -> str:
+    """The per-class oracle: a meta-tree that gives the classes each ``class_safe`` op suits that op at half the
+    steps (full range) and every other class no augmentation (the plain digits' best)."""
+    from augmeta.meta.tree import MetaTree
+
+    nodes, policies = [], []
+    for index, (op, classes) in enumerate(task.class_safe.items()):
+        left, right = len(nodes) + 1, len(nodes) + 2
+        nodes += [{"kind": "split", "feature": "label", "classes": list(classes), "left": left, "right": right}]
+        nodes += [{"kind": "leaf", "policy": len(policies)}]
+        policies.append(load_policy(_policy_file(["identity", op], {}, f"{op}_half", 0.5, 0.999)).to_dict())
+        if index == len(task.class_safe) - 1:
+            nodes += [{"kind": "leaf", "policy": len(policies)}]
+            identity = {"op": "identity", "weight": 1.0, "range": None, "signed": False}
+            policies.append(
+                {**policies[0], "name": "none", "subpolicies": [{"steps": [{"p": 1.0, "ops": [identity]}]}]}
+            )
+    tree = MetaTree.from_dict(
+        {
+            "schema_version": 1, "name": "class_oracle", "num_classes": 10, "nodes": nodes, "policies": policies,
+            "provenance": {"source": "bench/learning.py", "method": "per-class oracle"},
+        }
+    )  # fmt: skip
+    return str(tree.save(Path(tempfile.mkdtemp(prefix="augmeta-learning-")) / "class_oracle.json"))
+
+
 def sign_flipped(objective) -> None:
     """The control: the objective reads every cost with its sign flipped, so every op passes the tolerance at its
     whole range and the ops the model reads worst get the most weight. A signal that learns must do worse with it."""
@@ -192,8 +226,21 @@ def run_one(task: Task, policy: str, seed: int, controller: dict | None = None, 
         path = Path(tempfile.mkdtemp(prefix="augmeta-learning-")) / f"joint_seed{seed}.json"
         module.current_policy(name=f"{task.dataset}_seed{seed}").save(path)
         result["policy_file"] = str(path)
+        tree = module.meta_tree(name=f"{task.dataset}_seed{seed}_tree")
+        if tree is not None:
+            result["tree_file"] = str(tree.save(path.with_name(f"tree_seed{seed}.json")))
+            result["fidelity"] = tree.fidelity
+            result["per_class_flip_x"] = _per_class(module, "flip_x")
         result["policy"] = {k.split("/", 1)[1]: round(v, 4) for k, v in module.policy_summary().items()}
     return result
+
+
+def _per_class(module: AugMetaModule, op: str) -> list[float]:
+    """The class-mode controller's chance per step of ``op``, per class."""
+    meta = module.meta
+    labels = torch.arange(meta.num_classes)
+    _, ops, _ = meta.distribution(labels=labels)
+    return [round(v, 4) for v in torch.softmax(ops, dim=-1)[..., meta.ops.index(op)].mean(dim=(1, 2)).tolist()]
 
 
 def run_arm(name: str, task: Task, arm: str, seed: int, results: list[dict]) -> list[dict]:
@@ -209,6 +256,11 @@ def run_arm(name: str, task: Task, arm: str, seed: int, results: list[dict]) -> 
     if arm == "retrain":
         joint = next((r for r in results if (r["task"], r["arm"], r["seed"]) == (name, "joint", seed)), None)
         return [] if joint is None else [run_one(task, joint["policy_file"], seed)]
+    if arm == "tree":  # a fresh model with the meta-tree the class-mode run wrote
+        joint = next((r for r in results if (r["task"], r["arm"], r["seed"]) == (name, "joint_class", seed)), None)
+        return [] if joint is None else [run_one(task, joint["tree_file"], seed)]
+    if arm == "class_oracle":
+        return [run_one(task, class_oracle_tree(task), seed)]
     rows = []
     for candidate, path in oracle_policies(task).items():
         rows.append({**run_one(task, path or "none", seed), "candidate": candidate})

@@ -3,7 +3,8 @@
 Under the run's log directory (``runs/<name>/`` with the default logger):
 ``policy/epoch_NNN.json`` and ``policy/latest.json`` (the learned policy), ``meta_network.pt`` (the controller's
 state dict, loadable with ``torch.load(weights_only=True)``), ``policy_history.csv`` (op probabilities and magnitudes
-per epoch) and, when training ends, ``policy_evolution.png``.
+per epoch) and, when training ends, ``policy_evolution.png`` and, for a controller in ``class`` or ``adaptive`` mode,
+``meta_tree.json`` (:mod:`augmeta.meta.tree`: its per-class or per-image choices as a small decision tree).
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ class PolicyArtifacts(pl.Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        tree = (
+            pl_module.meta_tree(name=f"{self.run_dir(trainer).name}_tree") if hasattr(pl_module, "meta_tree") else None
+        )
+        if tree is not None:
+            path = tree.save(self.run_dir(trainer) / "meta_tree.json")
+            rank_zero_info(f"augmeta: meta-tree written to {path} (fidelity {tree.fidelity:.3f})")
         if not self.plot or not self.history:
             return
         target = self.run_dir(trainer) / "policy_evolution.png"

@@ -1,8 +1,8 @@
 """``AugMetaModule``: trains a base model and, in the same run, the meta-network that augments its training images.
 
 The same module trains with a fixed policy (``none``, ``randaugment``, ``trivialaugment``, ``autoaugment``, a
-published name or a policy file) so every method runs under one recipe: the same model, optimiser, schedule, base
-crop/flip and data, with augmentation batched on the device.
+published name, a policy file or a meta-tree file) so every method runs under one recipe: the same model, optimiser,
+schedule, base crop/flip and data, with augmentation batched on the device.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as nnf
+from pytorch_lightning.utilities import rank_zero_warn
 
 from augmeta.lightning.base_augment import random_crop_flip
 from augmeta.lightning.checkpoint_io import require_weights_only
@@ -21,13 +22,16 @@ from augmeta.lightning.models import build_model
 from augmeta.meta import (
     OBJECTIVE_BURN_IN,
     MetaNetwork,
+    MetaTree,
     build_objective,
     default_ops,
+    fit_meta_tree,
     image_features,
     objective_settings,
 )
 from augmeta.ops import OPS
 from augmeta.policy import Policy, load_policy
+from augmeta.policy.io import parse_policy_text
 from augmeta.policy.published import PUBLISHED
 
 __all__ = ["FIXED_POLICIES", "AugMetaModule", "resolve_policy"]
@@ -40,8 +44,9 @@ FIXED_POLICIES = {
 }
 
 
-def resolve_policy(policy: str) -> Policy | None:
-    """``none`` -> None; a short or published name -> that policy; anything else is read as a policy file."""
+def resolve_policy(policy: str) -> Policy | MetaTree | None:
+    """``none`` -> None; a short or published name -> that policy; anything else is read as a policy file, or as a
+    meta-tree file when it is JSON with ``nodes`` (a policy per class or image, :mod:`augmeta.meta.tree`)."""
     if policy == "none":
         return None
     name = FIXED_POLICIES.get(policy, policy)
@@ -52,6 +57,14 @@ def resolve_policy(policy: str) -> Policy | None:
             f"`policy` should be 'augmeta', 'none', one of {sorted(FIXED_POLICIES) + sorted(PUBLISHED)} or a policy "
             f"file, but got {policy!r} (no such file)."
         )
+    if Path(policy).suffix.lower() == ".json":
+        source = f"file {policy!r}"
+        try:
+            data = parse_policy_text(Path(policy).read_text(encoding="utf-8"), source)
+        except (OSError, UnicodeDecodeError):
+            data = None  # load_policy says what is wrong with it
+        if isinstance(data, dict) and "nodes" in data:
+            return MetaTree.from_dict(data, source)
     return load_policy(policy)
 
 
@@ -60,7 +73,8 @@ class AugMetaModule(pl.LightningModule):
 
     Args:
         policy: ``augmeta`` (learn it), ``none``, ``randaugment``, ``trivialaugment``, ``autoaugment``, the name of a
-            published policy or the path of a policy file.
+            published policy, the path of a policy file or of a meta-tree file (each image augmented by the policy of
+            the leaf its label and features reach).
         model: ``small_resnet`` or a torchvision classification model name.
         width: width of ``small_resnet``.
         num_classes, in_channels: set from the data module by the command line.
@@ -173,7 +187,7 @@ class AugMetaModule(pl.LightningModule):
         self.augment_from = float(augment_from)
         self.model = build_model(model, in_channels, num_classes, width)
         self.meta: MetaNetwork | None = None
-        self.fixed_policy: Policy | None = None
+        self.fixed_policy: Policy | MetaTree | None = None
         if policy == "augmeta":
             given = {"meta_every": meta_every, "init_identity": init_identity, "init_magnitude": init_magnitude}
             settings = objective_settings(objective, given)  # those left None: the objective's own
@@ -219,7 +233,9 @@ class AugMetaModule(pl.LightningModule):
         if isinstance(batch, dict):  # training: {"train": ..., "meta": ...}
             images, labels = batch["train"]
             images = random_crop_flip(_to_float(images), self.hparams.crop_padding, self.base_flip)
-            if self.fixed_policy is not None and self._augmenting():
+            if isinstance(self.fixed_policy, MetaTree) and self._augmenting():
+                images = self.fixed_policy.apply(images, labels)
+            elif self.fixed_policy is not None and self._augmenting():
                 images = self.fixed_policy.apply(images)
             out = {"train": (images, labels)}
             if "meta" in batch:
@@ -357,6 +373,20 @@ class AugMetaModule(pl.LightningModule):
         if self.meta is not None:
             self.log_dict(self.policy_summary(), on_step=False, on_epoch=True)
 
+    def on_train_end(self) -> None:
+        """Say so when a learning controller never moved: its policy is the start, whatever the run's length."""
+        if self.meta is None or getattr(self.objective, "moves", None) != 0:
+            return
+        seen = self.objective.seen
+        probes = 0 if seen is None else int(seen.sum())
+        cells = len(self.objective._probe_cells(self.meta)[0])
+        rank_zero_warn(
+            f"augmeta: the controller never moved in this run, so its policy is its start: objective "
+            f"{self.hparams.objective!r} needs each of its {cells} (op, magnitude) cells probed "
+            f"{self.objective.min_probes} times on held-out images, and this run made {probes} probes in all. "
+            "Train for more epochs, or probe more often with `--model.meta_every 1`."
+        )
+
     def _marginal_inputs(self, limit: int = 2048):
         """Features and labels of (up to ``limit``) training images, over which a class or adaptive controller's
         policy is averaged into one; None, None for a global one."""
@@ -401,6 +431,28 @@ class AugMetaModule(pl.LightningModule):
         logged = self._trainer.callback_metrics if self._trainer is not None else {}
         provenance["metrics"] = {k: float(v) for k, v in logged.items() if k.startswith(("val_", "train_"))}
         return self.meta.to_policy(name or "learned", features, labels, provenance=provenance)
+
+    def meta_tree(self, name: str = "meta_tree", limit: int = 4096, **settings) -> MetaTree | None:
+        """The meta-tree distilled from a ``class`` or ``adaptive`` controller over (up to ``limit``) training
+        images of the data module, its fidelity measured on the validation images; None for a global controller or
+        a fixed policy. ``settings``: :func:`augmeta.meta.fit_meta_tree`'s ``max_depth``, ``max_leaves``,
+        ``min_samples_leaf``."""
+        if self.meta is None or self.meta.mode == "global":
+            return None
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is None or getattr(datamodule, "train_images", None) is None:
+            raise ValueError(f"{self.meta.mode} mode needs the data module's images to distil its meta-tree.")
+        provenance = {"notes": f"epoch {self.current_epoch}, {self.base_steps} base steps"}
+        return fit_meta_tree(
+            self.meta,
+            datamodule.train_images[:limit],
+            datamodule.train_labels[:limit],
+            datamodule.val_images[:limit],
+            datamodule.val_labels[:limit],
+            name=name,
+            provenance=provenance,
+            **settings,
+        )
 
     # ------------------------------------------------------------------------------------------- resumable state
     @classmethod

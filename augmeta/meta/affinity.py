@@ -84,6 +84,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         self._table_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clean_sum = self.probed_sum = self.change_sum = self.count = self.seen = None
         self.kept_ops = self.floor = None  # the burn-in's verdict, fixed when the policy starts (:meth:`pull`)
+        self.moves = 0  # pulls that moved the controller
 
     def image_gradient(self, *args, **kwargs) -> torch.Tensor:
         raise NotImplementedError("the affinity objective moves the controller with `pull`, not an image gradient.")
@@ -92,11 +93,13 @@ class AffinityObjective(nn.Module, MetaObjective):
 
     def get_extra_state(self) -> dict:
         """What the probes measured so far, so that a resumed run continues from it (tensors: ``weights_only``)."""
-        return {name: getattr(self, name) for name in self._STATE if getattr(self, name) is not None}
+        state = {name: getattr(self, name) for name in self._STATE if getattr(self, name) is not None}
+        return {**state, "moves": self.moves}
 
     def set_extra_state(self, state: dict) -> None:
         for name in self._STATE:
             setattr(self, name, state.get(name))
+        self.moves = int(state.get("moves", 0))
 
     # ------------------------------------------------------------------------------------------------ the probes
     def _probe_cells(self, meta: MetaNetwork) -> tuple[list[int], list[float]]:
@@ -233,20 +236,20 @@ class AffinityObjective(nn.Module, MetaObjective):
         With ``policy_on`` (the module applies the policy now: the burn-in is over) and ``grow``, the burn-in's
         verdict is kept: the ops it dropped stay dropped, and a kept op's magnitude may only grow, as far as the
         model, now trained with it, tolerates (an invariance it learns widens its range, a label boundary stops
-        it). Without ``grow`` nothing moves once the policy is on.
+        it). Without ``grow`` nothing moves once the policy is on. A burn-in too short to probe every cell
+        ``min_probes`` times gives its verdict later, at the first pull that has them (:attr:`moves` counts the
+        pulls that moved the controller, so a run can say that it never learned).
         """
-        if policy_on and not self.grow:
+        if policy_on and not self.grow and self.kept_ops is not None:
             return
-        if policy_on and self.kept_ops is None:
-            verdict = self.target(meta)
-            if verdict is None:
-                return
-            identity = torch.arange(len(meta.ops), device=verdict[0].device) == meta.ops.index("identity")
-            self.kept_ops, self.floor = (verdict[0] > 1e-4) & ~identity, verdict[1]  # [n] or [classes, n]
         self.observe(meta, model, images, labels)
         target = self.target(meta)
         if target is None:
             return
+        if policy_on and self.kept_ops is None:  # the verdict: at the burn-in's end, or later if its probes were few
+            identity = torch.arange(len(meta.ops), device=target[0].device) == meta.ops.index("identity")
+            self.kept_ops, self.floor = (target[0] > 1e-4) & ~identity, target[1]  # [n] or [classes, n]
+        self.moves += 1
         probabilities, magnitudes = target
         log_q = torch.log(probabilities.clamp_min(1e-4)).to(meta.op_logits.dtype)
         log_q = log_q - log_q.mean(dim=-1, keepdim=True)

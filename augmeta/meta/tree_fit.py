@@ -11,6 +11,7 @@ scikit-learn is imported here only, when fitting: reading and applying a tree ne
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import torch
@@ -77,7 +78,7 @@ def fit_meta_tree(
         raise ValueError(f"`max_leaves` should be in [2, {(MAX_TREE_NODES + 1) // 2}], but got {max_leaves!r}.")
     labels, held_out_labels = labels.long().cpu(), held_out_labels.long().cpu()
     features, held_out_features = _features(images).cpu(), _features(held_out_images).cpu()
-    network = network.cpu()
+    network = copy.deepcopy(network).cpu()  # the caller's network stays where it is
     described = policy_descriptors(network, features, labels).double().numpy()
     held_out_described = policy_descriptors(network, held_out_features, held_out_labels).double().numpy()
 

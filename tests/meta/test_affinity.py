@@ -136,12 +136,28 @@ def test_once_the_policy_is_on_dropped_ops_stay_dropped_and_ranges_only_grow():
 
 def test_without_grow_nothing_moves_once_the_policy_is_on():
     meta = MetaNetwork(ops=OPS)
-    objective = _objective(rate=1.0, grow=False)
+    objective = _objective(rate=0.5, grow=False)
     _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.0] * 4, "brightness": [0.0] * 4})
     objective.observe = lambda *args: None
+    objective.pull(meta, None, None, None)  # burn-in
+    objective.pull(meta, None, None, None, policy_on=True)  # the verdict
     before = meta.op_logits.detach().clone()
     objective.pull(meta, None, None, None, policy_on=True)
-    assert torch.equal(meta.op_logits, before)
+    assert torch.equal(meta.op_logits, before) and objective.moves == 2
+
+
+def test_a_burn_in_too_short_for_a_verdict_gives_it_once_the_probes_suffice():
+    """Probes that come after the burn-in still count: the first pull with enough of them moves the controller."""
+    meta = MetaNetwork(ops=OPS)
+    objective = AffinityObjective(levels=4, min_probes=2)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    images, labels = torch.rand(9, 1, 8, 8), torch.randint(0, 10, (9,))
+    before = meta.op_logits.detach().clone()
+    objective.pull(meta, model, images, labels)  # the burn-in: 9 probes over 9 cells, not enough
+    assert objective.moves == 0 and objective.kept_ops is None
+    objective.pull(meta, model, images, labels, policy_on=True)  # the second probe of every cell: a verdict
+    assert objective.moves == 1 and objective.kept_ops is not None
+    assert not torch.equal(meta.op_logits, before)
 
 
 def test_per_class_costs_give_each_class_its_own_target_and_pull_moves_its_offsets():
