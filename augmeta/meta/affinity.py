@@ -26,7 +26,10 @@ from augmeta.meta.objective_protocol import MetaObjective
 from augmeta.ops import OPS
 from augmeta.policy import StepDraw, apply_step
 
-__all__ = ["AffinityObjective"]
+__all__ = ["PRIOR_PROBES", "AffinityObjective"]
+
+#: Per class, the probes' worth of all classes' rate each class's cost starts from (:meth:`AffinityObjective.costs`).
+PRIOR_PROBES = 2.0
 
 
 class AffinityObjective(nn.Module, MetaObjective):
@@ -46,6 +49,10 @@ class AffinityObjective(nn.Module, MetaObjective):
             unused: an op the data already varies by costs nothing and gets the most).
         grow: once the policy is on, keep probing and let the kept ops' ranges grow as far as the model tolerates
             (:meth:`pull`); False: the burn-in's policy stays as it is.
+        readmit: while growing, an op the burn-in dropped comes back once the model, trained with the kept ops,
+            tolerates its smallest magnitude (an op whose images it could not read yet, not one it never will).
+        probes: cells probed per held-out image at each controller step (each a forward pass of the batch); 0:
+            1 for a global controller, 4 for one in ``class`` mode, whose every class needs its own probes.
     """
 
     #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
@@ -61,6 +68,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         rate: float = 0.2,
         weighting: str = "invariance",
         grow: bool = True,
+        readmit: bool = False,
+        probes: int = 0,
     ) -> None:
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
@@ -71,15 +80,17 @@ class AffinityObjective(nn.Module, MetaObjective):
                 raise ValueError(f"`{name}` should be in ({low}, {high}], but got {value!r} instead.")
         if weighting not in ("diversity", "invariance"):
             raise ValueError(f"`weighting` should be 'diversity' or 'invariance', but got {weighting!r} instead.")
-        self.weighting, self.grow = weighting, grow
+        self.weighting, self.grow, self.readmit = weighting, grow, readmit
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"`rate` should be in [0, 1] (0: the controller never moves), but got {rate!r} instead.")
         for name, value in (("levels", levels), ("min_probes", min_probes)):
             if type(value) is not int or value < 1:
                 raise ValueError(f"`{name}` should be an integer >= 1, but got {value!r} instead.")
+        if type(probes) is not int or probes < 0:
+            raise ValueError(f"`probes` should be an integer >= 0 (0: chosen by the mode), but got {probes!r} instead.")
         super().__init__()
         self.levels, self.tolerance, self.augment_probability = levels, tolerance, augment_probability
-        self.forgetting, self.min_probes, self.rate = forgetting, min_probes, rate
+        self.forgetting, self.min_probes, self.rate, self.probes = forgetting, min_probes, rate, probes
         self._cells: tuple[list[int], list[float]] | None = None
         self._table_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clean_sum = self.probed_sum = self.change_sum = self.count = self.seen = None
@@ -143,6 +154,9 @@ class AffinityObjective(nn.Module, MetaObjective):
             for name in self._STATE:
                 if getattr(self, name) is not None:
                     setattr(self, name, getattr(self, name).to(device))
+        repeats = self.probes or (4 if meta.mode == "class" else 1)
+        clean_images, clean_labels = images, labels
+        images, labels = images.repeat(repeats, 1, 1, 1), labels.repeat(repeats)
         batch = images.shape[0]
         cell = torch.randperm(cells, device=device).repeat(batch // cells + 1)[:batch]
         table, levels = self._table(meta, device)
@@ -155,7 +169,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         was_training = model.training
         model.eval()
         try:
-            clean = torch.softmax(model(images).float(), dim=1).gather(1, labels[:, None]).squeeze(1)
+            clean = torch.softmax(model(clean_images).float(), dim=1).gather(1, clean_labels[:, None]).squeeze(1)
+            clean = clean.repeat(repeats)
             probed = torch.softmax(model(augmented).float(), dim=1).gather(1, labels[:, None]).squeeze(1)
         finally:
             model.train(was_training)
@@ -170,13 +185,13 @@ class AffinityObjective(nn.Module, MetaObjective):
         """Per cell, the relative drop of the true class's probability: ``1 - sum(probed) / sum(clean)``.
 
         Per class (``[classes, cells]``), each class's sums are shrunk towards the rate of all classes by
-        ``min_probes`` probes' worth, so a class probed a few times reads as the others do until its own probes
-        say otherwise."""
+        :data:`PRIOR_PROBES` probes' worth, so a class probed once or twice reads mostly as the others do until
+        its own probes say otherwise."""
         clean, probed = self.clean_sum, self.probed_sum
         if clean.dim() == 2:
             count = self.count.sum(dim=0).clamp_min(1e-12)
-            clean = clean + self.min_probes * clean.sum(dim=0) / count
-            probed = probed + self.min_probes * probed.sum(dim=0) / count
+            clean = clean + PRIOR_PROBES * clean.sum(dim=0) / count
+            probed = probed + PRIOR_PROBES * probed.sum(dim=0) / count
         return 1.0 - probed / clean.clamp_min(1e-12)
 
     # ------------------------------------------------------------------------------------------------ the target
@@ -202,7 +217,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         last = (tolerated - 1).clamp_min(0)[..., None]
         kept = tolerated > 0
         if self.kept_ops is not None:  # growing: the burn-in's ops, never below the burn-in's magnitudes
-            kept = self.kept_ops.view_as(kept)
+            kept = (self.kept_ops.view_as(kept) | kept) if self.readmit else self.kept_ops.view_as(kept)
         slack = 1.0 - cost.gather(-1, last).squeeze(-1).clamp_min(0.0) / self.tolerance
         weight = change.gather(-1, last).squeeze(-1) * (slack if self.weighting == "invariance" else 1.0)
         weight = torch.where(kept, weight.clamp_min(1e-6), torch.zeros_like(weight))

@@ -111,6 +111,7 @@ def test_its_state_round_trips_through_the_state_dict():
 def test_it_is_built_by_name_with_its_settings():
     assert set(objective_arguments("affinity")) == {
         "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting", "grow",
+        "readmit", "probes",
     }  # fmt: skip
     objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
     assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)
@@ -180,17 +181,21 @@ def test_per_class_costs_give_each_class_its_own_target_and_pull_moves_its_offse
 
 
 def test_a_class_probed_a_few_times_reads_as_all_classes_do():
-    objective = AffinityObjective(min_probes=8)
+    objective = AffinityObjective()
     objective.clean_sum = torch.tensor([[1.0], [100.0]])
     objective.probed_sum = torch.tensor([[0.0], [100.0]])  # class 0: one probe that cost everything
     objective.count = torch.tensor([[1.0], [100.0]])
     cost = objective.costs()
-    assert 0.1 < cost[0, 0] < 0.15 and 0.0 < cost[1, 0] < 1e-3  # alone: 1.0 and 0.0
+    # alone: 1.0 and 0.0; all classes: 1 / 101; class 0 with 2 probes' worth of it: (1 + 2 / 101) / 3
+    assert cost[0, 0] == pytest.approx((1 + 2 / 101) / 3, abs=1e-4) and 0.0 < cost[1, 0] < 1e-3
 
 
 def test_observe_in_class_mode_counts_each_probe_in_its_class():
     meta = MetaNetwork(ops=["identity", "flip_y"], mode="class", num_classes=3)
-    objective = AffinityObjective(min_probes=1)
+    objective = AffinityObjective(min_probes=1)  # probes 0: four per image in class mode
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
     objective.observe(meta, model, torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 2, 2, 1]))
-    assert objective.seen.tolist() == [[3.0], [1.0], [2.0]]
+    assert objective.seen.tolist() == [[12.0], [4.0], [8.0]]
+    once = AffinityObjective(min_probes=1, probes=1)
+    once.observe(meta, model, torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 2, 2, 1]))
+    assert once.seen.tolist() == [[3.0], [1.0], [2.0]]

@@ -298,3 +298,27 @@ def test_a_policy_file_is_not_a_tree(tmp_path):
     with pytest.raises(PolicyError, match="`num_classes` is required but missing"):
         load_meta_tree(path)
     assert load_policy(path).name
+
+
+def test_a_class_tree_groups_classes_with_alike_policies_into_a_balanced_tree():
+    """Ten classes, three kinds of policy (flip always, some of the time, never): three leaves, 2 deep."""
+    meta = MetaNetwork(ops=OPS, mode="class", num_classes=10, num_steps=1)
+    size = meta.op_logits.numel()
+    with torch.no_grad():
+        offsets = meta.adapter.table[:, 1 : 1 + size].view(10, *meta.op_logits.shape)
+        offsets[..., 0] = 6.0
+        offsets[[0, 4, 7], ..., 1] = 12.0  # flip
+        offsets[[1, 5], ..., 1] = 6.0  # flip some of the time
+    labels = torch.arange(300) % 10
+    images = torch.rand(300, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    tree = fit_meta_tree(meta, images, labels, images[:100], labels[:100], max_leaves=8)
+    leaves = [node for node in tree.nodes if node.kind == "leaf"]
+    assert len(leaves) == 3 and tree.depth == 2 and tree.fidelity == 1.0
+    chance = {
+        int(label): _chance(tree.leaf_policy(int(leaf)), "flip_x")
+        for label, leaf in enumerate(tree.route(image_features(images[:10]), labels[:10]))
+    }
+    kind = ["always" if chance[c] > 0.99 else "never" if chance[c] < 0.01 else "sometimes" for c in range(10)]
+    assert kind == ["always", "sometimes", "never", "never", "always", "sometimes", "never", "always", "never", "never"]
+    few = fit_meta_tree(meta, images, labels, images[:100], labels[:100], max_depth=1)
+    assert len(few.nodes) == 3 and few.fidelity < 1.0  # two leaves for three kinds: two kinds merged
