@@ -1,7 +1,7 @@
 """The ``augmeta`` command: check, describe, preview, export and compare policy files.
 
-``augmeta validate FILE...`` checks policy files and names every bad field; ``describe``, ``show``, ``export`` and
-``diff`` are described by ``augmeta COMMAND --help``. Their helpers live in :mod:`augmeta.export`.
+``augmeta validate FILE...`` checks policy files (and meta-trees) and names every bad field; ``describe``, ``show``,
+``export`` and ``diff`` are described by ``augmeta COMMAND --help``. Their helpers live in :mod:`augmeta.export`.
 """
 
 from __future__ import annotations
@@ -68,8 +68,21 @@ def _show(args: argparse.Namespace) -> int:
 
     from augmeta.export.preview import load_preview_images, policy_grid, save_png
 
-    policy = load_policy(args.file)
     images = load_preview_images(args.images or args.dataset, args.rows)
+    if _is_meta_tree(args.file):  # one grid per leaf, each of the leaf's policy
+        from augmeta.meta.tree import load_meta_tree
+
+        tree = load_meta_tree(args.file)
+        output = Path(args.output)
+        for leaf, node in enumerate(tree.nodes):
+            if node.kind != "leaf":
+                continue
+            generator = torch.Generator().manual_seed(args.seed)
+            grid = policy_grid(tree.policies[node.policy], images, args.draws, generator)
+            path = save_png(grid, output.with_name(f"{output.stem}_leaf{leaf}{output.suffix}"))
+            print(f"wrote {path}: leaf {leaf}, {images.shape[0]} images x (original + {args.draws} draws)")
+        return 0
+    policy = load_policy(args.file)
     generator = torch.Generator().manual_seed(args.seed)
     path = save_png(policy_grid(policy, images, args.draws, generator), args.output)
     print(f"wrote {path}: {images.shape[0]} images x (original + {args.draws} draws)")
@@ -130,16 +143,20 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="augmeta", description="Work with augmeta policy files.")
     commands = parser.add_subparsers(dest="command", required=True)
-    validate = commands.add_parser("validate", help="check policy files; exit 1 if any is invalid")
-    validate.add_argument("files", nargs="+", metavar="FILE", help="policy files (.json, .yaml)")
+    validate = commands.add_parser("validate", help="check policy (or meta-tree) files; exit 1 if any is invalid")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="policy files (.json, .yaml) or meta_tree.json")
     validate.set_defaults(run=_validate)
 
-    describe = commands.add_parser("describe", help="print sub-policies, weights, op frequencies and strength")
-    describe.add_argument("file", metavar="FILE", help="policy file")
+    describe = commands.add_parser(
+        "describe", help="print sub-policies, weights, op frequencies and strength (a meta-tree: its splits and leaves)"
+    )
+    describe.add_argument("file", metavar="FILE", help="policy file or meta_tree.json")
     describe.set_defaults(run=_describe)
 
-    show = commands.add_parser("show", help="write a PNG grid: rows are images, columns draws (original first)")
-    show.add_argument("file", metavar="FILE", help="policy file")
+    show = commands.add_parser(
+        "show", help="write a PNG grid: rows are images, columns draws (original first); a meta-tree: one per leaf"
+    )
+    show.add_argument("file", metavar="FILE", help="policy file or meta_tree.json (writes OUTPUT_leaf<N>.png)")
     source = show.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=("digits", "fashion_mnist"), default="digits", help="built-in images")
     source.add_argument("--images", metavar="DIR", help="a folder of images instead (RGB, resized to the first)")

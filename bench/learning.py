@@ -322,6 +322,19 @@ def report(results: list[dict], tasks: list[str]) -> list[str]:
                 kept = [f"{op} {r['policy'][f'p_{op}']:.2f}" for op in ops if r["policy"][f"p_{op}"] >= 0.01]
                 rotate = r["policy"].get("m_rotate")
                 print(f"  seed {r['seed']}: " + ", ".join(kept) + (f"; m_rotate {rotate:.2f}" if rotate else ""))
+        classed = [r for r in rows if r["arm"] == "joint_class" and "per_class_flip_x" in r]
+        if classed:
+            print("\nclass-mode controller, P(flip_x) per step for each class, per seed (tree fidelity):")
+            for r in classed:
+                print(
+                    f"  seed {r['seed']}: "
+                    + " ".join(f"{p:.2f}" for p in r["per_class_flip_x"])
+                    + f" ({r['fidelity']:.2f})"
+                )
+            for arm, base in (("joint_class", "joint"), ("tree", "joint"), ("class_oracle", "joint")):
+                diff, se, n = _paired(results, task, arm, base)
+                if n:
+                    print(f"{task}: {arm}_minus_{base}={diff:.2f} +/- {se:.2f} seeds={n}")
         control = _paired(results, task, "control", "frozen")
         if control[2]:
             print(f"\n{task}: control_minus_frozen={control[0]:.2f} +/- {control[1]:.2f} seeds={control[2]}")

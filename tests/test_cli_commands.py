@@ -161,3 +161,50 @@ class TestDiff:
         lines = capsys.readouterr().out.splitlines()
         assert lines[0] == "subpolicies[0].steps[0].ops[0].magnitude: 0.0 in A, 0.4444444444444444 in B"
         assert all(re.match(r"^subpolicies\[\d+\]", line) for line in lines)
+
+
+class TestMetaTree:
+    """``validate``, ``describe`` and ``show`` read a meta_tree.json as well as a policy file."""
+
+    @pytest.fixture
+    def tree_file(self, tmp_path):
+        from augmeta.meta import MetaTree
+
+        policy = json.loads((POLICY_DIR / "autoaugment_svhn.json").read_text(encoding="utf-8"))
+        tree = MetaTree.from_dict(
+            {
+                "schema_version": 1,
+                "name": "two_leaves",
+                "num_classes": 10,
+                "nodes": [
+                    {"kind": "split", "feature": "label", "classes": [1, 7], "left": 1, "right": 2},
+                    {"kind": "leaf", "policy": 0, "samples": 40},
+                    {"kind": "leaf", "policy": 0, "samples": 160},
+                ],
+                "policies": [policy],
+                "fidelity": 0.75,
+                "provenance": {"source": "test", "method": "hand-made"},
+            }
+        )
+        return tree.save(tmp_path / "meta_tree.json")
+
+    def test_validate_and_describe(self, tree_file, capsys):
+        assert main(["validate", str(tree_file)]) == 0
+        assert capsys.readouterr().out == f"ok   {tree_file}: meta-tree 'two_leaves', 3 nodes, 1 leaf policies\n"
+        assert main(["describe", str(tree_file)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[:2] == ["meta-tree 'two_leaves': 3 nodes, depth 1, 10 classes, fidelity 0.750", "label in [1, 7]?"]
+        assert lines[2].startswith("  yes: leaf 1: 'autoaugment_svhn': ")
+
+    def test_a_bad_tree_names_its_field(self, tree_file, capsys):
+        data = json.loads(tree_file.read_text(encoding="utf-8"))
+        data["nodes"][0]["classes"] = [12]
+        tree_file.write_text(json.dumps(data), encoding="utf-8")
+        assert main(["validate", str(tree_file)]) == 1
+        assert "`nodes[0].classes` should be labels below num_classes = 10, but got [12]" in capsys.readouterr().err
+
+    def test_show_draws_one_grid_per_leaf(self, tree_file, tmp_path, capsys):
+        output = tmp_path / "grid.png"
+        assert main(["show", str(tree_file), "-n", "2", "--draws", "2", "-o", str(output)]) == 0
+        assert sorted(p.name for p in tmp_path.glob("grid_leaf*.png")) == ["grid_leaf1.png", "grid_leaf2.png"]
+        assert "leaf 2, 2 images x (original + 2 draws)" in capsys.readouterr().out
