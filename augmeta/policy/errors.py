@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-__all__ = ["PolicyError", "field_path", "from_validation_error"]
+__all__ = ["MAX_SHOWN", "PolicyError", "field_path", "from_validation_error", "shown"]
 
 
 class PolicyError(ValueError):
@@ -27,14 +27,40 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return path or "<policy>"
 
 
+#: The most characters of a value a message shows (a huge value is cut, with how long it was).
+MAX_SHOWN = 200
+
+
+class _Shown:
+    """A value as a message shows it: its ``repr``, cut to :data:`MAX_SHOWN` characters."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return shown(self.value)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut to :data:`MAX_SHOWN` characters (a container is cut before it is printed whole)."""
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > MAX_SHOWN:
+        return f"<{type(value).__name__} of {len(value)} items>"
+    text = repr(value)
+    if len(text) > MAX_SHOWN:
+        return f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
+    return text
+
+
 def _describe(error: dict[str, Any]) -> str:
     path = field_path(error["loc"])
-    kind, value = error["type"], error.get("input")
+    kind, value = error["type"], _Shown(error.get("input"))
     if kind == "missing":
         return f"`{path}` is required but missing."
     if kind == "extra_forbidden":
         return f"`{path}` is not a field of the policy format (got value {value!r}); remove it or check its spelling."
     message = error["msg"].removeprefix("Value error, ")
+    if len(message) > 4 * MAX_SHOWN:  # a validator's own message quoting a huge value
+        message = message[: 4 * MAX_SHOWN] + "..."
     if error["type"] == "value_error":
         return f"`{path}` {message}"
     message = message.replace("Input should", "should", 1)

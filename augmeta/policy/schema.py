@@ -15,9 +15,30 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 from augmeta.ops import OPS
 
-__all__ = ["SCHEMA_VERSION", "OpChoice", "PolicyModel", "Provenance", "Step", "SubPolicy", "UniformMagnitude"]
+__all__ = [
+    "MAX_LEVELS",
+    "MAX_OPS_PER_STEP",
+    "MAX_STEPS",
+    "MAX_SUBPOLICIES",
+    "MAX_WEIGHT",
+    "SCHEMA_VERSION",
+    "OpChoice",
+    "PolicyModel",
+    "Provenance",
+    "Step",
+    "SubPolicy",
+    "UniformMagnitude",
+]
 
 SCHEMA_VERSION = 1
+
+#: Limits of the format, which keep reading, describing and applying a file bounded in time and memory (the tables
+#: :meth:`augmeta.Policy.apply` builds are sub-policies x steps x ops).
+MAX_SUBPOLICIES = 1024
+MAX_STEPS = 32
+MAX_OPS_PER_STEP = 64
+MAX_LEVELS = 1024
+MAX_WEIGHT = 1e6
 
 _CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
@@ -26,9 +47,9 @@ class _Model(BaseModel):
     model_config = _CONFIG
 
 
-def _check_non_negative(value: float) -> float:
-    if value < 0:
-        raise ValueError(f"should be >= 0, but got {value!r} instead.")
+def _check_weight(value: float) -> float:
+    if not 0 <= value <= MAX_WEIGHT:
+        raise ValueError(f"should be in [0, {MAX_WEIGHT:g}] (only ratios matter), but got {value!r} instead.")
     return value
 
 
@@ -53,8 +74,8 @@ class UniformMagnitude(_Model):
     @field_validator("levels")
     @classmethod
     def _at_least_two(cls, value: int | None) -> int | None:
-        if value is not None and value < 2:
-            raise ValueError(f"should be an integer >= 2 or null, but got {value!r} instead.")
+        if value is not None and not 2 <= value <= MAX_LEVELS:
+            raise ValueError(f"should be an integer in [2, {MAX_LEVELS}] or null, but got {value!r} instead.")
         return value
 
     @model_validator(mode="after")
@@ -91,8 +112,8 @@ class OpChoice(_Model):
 
     @field_validator("weight")
     @classmethod
-    def _non_negative(cls, value: float) -> float:
-        return _check_non_negative(value)
+    def _bounded_weight(cls, value: float) -> float:
+        return _check_weight(value)
 
     @field_validator("magnitude")
     @classmethod
@@ -132,7 +153,7 @@ class Step(_Model):
     """Fire with probability ``p``, then apply one of ``ops`` drawn by weight."""
 
     p: float
-    ops: list[OpChoice] = Field(min_length=1)
+    ops: list[OpChoice] = Field(min_length=1, max_length=MAX_OPS_PER_STEP)
 
     @field_validator("p")
     @classmethod
@@ -149,12 +170,12 @@ class SubPolicy(_Model):
     """A sequence of steps, picked among the policy's sub-policies by ``weight``."""
 
     weight: float = 1.0
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
 
     @field_validator("weight")
     @classmethod
-    def _non_negative(cls, value: float) -> float:
-        return _check_non_negative(value)
+    def _bounded_weight(cls, value: float) -> float:
+        return _check_weight(value)
 
 
 class Provenance(_Model):
@@ -175,7 +196,7 @@ class PolicyModel(_Model):
     description: str = ""
     fill: list[float] = Field(default_factory=lambda: [0.0], min_length=1, max_length=3)
     interpolation: Literal["nearest", "bilinear"] = "nearest"
-    subpolicies: list[SubPolicy] = Field(min_length=1)
+    subpolicies: list[SubPolicy] = Field(min_length=1, max_length=MAX_SUBPOLICIES)
     provenance: Provenance
 
     @field_validator("schema_version")

@@ -199,7 +199,7 @@ def test_load_names_the_file_and_never_executes_anything(tmp_path):
         load_meta_tree(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema_version": NaN}')
-    with pytest.raises(PolicyError, match="not valid JSON"):
+    with pytest.raises(PolicyError, match=r"NaN is not a valid number in JSON \(line 1\)"):
         load_meta_tree(bad)
 
 

@@ -209,7 +209,7 @@ RULES = {
     ),
     "levels_below_two": (
         _set(op0, magnitude={"low": 0.0, "high": 1.0, "levels": 1}),
-        [f"`{OP}.magnitude.levels` should be an integer >= 2 or null, but got 1 instead."],
+        [f"`{OP}.magnitude.levels` should be an integer in [2, 1024] or null, but got 1 instead."],
     ),
     "low_above_high": (
         _set(op0, magnitude={"low": 0.8, "high": 0.2}),
@@ -252,9 +252,12 @@ RULES = {
     ),
     "negative_subpolicy_weight": (
         _set(_sub0, weight=-1.0),
-        ["`subpolicies[0].weight` should be >= 0, but got -1.0 instead."],
+        ["`subpolicies[0].weight` should be in [0, 1e+06] (only ratios matter), but got -1.0 instead."],
     ),
-    "negative_op_weight": (_set(op0, weight=-0.5), [f"`{OP}.weight` should be >= 0, but got -0.5 instead."]),
+    "negative_op_weight": (
+        _set(op0, weight=-0.5),
+        [f"`{OP}.weight` should be in [0, 1e+06] (only ratios matter), but got -0.5 instead."],
+    ),
     # schema versions
     "newer_schema_version": (
         _set(_top, schema_version=2),
@@ -387,7 +390,7 @@ def test_minimal_policy_and_defaults_are_valid(minimal_policy_dict):
 def test_json_non_finite_literals(literal, minimal_policy_dict, write_policy):
     text = json.dumps(minimal_policy_dict).replace('"p": 0.5', f'"p": {literal}')
     path = write_policy(text)
-    assert load_error(path) == invalid(path, f"not valid JSON ({literal} is not a valid number in a policy file).")
+    assert load_error(path) == invalid(path, f"{literal} is not a valid number in JSON (line 1).")
 
 
 def test_json_number_overflowing_to_infinity(minimal_policy_dict, write_policy):
