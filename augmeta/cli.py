@@ -22,7 +22,7 @@ def _is_meta_tree(path: str) -> bool:
     """A ``.json`` file whose top level has ``nodes``: a meta-tree (:mod:`augmeta.meta.tree`), not a policy."""
     import json
 
-    if Path(path).suffix.lower() != ".json":
+    if Path(path).suffix.lower() != ".json" or not Path(path).is_file():  # a pipe is never opened here
         return False
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -112,7 +112,12 @@ def _export(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from augmeta.export.describe import diff_policies
 
-    differences = diff_policies(load_policy(args.a), load_policy(args.b))
+    try:
+        a, b = load_policy(args.a), load_policy(args.b)
+    except PolicyError as error:  # trouble, not a difference: exit 2, as diff and cmp do
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    differences = diff_policies(a, b)
     for line in differences:
         print(line)
     if not differences:
@@ -168,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_export(commands)
 
-    diff = commands.add_parser("diff", help="list the fields where two policies differ; exit 1 if any")
+    diff = commands.add_parser(
+        "diff", help="list the fields where two policies differ; exit 0 if none, 1 if any, 2 if a file is invalid"
+    )
     diff.add_argument("a", metavar="A", help="first policy file")
     diff.add_argument("b", metavar="B", help="second policy file")
     diff.set_defaults(run=_diff)
@@ -181,8 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _validate(args)
     try:
         return args.run(args)
-    except (PolicyError, ValueError, FileNotFoundError, ImportError) as error:  # ExportError is a ValueError
+    except (PolicyError, ValueError, ImportError) as error:  # ExportError is a ValueError
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # an output that is a folder, under a file, or not writable; a missing input
+        where = f" {error.filename!r}" if error.filename else ""
+        print(f"error: cannot use{where}: {error.strerror or error}.", file=sys.stderr)
         return 1
 
 

@@ -208,3 +208,29 @@ class TestMetaTree:
         assert main(["show", str(tree_file), "-n", "2", "--draws", "2", "-o", str(output)]) == 0
         assert sorted(p.name for p in tmp_path.glob("grid_leaf*.png")) == ["grid_leaf1.png", "grid_leaf2.png"]
         assert "leaf 2, 2 images x (original + 2 draws)" in capsys.readouterr().out
+
+
+class TestErrors:
+    """Trouble is one line on stderr and an exit code, never a traceback or a hang."""
+
+    @pytest.mark.filterwarnings("ignore:albumentations export of op:UserWarning")
+    def test_an_output_that_is_a_folder_or_under_a_file(self, tmp_path, capsys):
+        assert main(["export", SVHN, "--to", "albumentations", "-o", str(tmp_path), "--image-size", "32", "32"]) == 1
+        assert capsys.readouterr().err.startswith("error: ")
+        (tmp_path / "file").write_text("x")
+        output = tmp_path / "file" / "out.json"
+        assert main(["export", SVHN, "--to", "albumentations", "-o", str(output), "--image-size", "32", "32"]) == 1
+        assert capsys.readouterr().err.startswith("error: cannot use ")
+
+    def test_diff_says_2_for_a_broken_file_and_1_for_a_difference(self, tmp_path, capsys):
+        broken = tmp_path / "broken.json"
+        broken.write_text("{", encoding="utf-8")
+        assert main(["diff", CIFAR, str(broken)]) == 2
+        assert "not valid JSON" in capsys.readouterr().err
+        assert main(["diff", CIFAR, SVHN]) == 1
+
+    def test_a_pipe_as_input_does_not_block(self, tmp_path, capsys):
+        fifo = tmp_path / "pipe.json"
+        os.mkfifo(fifo)
+        assert main(["describe", str(fifo)]) == 1
+        assert "is not a regular file" in capsys.readouterr().err

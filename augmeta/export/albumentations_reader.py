@@ -6,7 +6,6 @@ The file is parsed as data (JSON, or YAML with ``safe_load``); albumentations it
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -16,7 +15,9 @@ from typing import Any
 from augmeta.export.errors import ExportError
 from augmeta.export.plan import check_image_size
 from augmeta.ops import OPS
-from augmeta.policy import SCHEMA_VERSION, Policy
+from augmeta.policy import SCHEMA_VERSION, Policy, PolicyError
+from augmeta.policy.errors import shown
+from augmeta.policy.io import MAX_FILE_BYTES, parse_policy_text
 
 __all__ = ["from_albumentations"]
 
@@ -314,12 +315,14 @@ class _Reader:
 
 
 def _read_file(path: Path) -> Any:
+    """The file's data, read within the limits of policy files (size, nesting, no YAML aliases)."""
+    if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+        raise ExportError(f"{str(path)!r} is {path.stat().st_size} bytes, more than the {MAX_FILE_BYTES} allowed.")
+    if path.exists() and not path.is_file():
+        raise ExportError(f"{str(path)!r} is not a regular file.")
     text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        return yaml.safe_load(text)
-    return json.loads(text)
+    yaml_format = path.suffix.lower() in (".yaml", ".yml")
+    return parse_policy_text(text, f"file {str(path)!r}", yaml_format=yaml_format, kind="albumentations pipeline")
 
 
 def from_albumentations(
@@ -341,7 +344,20 @@ def from_albumentations(
         ExportError: the file is not an albumentations pipeline, or (``strict``) some transforms do not map;
             the message lists each with its path in the file and why.
     """
-    path = Path(path)
+    try:
+        return _from_albumentations(Path(path), image_size, strict)
+    except (ExportError, ImportError):
+        raise
+    except PolicyError as error:  # the file's syntax, or a policy its transforms do not make
+        raise ExportError(str(error)) from None
+    except Exception as error:  # a file no albumentations pipeline is made of: one error type, naming the file
+        raise ExportError(
+            f"{str(path)!r} is not a readable albumentations pipeline file ({type(error).__name__}: "
+            f"{shown(str(error))[1:-1]})."
+        ) from None
+
+
+def _from_albumentations(path: Path, image_size: tuple[int, int] | None, strict: bool) -> Policy:
     data = _read_file(path)
     if not isinstance(data, dict) or not isinstance(data.get("transform", data), dict):
         raise ExportError(f"{str(path)!r} is not an albumentations pipeline file (expected an object).")

@@ -31,7 +31,7 @@ from augmeta.meta import (
 )
 from augmeta.ops import OPS
 from augmeta.policy import Policy, load_policy
-from augmeta.policy.io import parse_policy_text
+from augmeta.policy.io import MAX_FILE_BYTES, parse_policy_text
 from augmeta.policy.published import PUBLISHED
 
 __all__ = ["FIXED_POLICIES", "AugMetaModule", "resolve_policy"]
@@ -57,7 +57,7 @@ def resolve_policy(policy: str) -> Policy | MetaTree | None:
             f"`policy` should be 'augmeta', 'none', one of {sorted(FIXED_POLICIES) + sorted(PUBLISHED)} or a policy "
             f"file, but got {policy!r} (no such file)."
         )
-    if Path(policy).suffix.lower() == ".json":
+    if Path(policy).suffix.lower() == ".json" and Path(policy).stat().st_size <= MAX_FILE_BYTES:
         source = f"file {policy!r}"
         try:
             data = parse_policy_text(Path(policy).read_text(encoding="utf-8"), source)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,10 +18,12 @@ __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_writer"]
 def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """A binary file handle whose content replaces ``path`` only when the block ends without an exception.
 
-    Readers see the old file or the new one, never a part of either; a failed write leaves no temporary file.
+    Readers see the old file or the new one, never a part of either; a failed write leaves no temporary file, and a
+    write killed before it could clean up (``kill -9``) leaves one that the next write of the same file removes.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, _mode_for(target))
@@ -31,6 +35,21 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: A temporary file older than this (seconds) belongs to no write in progress: writes take milliseconds.
+ORPHAN_AGE = 600.0
+
+
+def _remove_orphans(target: Path) -> None:
+    """Remove ``.NAME.*.tmp`` files that killed writes of ``target`` left behind."""
+    now = time.time()
+    for orphan in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            if now - orphan.stat().st_mtime > ORPHAN_AGE:
+                orphan.unlink()
+        except OSError:
+            pass  # another process removed it, or it is not ours to remove
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

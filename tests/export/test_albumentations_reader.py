@@ -147,3 +147,30 @@ class TestAutoAlbument:
         path.write_text("[1, 2]", encoding="utf-8")
         with pytest.raises(ExportError, match=re.escape(f"{str(path)!r} is not an albumentations pipeline file")):
             from_albumentations(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("missing.json", None, "No such file"),
+        ("broken.json", '{"transform": ', "not valid JSON"),
+        ("list.json", "[1, 2]", "is not an albumentations pipeline file (expected an object)"),
+        ("no_class.json", '{"transform": {"transforms": [{"p": 1}]}}', "has transforms with no augmeta op"),
+        (
+            "oneof_p0.json",
+            '{"transform": {"__class_fullname__": "Compose", "p": 1, "transforms": [{"__class_fullname__": "OneOf",'
+            ' "p": 0, "transforms": []}]}}',
+            "",
+        ),
+        ("deep.json", "[" * 2000 + "]" * 2000, "nested more than 32 levels deep"),
+        ("bomb.yaml", "a: &a [1, 2]\nb: [*a, *a]\n", "YAML aliases (*a, line 2) are not allowed"),
+        ("bad.yaml", "transform: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_file_is_one_export_error(name, text, message, tmp_path):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(ExportError) as info:
+        from_albumentations(path)
+    assert message in str(info.value)

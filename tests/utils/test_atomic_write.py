@@ -76,3 +76,22 @@ def test_permissions_are_those_of_an_ordinary_write(tmp_path):
         assert stat.S_IMODE(shared.stat().st_mode) == 0o664
     finally:
         os.umask(previous)
+
+
+def test_a_killed_writes_temporary_file_is_removed_by_the_next_write(tmp_path):
+    import os
+    import time
+
+    from augmeta.utils import atomic
+
+    target = tmp_path / "policy.json"
+    orphan = tmp_path / ".policy.json.abc123.tmp"
+    recent = tmp_path / ".policy.json.def456.tmp"  # perhaps another process writing right now: kept
+    other = tmp_path / ".other.json.abc123.tmp"
+    for path in (orphan, recent, other):
+        path.write_text("partial")
+    old = time.time() - atomic.ORPHAN_AGE - 5
+    os.utime(orphan, (old, old))
+    os.utime(other, (old, old))
+    atomic.atomic_write_text(target, "{}")
+    assert not orphan.exists() and recent.exists() and other.exists() and target.read_text() == "{}"
