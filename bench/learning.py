@@ -305,7 +305,7 @@ def report(results: list[dict], tasks: list[str]) -> list[str]:
         print(f"\n### {task} ({TASKS[task].dataset}); oracle: {oracle}\n")
         print("| arm | test acc % (mean +/- std) | val acc % | seeds | seconds |")
         print("|---|---|---|---|---|")
-        for arm in [*ARMS[:-1], "oracle*"]:
+        for arm in [*(a for a in ARMS if a != "oracle"), "oracle*"]:
             chosen = [r for r in rows if r["arm"] == arm]
             if not chosen:
                 continue
@@ -338,6 +338,8 @@ def report(results: list[dict], tasks: list[str]) -> list[str]:
         control = _paired(results, task, "control", "frozen")
         if control[2]:
             print(f"\n{task}: control_minus_frozen={control[0]:.2f} +/- {control[1]:.2f} seeds={control[2]}")
+            against = _paired(results, task, "joint", "control")
+            print(f"{task}: joint_minus_control={against[0]:.2f} +/- {against[1]:.2f} seeds={against[2]}")
         diff, se, n = _paired(results, task, "joint", "frozen")
         by_arm = {
             arm: {r["seed"]: r["test_acc"] for r in rows if r["arm"] == arm} for arm in ("joint", "frozen", "oracle*")
@@ -418,8 +420,8 @@ def main() -> None:
         results = [row for path in args.report for row in json.loads(path.read_text())["results"]]
         tasks = [t for t in TASKS if any(r["task"] == t for r in results)]
         print("\n".join(report(results, tasks)))
-        if args.plot:
-            plot_policies(results, tasks, args.plot)
+        if args.plot:  # the harmful task at its own dose only
+            plot_policies(results, [t for t in tasks if t not in DOSES or t == "harmful"], args.plot)
         return
     results = json.loads(args.out.read_text())["results"] if args.resume and args.out and args.out.exists() else []
     done = {(r["task"], r["arm"], r["seed"]) for r in results}
