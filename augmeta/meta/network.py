@@ -31,6 +31,8 @@ __all__ = ["DEFAULT_OPS", "DEFAULT_RANGES", "MODES", "MetaDraw", "MetaNetwork", 
 MODES = ("global", "class", "adaptive")
 #: The most classes a controller (and a meta-tree) takes: its tables grow with them.
 MAX_CLASSES = 10_000
+#: The most entries a controller's op table may hold (a saved network's sizes are checked before anything is built).
+MAX_TABLE = 10_000_000
 
 #: The ops a controller chooses from by default: torchvision's 14, cutout and both flips (whether a mirrored image is
 #: still of its class depends on the data, so the controller decides; the base recipe of a learned run has no flip).
@@ -150,6 +152,18 @@ class MetaNetwork(nn.Module):
             raise ValueError(
                 f"`num_classes` should be an integer in [1, {MAX_CLASSES}], but got {num_classes!r} instead."
             )
+        for name, value, most in (
+            ("num_subpolicies", num_subpolicies, 1024), ("num_steps", num_steps, 32), ("hidden", hidden, 4096)
+        ):  # fmt: skip
+            if type(value) is not int or not 1 <= value <= most:
+                raise ValueError(f"`{name}` should be an integer in [1, {most}], but got {value!r} instead.")
+        size = num_subpolicies * num_steps * len(ops) * (num_classes if mode == "class" else 1)
+        size *= 2 * hidden if mode == "adaptive" else 1  # the adapter's last layer
+        if size > MAX_TABLE:
+            raise ValueError(
+                f"The controller's tables should hold at most {MAX_TABLE} entries (sub-policies x steps x ops, x "
+                f"classes in class mode), but these settings ask for {size}."
+            )
         if magnitude_sampling not in ("uniform", "fixed"):
             raise ValueError(f"`magnitude_sampling` should be 'uniform' or 'fixed', but got {magnitude_sampling!r}.")
         for name, value in (("init_identity", init_identity), ("init_magnitude", init_magnitude)):
@@ -216,7 +230,10 @@ class MetaNetwork(nn.Module):
                 "The state dict should hold `_extra_state.config`, as `MetaNetwork.state_dict()` saves it, "
                 f"but its keys are {sorted(state)}."
             )
-        network = cls(**extra["config"])
+        try:
+            network = cls(**extra["config"])  # sizes checked before anything is built
+        except TypeError as error:
+            raise ValueError(f"The state dict's `_extra_state.config` is not a MetaNetwork's: {error}.") from None
         network.load_state_dict(state)
         return network
 

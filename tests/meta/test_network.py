@@ -264,3 +264,23 @@ def test_class_mode_round_trips_through_its_state_dict():
         meta.adapter.table.normal_()
     rebuilt = MetaNetwork.from_state_dict(meta.state_dict())
     assert rebuilt.mode == "class" and torch.equal(rebuilt.adapter.table, meta.adapter.table)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"num_subpolicies": 10**6}, "`num_subpolicies` should be an integer in [1, 1024], but got 1000000 instead."),
+        ({"hidden": 10**9}, "`hidden` should be an integer in [1, 4096], but got 1000000000 instead."),
+        (
+            {"num_subpolicies": 1024, "num_steps": 32, "mode": "class", "num_classes": 10_000},
+            "The controller's tables should hold at most 10000000 entries",
+        ),
+        ({"surprise": 1}, "The state dict's `_extra_state.config` is not a MetaNetwork's"),
+    ],
+)
+def test_a_saved_network_asking_for_huge_sizes_is_refused_before_it_is_built(change, message):
+    state = MetaNetwork(ops=["identity", "flip_x"]).state_dict()
+    state["_extra_state"] = {"config": {**state["_extra_state"]["config"], **change}}
+    with pytest.raises(ValueError) as info:
+        MetaNetwork.from_state_dict(state)
+    assert message in str(info.value)
