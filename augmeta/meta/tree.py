@@ -26,7 +26,7 @@ from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.ops import as_float_batch, restore_layout
 from augmeta.policy import Policy, PolicyError, Provenance
 from augmeta.policy.errors import from_validation_error
-from augmeta.policy.io import MAX_FILE_BYTES, parse_policy_text
+from augmeta.policy.io import parse_policy_text, read_text_file
 from augmeta.utils import atomic_write_text
 
 __all__ = [
@@ -351,18 +351,5 @@ def load_meta_tree(path: str | os.PathLike[str]) -> MetaTree:
     """Load and strictly validate a ``meta_tree.json``; raise :class:`augmeta.PolicyError` naming each bad field."""
     path = Path(path)
     source = f"file {str(path)!r}"
-    try:
-        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
-            raise PolicyError(f"Invalid meta-tree {source}: {path.stat().st_size} bytes, more than {MAX_FILE_BYTES}.")
-        if path.exists() and not path.is_file() and not path.is_dir():
-            raise PolicyError(f"Meta-tree file {str(path)!r} is not a regular file (a device or a pipe).")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"Meta-tree file {str(path)!r} does not exist.") from None
-    except IsADirectoryError:
-        raise PolicyError(f"Meta-tree file {str(path)!r} is a directory; expected a .json file.") from None
-    except UnicodeDecodeError as error:
-        raise PolicyError(f"Invalid meta-tree {source}: not UTF-8 text ({error}).") from None
-    except OSError as error:
-        raise PolicyError(f"Meta-tree file {str(path)!r} cannot be read: {error.strerror}.") from None
+    text = read_text_file(path, "meta-tree", "a .json file")
     return MetaTree.from_dict(parse_policy_text(text, source, kind="meta-tree"), source)

@@ -12,7 +12,7 @@ from typing import Any
 from augmeta.policy.errors import PolicyError
 from augmeta.policy.policy import Policy
 
-__all__ = ["MAX_FILE_BYTES", "load_policy", "parse_policy_text"]
+__all__ = ["MAX_FILE_BYTES", "load_policy", "parse_policy_text", "read_text_file"]
 
 #: The largest policy (or meta-tree) file read: the biggest published policy is a few kilobytes.
 MAX_FILE_BYTES = 2 * 2**20
@@ -113,6 +113,28 @@ def _check_yaml_keys(node: Any, source: str, kind: str) -> None:
             stack += node.value
 
 
+def read_text_file(path: Path, kind: str, expected: str) -> str:
+    """The UTF-8 text of a ``kind`` file (``policy``, ``meta-tree``); :class:`PolicyError` when it is missing, a
+    folder (``expected`` says what was), a pipe or a device, larger than :data:`MAX_FILE_BYTES` or unreadable."""
+    source, name = f"file {str(path)!r}", f"{kind[0].upper()}{kind[1:]} file {str(path)!r}"
+    try:
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise PolicyError(
+                f"Invalid {kind} {source}: {path.stat().st_size} bytes, more than the {MAX_FILE_BYTES} allowed."
+            )
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise PolicyError(f"{name} is not a regular file (a device or a pipe).")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{name} does not exist.") from None
+    except IsADirectoryError:
+        raise PolicyError(f"{name} is a directory; expected {expected}.") from None
+    except UnicodeDecodeError as error:
+        raise PolicyError(f"Invalid {kind} {source}: not UTF-8 text ({error}).") from None
+    except OSError as error:
+        raise PolicyError(f"{name} cannot be read: {error.strerror}.") from None
+
+
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Load and strictly validate a policy file (``.json``, or ``.yaml``/``.yml``).
 
@@ -122,21 +144,6 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     """
     path = Path(path)
     source = f"file {str(path)!r}"
-    try:
-        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
-            raise PolicyError(
-                f"Invalid policy {source}: {path.stat().st_size} bytes, more than the {MAX_FILE_BYTES} allowed."
-            )
-        if path.exists() and not path.is_file() and not path.is_dir():
-            raise PolicyError(f"Policy file {str(path)!r} is not a regular file (a device or a pipe).")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"Policy file {str(path)!r} does not exist.") from None
-    except IsADirectoryError:
-        raise PolicyError(f"Policy file {str(path)!r} is a directory; expected a .json or .yaml file.") from None
-    except UnicodeDecodeError as error:
-        raise PolicyError(f"Invalid policy {source}: not UTF-8 text ({error}).") from None
-    except OSError as error:
-        raise PolicyError(f"Policy file {str(path)!r} cannot be read: {error.strerror}.") from None
+    text = read_text_file(path, "policy", "a .json or .yaml file")
     data = parse_policy_text(text, source, yaml_format=path.suffix.lower() in (".yaml", ".yml"))
     return Policy.from_dict(data, source)
