@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.ops import as_float_batch, restore_layout
-from augmeta.policy import Policy, PolicyError, Provenance
-from augmeta.policy.errors import from_validation_error
+from augmeta.policy import Policy, Provenance
+from augmeta.policy.errors import validated
 from augmeta.policy.io import parse_policy_text, read_text_file
+from augmeta.policy.schema import StrictModel
 from augmeta.utils import atomic_write_text
 
 __all__ = [
@@ -46,13 +47,10 @@ MAX_TREE_NODES = 255
 MAX_TREE_DEPTH = 8
 MAX_TREE_CLASSES = 10_000
 
-_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
-
-class SplitNode(BaseModel):
+class SplitNode(StrictModel):
     """Send an image left when ``feature <= threshold`` (an image feature) or when its label is in ``classes``."""
 
-    model_config = _CONFIG
     kind: Literal["split"]
     feature: str
     threshold: float | None = None
@@ -87,10 +85,9 @@ class SplitNode(BaseModel):
         return self
 
 
-class LeafNode(BaseModel):
+class LeafNode(StrictModel):
     """Augment the images that reach it with ``policies[policy]``; ``samples``: training images that reached it."""
 
-    model_config = _CONFIG
     kind: Literal["leaf"]
     policy: int
     samples: int = 0
@@ -109,10 +106,9 @@ Node = Annotated[
 ]
 
 
-class MetaTreeModel(BaseModel):
+class MetaTreeModel(StrictModel):
     """The file format; :class:`MetaTree` adds routing, applying and saving."""
 
-    model_config = _CONFIG
     schema_version: int
     name: str
     description: str = ""
@@ -199,14 +195,7 @@ class MetaTree(MetaTreeModel):
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "from a dict") -> MetaTree:
-        if not isinstance(data, dict):
-            raise PolicyError(
-                f"Invalid meta-tree {source}: the top level should be an object, but got {type(data).__name__}."
-            )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as error:
-            raise from_validation_error(error, source, kind="meta-tree") from None
+        return validated(cls, data, source, kind="meta-tree")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

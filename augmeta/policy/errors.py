@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-__all__ = ["MAX_SHOWN", "PolicyError", "field_path", "from_validation_error", "shown"]
+__all__ = ["MAX_SHOWN", "PolicyError", "field_path", "from_validation_error", "shown", "validated"]
 
 
 class PolicyError(ValueError):
@@ -65,6 +65,16 @@ def _describe(error: dict[str, Any]) -> str:
         return f"`{path}` {message}"
     message = message.replace("Input should", "should", 1)
     return f"`{path}` {message}, but got {value!r} instead."
+
+
+def validated(model: type[BaseModel], data: Any, source: str, kind: str = "policy") -> Any:
+    """``model`` validated from ``data`` (a parsed file); one :class:`PolicyError` naming each bad field."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"Invalid {kind} {source}: the top level should be an object, but got {type(data).__name__}.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise from_validation_error(error, source, kind) from None
 
 
 def from_validation_error(error: ValidationError, source: str, kind: str = "policy") -> PolicyError:

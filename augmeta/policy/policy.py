@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import PrivateAttr, ValidationError
+from pydantic import PrivateAttr
 
 from augmeta.ops import as_float_batch, restore_layout
 from augmeta.policy.applier import apply_draws
-from augmeta.policy.errors import PolicyError, from_validation_error
+from augmeta.policy.errors import validated
 from augmeta.policy.sampler import CompiledPolicy, Draws, compile_policy, sample
 from augmeta.policy.schema import PolicyModel
 from augmeta.utils import atomic_write_text
@@ -33,14 +33,7 @@ class Policy(PolicyModel):
     @classmethod
     def from_dict(cls, data: Any, source: str = "from a dict") -> Policy:
         """Validate ``data`` (the parsed file) strictly; raise :class:`PolicyError` naming each bad field."""
-        if not isinstance(data, dict):
-            raise PolicyError(
-                f"Invalid policy {source}: the top level should be an object, but got {type(data).__name__}."
-            )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as error:
-            raise from_validation_error(error, source) from None
+        return validated(cls, data, source)
 
     def __eq__(self, other: object) -> bool:
         """Policies are equal when their files would be: the per-device sampling cache is not compared."""

@@ -26,6 +26,7 @@ __all__ = [
     "PolicyModel",
     "Provenance",
     "Step",
+    "StrictModel",
     "SubPolicy",
     "UniformMagnitude",
 ]
@@ -43,7 +44,9 @@ MAX_WEIGHT = 1e6
 _CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """The strictness of every augmeta file format: unknown fields, coerced types and NaN are refused."""
+
     model_config = _CONFIG
 
 
@@ -59,7 +62,7 @@ def _check_unit_interval(value: float) -> float:
     return value
 
 
-class UniformMagnitude(_Model):
+class UniformMagnitude(StrictModel):
     """A magnitude drawn uniformly from ``[low, high]``; with ``levels`` from that many evenly spaced values."""
 
     low: float
@@ -94,7 +97,7 @@ Magnitude = Annotated[
 ]
 
 
-class OpChoice(_Model):
+class OpChoice(StrictModel):
     """One op a step may apply, with its weight among the step's ops, its magnitude, range and sign."""
 
     op: str
@@ -149,7 +152,7 @@ def _check_weights(weights: list[float], what: str) -> None:
         raise ValueError(f"should have {what} with a positive total, but got {weights!r} (total {total!r}) instead.")
 
 
-class Step(_Model):
+class Step(StrictModel):
     """Fire with probability ``p``, then apply one of ``ops`` drawn by weight."""
 
     p: float
@@ -166,7 +169,7 @@ class Step(_Model):
         return self
 
 
-class SubPolicy(_Model):
+class SubPolicy(StrictModel):
     """A sequence of steps, picked among the policy's sub-policies by ``weight``."""
 
     weight: float = 1.0
@@ -178,7 +181,7 @@ class SubPolicy(_Model):
         return _check_weight(value)
 
 
-class Provenance(_Model):
+class Provenance(StrictModel):
     """Where a policy comes from: ``source`` (a paper, a library, a run) and free-form details."""
 
     source: str
@@ -188,7 +191,7 @@ class Provenance(_Model):
     metrics: dict[str, float] = Field(default_factory=dict)
 
 
-class PolicyModel(_Model):
+class PolicyModel(StrictModel):
     """The file format; :class:`augmeta.Policy` adds sampling, applying and saving."""
 
     schema_version: int
