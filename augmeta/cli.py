@@ -18,31 +18,17 @@ __all__ = ["main"]
 EXPORT_TARGETS = ("torchvision-stock", "albumentations", "albumentations-yaml")
 
 
-def _is_meta_tree(path: str) -> bool:
-    """A ``.json`` file whose top level has ``nodes``: a meta-tree (:mod:`augmeta.meta.tree`), not a policy."""
-    import json
-
-    if Path(path).suffix.lower() != ".json" or not Path(path).is_file():  # a pipe is never opened here
-        return False
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False  # the policy loader says what is wrong with it
-    return isinstance(data, dict) and "nodes" in data
-
-
 def _validate(args: argparse.Namespace) -> int:
-    from augmeta.meta.tree import load_meta_tree
+    from augmeta.meta.tree import MetaTree, load_policy_or_meta_tree
 
     failed = 0
     for path in args.files:
         try:
-            if _is_meta_tree(path):
-                tree = load_meta_tree(path)
-                summary = f"meta-tree {tree.name!r}, {len(tree.nodes)} nodes, {len(tree.policies)} leaf policies"
+            loaded = load_policy_or_meta_tree(path)
+            if isinstance(loaded, MetaTree):
+                summary = f"meta-tree {loaded.name!r}, {len(loaded.nodes)} nodes, {len(loaded.policies)} leaf policies"
             else:
-                policy = load_policy(path)
-                summary = f"{policy.name!r}, {len(policy.subpolicies)} sub-policies"
+                summary = f"{loaded.name!r}, {len(loaded.subpolicies)} sub-policies"
         except PolicyError as error:
             failed += 1
             print(f"FAIL {error}", file=sys.stderr)
@@ -53,13 +39,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _describe(args: argparse.Namespace) -> int:
     from augmeta.export.describe import describe_policy
+    from augmeta.meta.tree import MetaTree, load_policy_or_meta_tree
 
-    if _is_meta_tree(args.file):
-        from augmeta.meta.tree import load_meta_tree
-
-        print(load_meta_tree(args.file).describe())
-        return 0
-    print(describe_policy(load_policy(args.file)), end="")
+    loaded = load_policy_or_meta_tree(args.file)
+    print(loaded.describe() + "\n" if isinstance(loaded, MetaTree) else describe_policy(loaded), end="")
     return 0
 
 
@@ -67,12 +50,12 @@ def _show(args: argparse.Namespace) -> int:
     import torch
 
     from augmeta.export.preview import load_preview_images, policy_grid, save_png
+    from augmeta.meta.tree import MetaTree, load_policy_or_meta_tree
 
     images = load_preview_images(args.images or args.dataset, args.rows)
-    if _is_meta_tree(args.file):  # one grid per leaf, each of the leaf's policy
-        from augmeta.meta.tree import load_meta_tree
-
-        tree = load_meta_tree(args.file)
+    loaded = load_policy_or_meta_tree(args.file)
+    if isinstance(loaded, MetaTree):  # one grid per leaf, each of the leaf's policy
+        tree = loaded
         output = Path(args.output)
         for leaf, node in enumerate(tree.nodes):
             if node.kind != "leaf":
@@ -82,9 +65,8 @@ def _show(args: argparse.Namespace) -> int:
             path = save_png(grid, output.with_name(f"{output.stem}_leaf{leaf}{output.suffix}"))
             print(f"wrote {path}: leaf {leaf}, {images.shape[0]} images x (original + {args.draws} draws)")
         return 0
-    policy = load_policy(args.file)
     generator = torch.Generator().manual_seed(args.seed)
-    path = save_png(policy_grid(policy, images, args.draws, generator), args.output)
+    path = save_png(policy_grid(loaded, images, args.draws, generator), args.output)
     print(f"wrote {path}: {images.shape[0]} images x (original + {args.draws} draws)")
     return 0
 

@@ -29,9 +29,9 @@ from augmeta.meta import (
     image_features,
     objective_settings,
 )
+from augmeta.meta.tree import load_policy_or_meta_tree
 from augmeta.ops import OPS
-from augmeta.policy import Policy, load_policy
-from augmeta.policy.io import MAX_FILE_BYTES, parse_policy_text
+from augmeta.policy import Policy
 from augmeta.policy.published import PUBLISHED
 
 __all__ = ["FIXED_POLICIES", "AugMetaModule", "resolve_policy"]
@@ -57,15 +57,7 @@ def resolve_policy(policy: str) -> Policy | MetaTree | None:
             f"`policy` should be 'augmeta', 'none', one of {sorted(FIXED_POLICIES) + sorted(PUBLISHED)} or a policy "
             f"file, but got {policy!r} (no such file)."
         )
-    if Path(policy).suffix.lower() == ".json" and Path(policy).stat().st_size <= MAX_FILE_BYTES:
-        source = f"file {policy!r}"
-        try:
-            data = parse_policy_text(Path(policy).read_text(encoding="utf-8"), source)
-        except (OSError, UnicodeDecodeError):
-            data = None  # load_policy says what is wrong with it
-        if isinstance(data, dict) and "nodes" in data:
-            return MetaTree.from_dict(data, source)
-    return load_policy(policy)
+    return load_policy_or_meta_tree(policy)
 
 
 class AugMetaModule(pl.LightningModule):

@@ -24,7 +24,7 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.ops import as_float_batch, restore_layout
-from augmeta.policy import Policy, Provenance
+from augmeta.policy import Policy, Provenance, load_policy
 from augmeta.policy.errors import validated
 from augmeta.policy.io import parse_policy_text, read_text_file
 from augmeta.policy.schema import StrictModel
@@ -39,6 +39,7 @@ __all__ = [
     "MetaTreeAugmentation",
     "SplitNode",
     "load_meta_tree",
+    "load_policy_or_meta_tree",
 ]
 
 TREE_SCHEMA_VERSION = 1
@@ -342,3 +343,19 @@ def load_meta_tree(path: str | os.PathLike[str]) -> MetaTree:
     source = f"file {str(path)!r}"
     text = read_text_file(path, "meta-tree", "a .json file")
     return MetaTree.from_dict(parse_policy_text(text, source, kind="meta-tree"), source)
+
+
+def load_policy_or_meta_tree(path: str | os.PathLike[str]) -> Policy | MetaTree:
+    """A policy file, or a meta-tree when it is JSON whose top level has ``nodes``: the file read and parsed once.
+
+    Raises:
+        PolicyError: as :func:`augmeta.load_policy` and :func:`load_meta_tree` do.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        return load_policy(path)
+    source = f"file {str(path)!r}"
+    data = parse_policy_text(read_text_file(path, "policy", "a .json or .yaml file"), source)
+    if isinstance(data, dict) and "nodes" in data:
+        return MetaTree.from_dict(data, source)
+    return Policy.from_dict(data, source)
