@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.ops import as_float_batch, restore_layout
@@ -194,9 +194,19 @@ class MetaTree(MetaTreeModel):
     """A meta-tree (see the module docstring for the format); build with :meth:`from_dict` or
     :func:`load_meta_tree`, both of which raise :class:`augmeta.PolicyError` naming each bad field."""
 
+    _tables_by_device: dict[str, tuple[torch.Tensor, ...]] = PrivateAttr(default_factory=dict)
+
     @classmethod
     def from_dict(cls, data: Any, source: str = "from a dict") -> MetaTree:
         return validated(cls, data, source, kind="meta-tree")
+
+    def __eq__(self, other: object) -> bool:
+        """Trees are equal when their files would be: the per-device routing tables are not compared."""
+        if not isinstance(other, MetaTreeModel):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # mutable-looking lists inside; compare with ==
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -220,9 +230,9 @@ class MetaTree(MetaTreeModel):
         node = torch.zeros(features.shape[0], dtype=torch.long, device=device)
         column, threshold, member, left, right, is_label = self._tables(device)
         labels = labels.long().to(device)
+        known = (labels >= 0) & (labels < member.shape[1])  # an unknown label is in no split's classes
         for _ in range(self.depth):
             value = features.gather(1, column[node][:, None]).squeeze(1)
-            known = (labels >= 0) & (labels < member.shape[1])  # an unknown label is in no split's classes
             in_classes = member[node, labels.clamp(0, member.shape[1] - 1)] & known
             go_left = torch.where(is_label[node], in_classes, value <= threshold[node])
             step = torch.where(go_left, left[node], right[node])
@@ -230,6 +240,13 @@ class MetaTree(MetaTreeModel):
         return node
 
     def _tables(self, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """The nodes as tensors on ``device`` (built once per device, as :meth:`augmeta.Policy.compiled` is)."""
+        key = str(torch.device(device))
+        if key not in self._tables_by_device:
+            self._tables_by_device[key] = tuple(t.to(device) for t in self._build_tables())
+        return self._tables_by_device[key]
+
+    def _build_tables(self) -> tuple[torch.Tensor, ...]:
         n = len(self.nodes)
         column, threshold = torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.float32)
         member = torch.zeros(n, self.num_classes, dtype=torch.bool)
@@ -244,7 +261,7 @@ class MetaTree(MetaTreeModel):
                 member[index, node.classes] = True
             else:
                 column[index], threshold[index] = FEATURE_NAMES.index(node.feature), node.threshold
-        return tuple(t.to(device) for t in (column, threshold, member, left, right, is_label))
+        return column, threshold, member, left, right, is_label
 
     def leaf_policy(self, leaf: int) -> Policy:
         return self.policies[self.nodes[leaf].policy]
