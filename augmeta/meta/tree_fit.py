@@ -100,7 +100,9 @@ def fit_meta_tree(
         return torch.cat([onehot, feature.double()], dim=1).numpy()
 
     if network.mode == "class":
-        nodes, leaf_of = _label_tree(labels, torch.as_tensor(group), torch.from_numpy(described), max_depth)
+        nodes, leaf_of = _label_tree(
+            labels, torch.as_tensor(group), torch.from_numpy(described), max_depth, network.num_classes
+        )
         reached = leaf_of[labels]
         predicted = [nodes[int(leaf)]["group"] for leaf in leaf_of[held_out_labels]]
         fidelity = float((torch.tensor(predicted) == torch.as_tensor(held_out_group)).double().mean())
@@ -136,11 +138,10 @@ def fit_meta_tree(
 
 
 def _label_tree(
-    labels: torch.Tensor, group: torch.Tensor, described: torch.Tensor, max_depth: int
+    labels: torch.Tensor, group: torch.Tensor, described: torch.Tensor, max_depth: int, num_classes: int
 ) -> tuple[list[dict], torch.Tensor]:
     """Nodes of a balanced tree of label splits, one leaf per group of classes (each class in the group most of its
     images are in; a class without images joins the last), and each class's leaf."""
-    num_classes = int(labels.max()) + 1 if labels.numel() else 1
     class_group = torch.full((num_classes,), -1, dtype=torch.long)
     for label in torch.unique(labels).tolist():
         class_group[label] = int(torch.mode(group[labels == label]).values)

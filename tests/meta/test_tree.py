@@ -322,3 +322,13 @@ def test_a_class_tree_groups_classes_with_alike_policies_into_a_balanced_tree():
     assert kind == ["always", "sometimes", "never", "never", "always", "sometimes", "never", "always", "never", "never"]
     few = fit_meta_tree(meta, images, labels, images[:100], labels[:100], max_depth=1)
     assert len(few.nodes) == 3 and few.fidelity < 1.0  # two leaves for three kinds: two kinds merged
+
+
+def test_a_class_without_training_images_still_routes():
+    """Classes 8 and 9 are held out only: they join a leaf instead of failing the fit."""
+    meta = _class_network([1, 3], num_classes=10)
+    images = torch.rand(160, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(160) % 8
+    held_out_labels = torch.arange(40) % 10
+    tree = fit_meta_tree(meta, images, labels, images[:40], held_out_labels, min_samples_leaf=5)
+    assert tree.route(image_features(images[:40]), held_out_labels).shape == (40,)
