@@ -97,6 +97,16 @@ class TestShow:
         assert grid.shape == (2 + 2 * 12, 2 + 3 * 14, 3)
         np.testing.assert_array_equal(grid_cell(grid, 1, 0, 10, 12), np.full((10, 12, 3), 40, dtype=np.uint8))
 
+    def test_a_corrupt_image_fails_in_one_line_naming_it(self, tmp_path, capsys):
+        folder = tmp_path / "images"
+        folder.mkdir()
+        Image.fromarray(np.full((10, 12, 3), 40, dtype=np.uint8)).save(folder / "0.png")
+        (folder / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        assert main(["show", CIFAR, "--images", str(folder), "-o", str(tmp_path / "g.png")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: Cannot read image {str(folder / '1.png')!r}: ") and err.count("\n") == 1
+        assert not (tmp_path / "g.png").exists()
+
     def test_a_missing_folder_fails_clearly(self, tmp_path, capsys):
         assert main(["show", CIFAR, "--images", str(tmp_path / "nope"), "-o", str(tmp_path / "g.png")]) == 1
         assert "is not a folder of images" in capsys.readouterr().err

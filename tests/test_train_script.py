@@ -99,3 +99,5 @@ def test_a_missing_data_set_is_named(runs, empty_data_dir):
         "into `--data.data_dir`."
     )
     assert message in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr  # one line, not a traceback
+    assert result.stderr.splitlines()[-1] == f"error: {message}"

@@ -9,6 +9,7 @@ from augmeta.datasets.idx import read_idx
 from augmeta.datasets.loaders import (
     IMAGE_FILE_SUFFIXES,
     DatasetNotFoundError,
+    ImageFileError,
     LoadedDataset,
     download_dataset,
     find_idx_files,
@@ -45,6 +46,7 @@ __all__ = [
     "IMAGE_FILE_SUFFIXES",
     "SYSTEM_FASHION_MNIST_DIR",
     "DatasetNotFoundError",
+    "ImageFileError",
     "DatasetSource",
     "DatasetSpec",
     "LoadedDataset",

@@ -26,6 +26,7 @@ from augmeta.datasets.specs import DIGIT_CLASSES, IDX_FILES, DatasetSpec, datase
 __all__ = [
     "IMAGE_FILE_SUFFIXES",
     "DatasetNotFoundError",
+    "ImageFileError",
     "LoadedDataset",
     "download_dataset",
     "find_idx_files",
@@ -45,6 +46,11 @@ IMAGE_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif",
 
 class DatasetNotFoundError(FileNotFoundError):
     """A data set that is not on this machine. The message names the places searched and how to get it."""
+
+
+class ImageFileError(ValueError):
+    """An image file that cannot be read (corrupt, truncated, not an image, or a kind not supported); the message
+    names the file and what was expected."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,20 @@ def _load_torchvision(spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset
 # --- folders of images ---------------------------------------------------------------------------------------------
 
 
+#: PIL modes of 16-bit grey images (PNG, TIFF): their values, 0..65535, are scaled to 0..255, not clipped.
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB: 16-bit grey scaled down (``convert`` alone clips it to 255), alpha dropped."""
+    if image.mode in SIXTEEN_BIT_MODES:  # "I" is how PIL opens some 16-bit files: read as 16-bit
+        values = np.asarray(image, dtype=np.float64).clip(0, 65535)
+        image = Image.fromarray(np.rint(values / 257.0).astype(np.uint8), mode="L")
+    elif image.mode == "F":
+        raise ValueError("32-bit float images are not read (expected 8- or 16-bit integer images; convert it)")
+    return image.convert("RGB")
+
+
 def read_rgb_images(
     paths: Iterable[str | Path],
     size: tuple[int, int] | None = None,
@@ -187,14 +207,22 @@ def read_rgb_images(
 ) -> torch.Tensor:
     """Read images as RGB, each resized to ``size`` (width, height) unless it has that size: ``uint8 [N, 3, H, W]``.
 
-    ``size`` None: the first image's size. ``resample`` None: PIL's default filter.
+    ``size`` None: the first image's size. ``resample`` None: PIL's default filter. 16-bit images are scaled to 8
+    bits. A file that cannot be read raises :class:`ImageFileError` naming it.
     """
     arrays = []
     for path in paths:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-            size = size or rgb.size
-            arrays.append(np.asarray(rgb if rgb.size == size else rgb.resize(size, resample), dtype=np.uint8))
+        try:
+            with Image.open(path) as image:
+                rgb = _as_rgb(image)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            reason = str(error) or type(error).__name__
+            raise ImageFileError(
+                f"Cannot read image {str(path)!r}: {reason}. Expected an image file PIL reads (.png, .jpg, ...), "
+                "whole and not corrupt."
+            ) from None
+        size = size or rgb.size
+        arrays.append(np.asarray(rgb if rgb.size == size else rgb.resize(size, resample), dtype=np.uint8))
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 

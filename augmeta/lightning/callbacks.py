@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
+from augmeta.lightning.run_folder import trim_metrics
 from augmeta.utils import atomic_write_bytes, atomic_write_text
 
 __all__ = ["PolicyArtifacts", "plot_policy_history"]
@@ -39,6 +40,12 @@ class PolicyArtifacts(pl.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = list(state_dict.get("history", []))
+
+    @rank_zero_only
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """A resumed run logs again from its checkpoint's step: drop the rows the interrupted run wrote after it."""
+        if trainer.global_step > 0 and trainer.logger is not None and trainer.logger.log_dir:
+            trim_metrics(Path(trainer.logger.log_dir) / "metrics.csv", trainer.global_step)
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -7,14 +7,21 @@ import importlib.util
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 
+from augmeta.datasets import DatasetNotFoundError, ImageFileError
 from augmeta.lightning.callbacks import PolicyArtifacts
 from augmeta.lightning.data import AugDataModule
-from augmeta.lightning.module import AugMetaModule
+from augmeta.lightning.module import AugMetaModule, NonFiniteLossError
+from augmeta.lightning.run_folder import clear_run, free_run_folder, run_config_for
+from augmeta.policy import PolicyError
+
+#: Errors whose message says all a user needs: ``train.py`` prints them as one line (exit 1), not a traceback.
+USER_ERRORS = (DatasetNotFoundError, ImageFileError, NonFiniteLossError, PolicyError)
 
 __all__ = ["AugMetaCLI", "main", "tensorboard_available", "trainer_defaults"]
 
@@ -31,6 +38,36 @@ class AugMetaCLI(LightningCLI):
         # train.py learns with the objective that measurably learns on planted structure (bench/README.md); the
         # module's own default stays gradient matching, which the recorded benchmarks of 0.1.0 ran
         parser.set_defaults({"checkpoint.save_last": True, "model.objective": "affinity"})
+        parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="fit: delete the run already in runs/<name> and write this one there (default: a run folder that "
+            "holds a run is left alone and this run goes to the next free runs/<name>_v<k>)",
+        )
+
+    def before_instantiate_classes(self) -> None:
+        """Give each run its own folder (:mod:`augmeta.lightning.run_folder`): a new ``fit`` goes to the next free
+        ``runs/<name>[_v<k>]`` (or clears its own with ``--overwrite``), a resumed one stays in its folder, and
+        ``test``, ``validate`` and ``predict`` log into ``<run>/<subcommand>/``."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        logger = config.get("trainer", {}).get("logger")
+        arguments = getattr(logger, "init_args", None)
+        if arguments is None or arguments.get("version", "") not in ("", None) or not arguments.get("name"):
+            return  # no logger, or one whose folder the user set in full: left as given
+        folder = Path(arguments.save_dir) / arguments.name
+        if self.subcommand != "fit":
+            arguments.version = self.subcommand
+        elif config.get("overwrite") and not config.get("ckpt_path"):
+            clear_run(folder)
+        elif not config.get("ckpt_path"):
+            free = free_run_folder(folder)
+            if free != folder:
+                print(f"augmeta: {folder} holds an earlier run; this run writes to {free} (--overwrite true: replace)")
+                arguments.name, folder = free.name, free
+        checkpoint = config.get("checkpoint")
+        if checkpoint is not None and checkpoint.get("dirpath") is None:  # the run's own, for test too (not <run>/test)
+            checkpoint.dirpath = str((folder / "checkpoints").resolve())
 
 
 def tensorboard_available() -> bool:
@@ -45,17 +82,33 @@ def trainer_defaults(name: str = "augmeta") -> dict:
     The logger is TensorBoard's where it is installed and CSV (``metrics.csv``) otherwise, as Lightning's own default
     chooses; either way ``PolicyArtifacts`` writes the policy's history as CSV.
     """
-    logger = "TensorBoardLogger" if tensorboard_available() else "CSVLogger"
+    logger = (
+        "pytorch_lightning.loggers.TensorBoardLogger"
+        if tensorboard_available()
+        else "augmeta.lightning.run_folder.ResumableCSVLogger"
+    )
     return {
         "max_epochs": 30,
         "precision": "bf16-mixed" if torch.cuda.is_available() else "32-true",
         "log_every_n_steps": 5,
         "plugins": [{"class_path": "augmeta.lightning.checkpoint_io.AtomicCheckpointIO"}],
         "logger": {
-            "class_path": f"pytorch_lightning.loggers.{logger}",
+            "class_path": logger,
             "init_args": {"save_dir": "runs", "name": name, "version": ""},
         },
     }
+
+
+def _with_run_config(args: list[str]) -> list[str]:
+    """``test``, ``validate`` or ``predict`` given a run's checkpoint and no ``--config``: the run's own
+    ``config.yaml`` comes first, so its data and model are rebuilt as they were trained (flags still override)."""
+    if args[0] not in ("test", "validate", "predict") or any(a.split("=", 1)[0] == "--config" for a in args):
+        return args
+    ckpt = next((a.split("=", 1)[1] for a in args if a.startswith("--ckpt_path=")), None)
+    if ckpt is None and "--ckpt_path" in args[:-1]:
+        ckpt = args[args.index("--ckpt_path") + 1]
+    config = run_config_for(ckpt)
+    return args if config is None else [args[0], "--config", str(config), *args[1:]]
 
 
 def main(args: Sequence[str] | None = None) -> AugMetaCLI:
@@ -65,13 +118,20 @@ def main(args: Sequence[str] | None = None) -> AugMetaCLI:
     args = list(sys.argv[1:] if args is None else args)
     if not args or (args[0] not in _SUBCOMMANDS and args[0] not in ("-h", "--help")):
         args = ["fit", *args]
+    args = _with_run_config(args)
     if from_command_line:  # LightningCLI reads sys.argv itself; passing args too makes it warn
         sys.argv = [sys.argv[0], *args]
-    return AugMetaCLI(
-        AugMetaModule,
-        AugDataModule,
-        trainer_defaults=trainer_defaults(),
-        seed_everything_default=0,  # reproducible unless told otherwise (--seed_everything)
-        save_config_kwargs={"overwrite": True},
-        args=None if from_command_line else args,
-    )
+    try:
+        return AugMetaCLI(
+            AugMetaModule,
+            AugDataModule,
+            trainer_defaults=trainer_defaults(),
+            seed_everything_default=0,  # reproducible unless told otherwise (--seed_everything)
+            save_config_kwargs={"overwrite": True},
+            args=None if from_command_line else args,
+        )
+    except USER_ERRORS as error:
+        if not from_command_line:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -34,7 +34,17 @@ from augmeta.ops import OPS
 from augmeta.policy import Policy
 from augmeta.policy.published import PUBLISHED
 
-__all__ = ["FIXED_POLICIES", "AugMetaModule", "resolve_policy"]
+__all__ = ["FINITE_CHECK_EVERY", "FIXED_POLICIES", "AugMetaModule", "NonFiniteLossError", "resolve_policy"]
+
+#: Base steps between the checks that the training loss stayed finite (a check is one host sync; the last batch of
+#: every epoch is checked too, before the epoch's policy files are written).
+FINITE_CHECK_EVERY = 8
+
+
+class NonFiniteLossError(RuntimeError):
+    """The base model's training loss became NaN or infinite: the run stops, and the files written before (the
+    previous epoch's policy and checkpoint) are the last good ones."""
+
 
 #: Short names of the fixed policies, besides the names of ``policies/*.json`` and paths to policy files.
 FIXED_POLICIES = {
@@ -203,6 +213,8 @@ class AugMetaModule(pl.LightningModule):
             self.fixed_policy = resolve_policy(policy)
         self.base_flip = flip if flip is not None else (data_flip if self.meta is None else False)
         self.base_steps = 0
+        self.skipped_controller_steps = 0  # controller steps skipped for a non-finite loss, gradient or probe
+        self._loss_finite: torch.Tensor | None = None  # all training losses since the last check finite (on device)
 
     def _check_pulling_objective(self, objective: str, meta_mode: str, meta_lr: float) -> None:
         """An objective that moves the controller itself learns during the burn-in, into the global table only; its
@@ -227,8 +239,8 @@ class AugMetaModule(pl.LightningModule):
             images = random_crop_flip(_to_float(images), self.hparams.crop_padding, self.base_flip)
             if isinstance(self.fixed_policy, MetaTree) and self._augmenting():
                 images = self.fixed_policy.apply(images, labels)
-            elif self.fixed_policy is not None and self._augmenting():
-                images = self.fixed_policy.apply(images)
+            elif self.fixed_policy is not None and self._augmenting():  # no finiteness check: no host sync
+                images = self.fixed_policy.apply_draws(images, self.fixed_policy.sample(len(images), images.device))
             out = {"train": (images, labels)}
             if "meta" in batch:
                 out["meta"] = (_to_float(batch["meta"][0]), batch["meta"][1])
@@ -277,6 +289,7 @@ class AugMetaModule(pl.LightningModule):
             base_opt.step()
             if pulls and (self._burning_in() or self._augmenting()) and self._is_meta_step():
                 self._pull_step(batch["meta"])
+        self._check_finite_loss(loss, batch_idx)
         if self.meta is not None:
             self.objective.update(self.model)
         self.lr_schedulers().step()
@@ -284,6 +297,33 @@ class AugMetaModule(pl.LightningModule):
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         self.log_dict({"train_loss": loss.detach(), "train_acc": accuracy}, prog_bar=True, on_step=True, on_epoch=True)
         return loss.detach()
+
+    def _check_finite_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Stop the run with :class:`NonFiniteLossError` once a training loss was NaN or infinite (checked every
+        :data:`FINITE_CHECK_EVERY` steps and at each epoch's last batch, so that no host sync is made per step)."""
+        finite = torch.isfinite(loss.detach())
+        self._loss_finite = finite if self._loss_finite is None else self._loss_finite & finite
+        last = self._trainer is not None and bool(getattr(self.trainer, "is_last_batch", False))
+        if (self.base_steps + 1) % FINITE_CHECK_EVERY and not last:
+            return
+        ok, self._loss_finite = bool(self._loss_finite), None
+        if not ok:
+            raise NonFiniteLossError(
+                f"augmeta: the training loss became NaN or infinite by step {self.base_steps + 1} (epoch "
+                f"{self.current_epoch}, batch {batch_idx}), so the run stops here; the policy files and checkpoints "
+                "written before it are the last good ones. Lower the learning rate (`--model.lr`), or check the "
+                "data for NaN or infinite values."
+            )
+
+    def _skip_controller_step(self, what: str) -> None:
+        """Count a controller step skipped for a non-finite ``what``; warn the first time (the end of the run
+        says how many)."""
+        self.skipped_controller_steps += 1
+        if self.skipped_controller_steps == 1:
+            rank_zero_warn(
+                f"augmeta: skipped a controller step at base step {self.base_steps}: its {what} was NaN or "
+                "infinite, so the controller kept its parameters (the run goes on; its end says how many)."
+            )
 
     def _augmenting(self) -> bool:
         """Whether this training step applies the policy (from ``augment_from`` to ``augment_until``; always outside
@@ -328,7 +368,13 @@ class AugMetaModule(pl.LightningModule):
             self.hparams.entropy_weight * draw.entropy
         )
         self.manual_backward(meta_loss)
-        meta_opt.step()
+        grads = [p.grad for p in self.meta.parameters() if p.grad is not None]
+        finite = torch.isfinite(meta_loss.detach()) & torch.stack([torch.isfinite(g).all() for g in grads]).all()
+        if bool(finite):  # one host sync per controller step
+            meta_opt.step()
+        else:
+            meta_opt.zero_grad()
+            self._skip_controller_step("loss or gradient")
         self.log("meta_entropy", draw.entropy.detach(), on_step=False, on_epoch=True)
         return loss, logits
 
@@ -336,7 +382,8 @@ class AugMetaModule(pl.LightningModule):
         """A controller step of an objective that moves the controller itself, from the held-out images."""
         images, labels = meta_batch
         n = len(labels) if self.hparams.meta_batch_size is None else min(len(labels), self.hparams.meta_batch_size)
-        self.objective.pull(self.meta, self.model, images[:n], labels[:n], policy_on=self._augmenting())
+        if not self.objective.pull(self.meta, self.model, images[:n], labels[:n], policy_on=self._augmenting()):
+            self._skip_controller_step("probe of the model (its outputs)")
 
     def _loss_is_scaled(self) -> bool:
         """fp16 training scales the loss before backward, so the base step's gradients are not the loss's."""
@@ -366,7 +413,13 @@ class AugMetaModule(pl.LightningModule):
             self.log_dict(self.policy_summary(), on_step=False, on_epoch=True)
 
     def on_train_end(self) -> None:
-        """Say so when a learning controller never moved: its policy is the start, whatever the run's length."""
+        """Say so when controller steps were skipped, and when a learning controller never moved: its policy is
+        the start, whatever the run's length."""
+        if self.skipped_controller_steps:
+            rank_zero_warn(
+                f"augmeta: {self.skipped_controller_steps} controller steps were skipped in this run for NaN or "
+                "infinite values (the controller kept its parameters at each)."
+            )
         if self.meta is None or getattr(self.objective, "moves", None) != 0:
             return
         seen = self.objective.seen

@@ -53,6 +53,9 @@ class AffinityObjective(nn.Module, MetaObjective):
             tolerates its smallest magnitude (an op whose images it could not read yet, not one it never will).
         probes: cells probed per held-out image at each controller step (each a forward pass of the batch); 0:
             1 for a global controller, 4 for one in ``class`` mode, whose every class needs its own probes.
+        averaged: judge keeping an op up to a magnitude by the mean cost of the magnitudes the policy then draws
+            (uniform from 0 to it, where the controller samples magnitudes so; the cost read linearly between the
+            probed levels, from none at 0), not by the cost of that largest magnitude alone.
     """
 
     #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
@@ -70,6 +73,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         grow: bool = True,
         readmit: bool = False,
         probes: int = 0,
+        averaged: bool = False,
     ) -> None:
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
@@ -80,7 +84,7 @@ class AffinityObjective(nn.Module, MetaObjective):
                 raise ValueError(f"`{name}` should be in ({low}, {high}], but got {value!r} instead.")
         if weighting not in ("diversity", "invariance"):
             raise ValueError(f"`weighting` should be 'diversity' or 'invariance', but got {weighting!r} instead.")
-        self.weighting, self.grow, self.readmit = weighting, grow, readmit
+        self.weighting, self.grow, self.readmit, self.averaged = weighting, grow, readmit, averaged
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"`rate` should be in [0, 1] (0: the controller never moves), but got {rate!r} instead.")
         for name, value in (("levels", levels), ("min_probes", min_probes)):
@@ -142,9 +146,10 @@ class AffinityObjective(nn.Module, MetaObjective):
         return self._table_cache
 
     @torch.no_grad()
-    def observe(self, meta: MetaNetwork, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
+    def observe(self, meta: MetaNetwork, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> bool:
         """Probe every cell on a share of the float ``[B, C, H, W]`` held-out ``images`` and accumulate the costs
-        (per cell; per class and cell for a controller in ``class`` mode)."""
+        (per cell; per class and cell for a controller in ``class`` mode). False, and nothing accumulated, when the
+        model's outputs were not finite (one host sync)."""
         device, cells = images.device, len(self._probe_cells(meta)[0])
         if self.count is None:
             shape = (meta.num_classes, cells) if meta.mode == "class" else (cells,)
@@ -175,11 +180,14 @@ class AffinityObjective(nn.Module, MetaObjective):
         finally:
             model.train(was_training)
         change = (augmented - images).abs().flatten(1).mean(dim=1).float()
+        if not bool(torch.isfinite(clean).all() & torch.isfinite(probed).all() & torch.isfinite(change).all()):
+            return False
         slot = cell + labels.long() * cells if self.count.dim() == 2 else cell  # the (class, cell) of each probe
         pairs = ((self.clean_sum, clean), (self.probed_sum, probed), (self.change_sum, change))
         for total, sample in (*pairs, (self.count, torch.ones_like(clean))):
             total.mul_(self.forgetting).view(-1).index_add_(0, slot, sample)
         self.seen.view(-1).index_add_(0, slot, torch.ones_like(clean))
+        return True
 
     def costs(self) -> torch.Tensor:
         """Per cell, the relative drop of the true class's probability: ``1 - sum(probed) / sum(clean)``.
@@ -213,6 +221,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         )
         change = (change_sum / count.clamp_min(1e-12))[padded].expand_as(cost)  # what an op does is the same for all
         valid = (table >= 0).expand_as(cost)
+        if self.averaged and meta.magnitude_sampling == "uniform":
+            cost = self._averaged(cost, levels.expand_as(cost))
         tolerated = ((cost <= self.tolerance) & valid).long().cumprod(dim=-1).sum(dim=-1)  # leading levels, [G, n]
         last = (tolerated - 1).clamp_min(0)[..., None]
         kept = tolerated > 0
@@ -235,6 +245,15 @@ class AffinityObjective(nn.Module, MetaObjective):
             return probabilities, kept_magnitude
         return probabilities[0], kept_magnitude[0]
 
+    @staticmethod
+    def _averaged(cost: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """Per level, the mean cost over magnitudes uniform from 0 to it: the trapezoids of the cost read linearly
+        between the probed levels from none at 0, over the level (an op without a magnitude keeps its cost)."""
+        zero = torch.zeros_like(cost[..., :1])
+        below, below_cost = torch.cat((zero, levels[..., :-1]), -1), torch.cat((zero, cost[..., :-1]), -1)
+        area = ((levels - below) * (cost + below_cost) / 2).cumsum(dim=-1)
+        return torch.where(levels > 0, area / levels.clamp_min(1e-12), cost)
+
     @torch.no_grad()
     def pull(
         self,
@@ -243,7 +262,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         images: torch.Tensor,
         labels: torch.Tensor,
         policy_on: bool = False,
-    ) -> None:
+    ) -> bool:
         """Probe on the held-out ``images`` (float ``[B, C, H, W]``) and move ``meta`` a fraction ``rate`` of the way
         to the target: op logits towards the target's log-probabilities, magnitudes (as logits) towards its
         magnitudes, in every sub-policy and step. Nothing moves until every cell has been probed.
@@ -253,14 +272,16 @@ class AffinityObjective(nn.Module, MetaObjective):
         model, now trained with it, tolerates (an invariance it learns widens its range, a label boundary stops
         it). Without ``grow`` nothing moves once the policy is on. A burn-in too short to probe every cell
         ``min_probes`` times gives its verdict later, at the first pull that has them (:attr:`moves` counts the
-        pulls that moved the controller, so a run can say that it never learned).
+        pulls that moved the controller, so a run can say that it never learned). Returns False when the model's
+        outputs on the probes were not finite: the step is skipped, nothing measured or moved.
         """
         if policy_on and not self.grow and self.kept_ops is not None:
-            return
-        self.observe(meta, model, images, labels)
+            return True
+        if not self.observe(meta, model, images, labels):
+            return False
         target = self.target(meta)
         if target is None:
-            return
+            return True
         if policy_on and self.kept_ops is None:  # the verdict: at the burn-in's end, or later if its probes were few
             identity = torch.arange(len(meta.ops), device=target[0].device) == meta.ops.index("identity")
             self.kept_ops, self.floor = (target[0] > 1e-4) & ~identity, target[1]  # [n] or [classes, n]
@@ -272,11 +293,12 @@ class AffinityObjective(nn.Module, MetaObjective):
         goal = torch.logit(magnitudes.clamp(0.02, 0.98)).to(meta.magnitude_logits.dtype)
         if meta.mode == "class":  # [classes, n]: each class's offsets move its own table
             self._pull_classes(meta, log_q, goal, kept)
-            return
+            return True
         logits = meta.op_logits - meta.op_logits.mean(dim=-1, keepdim=True)
         meta.op_logits.copy_(logits + self.rate * (log_q - logits))
         moved = meta.magnitude_logits + self.rate * (goal - meta.magnitude_logits)
         meta.magnitude_logits.copy_(torch.where(kept, moved, meta.magnitude_logits))
+        return True
 
     def _pull_classes(self, meta: MetaNetwork, log_q: torch.Tensor, goal: torch.Tensor, kept: torch.Tensor) -> None:
         """Move each class's table (the shared one plus its offsets) towards its own target, by its offsets."""

@@ -19,7 +19,8 @@ class MetaObjective(Protocol):
     that does not subclass it defines both.
 
     An objective with ``pulls_controller = True`` moves the controller itself at a controller step, with
-    ``pull(meta, model, images, labels)`` on held-out images, instead of handing back an image gradient.
+    ``pull(meta, model, images, labels)`` on held-out images, instead of handing back an image gradient; ``pull``
+    returns False when it skipped the step (the model's outputs were not finite).
     """
 
     #: whether the module calls ``pull`` at a controller step rather than descending along :meth:`image_gradient`

@@ -15,7 +15,7 @@ import torch
 from augmeta.ops import color, erase, geometric  # noqa: F401  (registers the ops)
 from augmeta.ops.context import KernelContext, device_constant
 from augmeta.ops.geometric import geometric_warp
-from augmeta.ops.images import as_float_batch, check_float_batch, restore_layout
+from augmeta.ops.images import as_float_batch, check_finite, check_float_batch, restore_layout
 from augmeta.ops.registry import OPS, OpSpec, register_op
 from augmeta.ops.warp import warp
 
@@ -25,6 +25,7 @@ __all__ = [
     "OpSpec",
     "apply_op",
     "as_float_batch",
+    "check_finite",
     "check_float_batch",
     "device_constant",
     "geometric_warp",
@@ -47,9 +48,9 @@ def apply_op(
 
     Args:
         name: a key of :data:`OPS`.
-        images: float ``[B, C, H, W]`` in [0, 1], C = 1 or 3; not modified.
-        magnitude: ``[B]`` (or a float for all) normalised magnitudes in [0, 1]; 0 is the identity,
-            1 the end of ``value_range``. Gradients flow to it as ``OPS[name].gradient`` says.
+        images: float ``[B, C, H, W]`` in [0, 1], C = 1 or 3, finite; not modified.
+        magnitude: ``[B]`` (or a float for all) normalised magnitudes in [0, 1] (others are a ValueError); 0 is the
+            identity, 1 the end of ``value_range``. Gradients flow to it as ``OPS[name].gradient`` says.
         value_range: physical ``(lo, hi)``; defaults to the op's registered range.
         sign: optional ``[B]`` of +1/-1 that negates the value (for signed ops).
         context: fill, interpolation and cutout positions; defaults to fill 0, nearest.
@@ -59,11 +60,19 @@ def apply_op(
     """
     spec = OPS[name]
     check_float_batch(images)
+    check_finite(images)
     batch = images.shape[0]
     magnitude = torch.as_tensor(magnitude, dtype=images.dtype, device=images.device)
     if magnitude.dim() == 0:
         magnitude = magnitude.expand(batch)
     if magnitude.shape != (batch,):
         raise ValueError(f"`magnitude` should have shape [{batch}], but got shape {tuple(magnitude.shape)} instead.")
+    outside = ~((magnitude >= 0) & (magnitude <= 1))  # NaN is outside too
+    if bool(outside.any()):
+        shown = magnitude[outside][0].item()
+        raise ValueError(
+            f"`magnitude` should be normalised magnitudes in [0, 1] (the op's range gives the physical value), but got "
+            f"{int(outside.sum())} outside it (for example {shown!r}) instead."
+        )
     value = spec.value(magnitude, value_range, sign)
     return spec.kernel(images, value, context or KernelContext())

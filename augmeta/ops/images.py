@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["as_float_batch", "check_float_batch", "restore_layout"]
+__all__ = ["as_float_batch", "check_finite", "check_float_batch", "restore_layout"]
 
 
 def check_float_batch(images: torch.Tensor, name: str = "images") -> None:
@@ -22,10 +22,27 @@ def check_float_batch(images: torch.Tensor, name: str = "images") -> None:
             f"`{name}` should have 1 or 3 channels (dimension 1 of [B, C, H, W]), but got {images.shape[1]} "
             f"in shape {tuple(images.shape)} instead."
         )
+    if images.shape[-1] < 1 or images.shape[-2] < 1:
+        raise ValueError(
+            f"`{name}` should be at least 1x1 pixels, but got shape {tuple(images.shape)} (H x W = "
+            f"{images.shape[-2]}x{images.shape[-1]}) instead."
+        )
+
+
+def check_finite(images: torch.Tensor, name: str = "images") -> None:
+    """Raise ``ValueError`` if a float batch holds NaN or infinite values (which ops that use an image's mean or
+    histogram, such as ``contrast`` and ``auto_contrast``, would spread over the whole image). One host sync."""
+    bad = int((~torch.isfinite(images)).sum())
+    if bad:
+        raise ValueError(
+            f"`{name}` should hold finite values in [0, 1], but got {bad} NaN or infinite values in shape "
+            f"{tuple(images.shape)} instead."
+        )
 
 
 def as_float_batch(images: torch.Tensor) -> tuple[torch.Tensor, torch.dtype, bool]:
-    """Turn a uint8 or float image or batch into a float ``[B, C, H, W]`` batch in [0, 1].
+    """Turn a uint8 or float image or batch into a float ``[B, C, H, W]`` batch in [0, 1] (a float one must be
+    finite: :func:`check_finite`).
 
     Returns:
         ``(batch, original dtype, whether a batch dimension was added)``.
@@ -50,6 +67,8 @@ def as_float_batch(images: torch.Tensor) -> tuple[torch.Tensor, torch.dtype, boo
     original = batch.dtype
     batch = batch.to(torch.float32).mul_(1.0 / 255.0) if original == torch.uint8 else batch
     check_float_batch(batch)
+    if original != torch.uint8:
+        check_finite(batch)
     return batch, original, added
 
 

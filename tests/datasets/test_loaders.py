@@ -15,6 +15,7 @@ from augmeta.datasets import (
     DATASET_SPECS,
     IMAGE_FILE_SUFFIXES,
     DatasetNotFoundError,
+    ImageFileError,
     dataset_spec,
     download_dataset,
     find_idx_files,
@@ -187,3 +188,56 @@ class TestImageFiles:
         write_png(tmp_path / "grey.png", (77,), (5, 9), "L")
         images = read_rgb_images([tmp_path / "grey.png"], (4, 6))
         assert images.shape == (1, 3, 6, 4) and (images == 77).all()
+
+
+class TestHardImageFiles:
+    """16-bit images are scaled, not clipped; a file that cannot be read is one error that names it."""
+
+    def test_a_16_bit_grey_ramp_keeps_its_values(self, tmp_path):
+        ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+        Image.fromarray(ramp).save(tmp_path / "ramp.png")
+        images = read_rgb_images([tmp_path / "ramp.png"])
+        assert images.shape == (1, 3, 64, 64)
+        expected = torch.from_numpy(np.rint(ramp / 257.0).astype(np.uint8))
+        assert torch.equal(images[0, 0], expected) and torch.equal(images[0, 2], expected)
+        assert (images == 255).float().mean() < 0.01  # convert("RGB") alone made 99.6 % of it 255
+
+    def test_a_32_bit_integer_image_is_read_as_16_bit(self, tmp_path):
+        Image.fromarray(np.full((4, 4), 65535, dtype=np.int32), mode="I").save(tmp_path / "i.tif")
+        assert (read_rgb_images([tmp_path / "i.tif"]) == 255).all()
+
+    @pytest.mark.parametrize(
+        ("name", "content", "reason"),
+        [
+            ("corrupt.png", b"not an image at all", "cannot identify image file"),
+            ("empty.jpg", b"", "cannot identify image file"),
+        ],
+    )
+    def test_a_file_that_is_not_an_image(self, tmp_path, name, content, reason):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ImageFileError, match=f"^Cannot read image {re.escape(repr(str(tmp_path / name)))}: "):
+            read_rgb_images([tmp_path / name])
+        with pytest.raises(ImageFileError, match=reason):
+            load_image_files(tmp_path, 3)
+
+    def test_a_truncated_image_names_its_file(self, tmp_path):
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+            tmp_path / "whole.png"
+        )
+        data = (tmp_path / "whole.png").read_bytes()
+        (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+        with pytest.raises(ImageFileError) as error:
+            read_rgb_images([tmp_path / "whole.png", tmp_path / "cut.png"])
+        assert str(tmp_path / "cut.png") in str(error.value) and "whole and not corrupt" in str(error.value)
+
+    def test_a_float_image_is_refused_by_name(self, tmp_path):
+        Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32), mode="F").save(tmp_path / "f.tif")
+        with pytest.raises(ImageFileError, match="f.tif'.*32-bit float images are not read"):
+            read_rgb_images([tmp_path / "f.tif"])
+
+    def test_a_corrupt_image_in_a_folder_data_set(self, tmp_path):
+        for k in range(2):
+            write_png(tmp_path / "train" / "cat" / f"{k}.png", (255, 0, 0), (8, 8), "RGB")
+        (tmp_path / "train" / "cat" / "2.png").write_bytes(b"\x89PNG garbage")
+        with pytest.raises(ImageFileError, match=re.escape(str(tmp_path / "train" / "cat" / "2.png"))):
+            load_dataset("image_folder", tmp_path)

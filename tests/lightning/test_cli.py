@@ -19,13 +19,19 @@ TINY_RUN += ["--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar"
 TINY_RUN += ["--artifacts.plot", "false"]
 
 
-@pytest.mark.parametrize(("installed", "logger"), [(True, "TensorBoardLogger"), (False, "CSVLogger")])
+@pytest.mark.parametrize(
+    ("installed", "logger"),
+    [
+        (True, "pytorch_lightning.loggers.TensorBoardLogger"),
+        (False, "augmeta.lightning.run_folder.ResumableCSVLogger"),
+    ],
+)
 def test_the_default_logger_is_tensorboard_where_installed(monkeypatch, installed, logger):
     monkeypatch.setattr(cli, "tensorboard_available", lambda: installed)
     defaults = cli.trainer_defaults("mine")
     assert defaults["plugins"] == [{"class_path": "augmeta.lightning.checkpoint_io.AtomicCheckpointIO"}]
     assert defaults["logger"] == {
-        "class_path": f"pytorch_lightning.loggers.{logger}",
+        "class_path": logger,
         "init_args": {"save_dir": "runs", "name": "mine", "version": ""},
     }
 

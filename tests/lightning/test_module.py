@@ -281,10 +281,13 @@ def test_augment_until_stops_a_fixed_policy_too(tmp_path):
     applied_at: list[int] = []
     policy = module.fixed_policy
 
-    class Counted:  # a policy (a frozen pydantic model) whose apply records the step it is called at
-        def apply(self, images, *args, **kwargs):
+    class Counted:  # a policy (a frozen pydantic model) whose draws record the step they are made at
+        def sample(self, *args, **kwargs):
             applied_at.append(module.base_steps)
-            return policy.apply(images, *args, **kwargs)
+            return policy.sample(*args, **kwargs)
+
+        def apply_draws(self, *args, **kwargs):
+            return policy.apply_draws(*args, **kwargs)
 
     module.fixed_policy = Counted()
     small_trainer(tmp_path, max_epochs=2, limit_train_batches=3).fit(module, digits())

@@ -72,7 +72,7 @@ def test_pull_moves_the_controller_towards_the_target():
     meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
     objective = _objective(rate=0.5, weighting="diversity")
     _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.01, 0.04, 0.3, 0.5], "brightness": [0, 0, 0, 0.01]})
-    objective.observe = lambda *args: None  # keep the pretended costs
+    objective.observe = lambda *args: True  # keep the pretended costs
     for _ in range(30):
         objective.pull(meta, None, None, None)
     probabilities = torch.softmax(meta.op_logits.detach(), dim=-1)[0, 0]
@@ -111,7 +111,7 @@ def test_its_state_round_trips_through_the_state_dict():
 def test_it_is_built_by_name_with_its_settings():
     assert set(objective_arguments("affinity")) == {
         "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting", "grow",
-        "readmit", "probes",
+        "readmit", "probes", "averaged",
     }  # fmt: skip
     objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
     assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)
@@ -123,7 +123,7 @@ def test_once_the_policy_is_on_dropped_ops_stay_dropped_and_ranges_only_grow():
     meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
     objective = _objective(rate=1.0, weighting="diversity")
     _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.01, 0.04, 0.3, 0.5], "brightness": [0, 0, 0.2, 0.3]})
-    objective.observe = lambda *args: None
+    objective.observe = lambda *args: True
     objective.pull(meta, None, None, None)  # burn-in: flip_y dropped, rotate to 1/4, brightness to 1/4
     objective.pull(meta, None, None, None, policy_on=True)  # the verdict is kept
     assert objective.kept_ops.tolist() == [False, False, True, True]
@@ -139,7 +139,7 @@ def test_without_grow_nothing_moves_once_the_policy_is_on():
     meta = MetaNetwork(ops=OPS)
     objective = _objective(rate=0.5, grow=False)
     _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.0] * 4, "brightness": [0.0] * 4})
-    objective.observe = lambda *args: None
+    objective.observe = lambda *args: True
     objective.pull(meta, None, None, None)  # burn-in
     objective.pull(meta, None, None, None, policy_on=True)  # the verdict
     before = meta.op_logits.detach().clone()
@@ -174,7 +174,7 @@ def test_per_class_costs_give_each_class_its_own_target_and_pull_moves_its_offse
     probabilities, _ = objective.target(meta)
     expected = torch.tensor([[0.5, 0.0, 0.5], [0.5, 0.25, 0.25]])
     torch.testing.assert_close(probabilities, expected, atol=1e-4, rtol=0)
-    objective.observe = lambda *args: None
+    objective.observe = lambda *args: True
     objective.pull(meta, None, None, None)
     _, ops, _ = meta.distribution(labels=torch.tensor([0, 1]))
     torch.testing.assert_close(torch.softmax(ops[:, 0, 0], dim=-1), expected, atol=3e-4, rtol=0)

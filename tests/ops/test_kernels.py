@@ -242,3 +242,33 @@ class TestBadInputs:
         message = f"`magnitude` should have shape [2], but got shape {shape} instead."
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             apply_op(name, torch.rand(2, 3, 8, 8), torch.full(shape, 0.5))
+
+    @pytest.mark.parametrize("magnitude", [float("nan"), -0.5, 1e30, float("inf")])
+    def test_magnitude_outside_the_unit_interval(self, name, magnitude):
+        with pytest.raises(ValueError, match=r"^`magnitude` should be normalised magnitudes in \[0, 1\]") as error:
+            apply_op(name, torch.rand(2, 3, 8, 8), magnitude)
+        assert "got 2 outside it" in str(error.value)
+
+    def test_magnitude_checked_per_sample(self, name):
+        with pytest.raises(ValueError, match=r"got 1 outside it \(for example -0\.25\)"):
+            apply_op(name, torch.rand(2, 3, 8, 8), torch.tensor([0.5, -0.25]))
+
+    @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+    def test_non_finite_pixels(self, name, bad):
+        images = torch.rand(2, 3, 8, 8)
+        images[1, 2, 3, 4] = bad
+        message = (
+            "`images` should hold finite values in [0, 1], but got 1 NaN or infinite values in shape (2, 3, 8, 8) "
+            "instead."
+        )
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            apply_op(name, images, 0.5)
+
+    @pytest.mark.parametrize("size", [(0, 0), (0, 8), (8, 0)])
+    def test_empty_images(self, name, size):
+        message = f"`images` should be at least 1x1 pixels, but got shape (2, 3, {size[0]}, {size[1]})"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+            apply_op(name, torch.rand(2, 3, *size), 0.5)
+
+    def test_empty_batch_is_returned_empty(self, name):
+        assert apply_op(name, torch.rand(0, 3, 8, 8), 0.5).shape == (0, 3, 8, 8)

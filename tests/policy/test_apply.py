@@ -231,7 +231,23 @@ BAD_IMAGES = [
         "`images` should have 1 or 3 channels (dimension -3 of [C, H, W] or [B, C, H, W]), "
         "but got 2 in shape (5, 2, 8, 8) instead.",
     ),
+    (
+        torch.zeros(2, 3, 0, 0, dtype=torch.uint8),
+        ValueError,
+        "`images` should be at least 1x1 pixels, but got shape (2, 3, 0, 0) (H x W = 0x0) instead.",
+    ),
+    (
+        torch.full((2, 1, 4, 4), float("nan")),
+        ValueError,
+        "`images` should hold finite values in [0, 1], but got 32 NaN or infinite values in shape (2, 1, 4, 4) "
+        "instead.",
+    ),
 ]
+
+
+def test_empty_batch_gives_an_empty_batch(every_op_policy):
+    out = every_op_policy.apply(torch.zeros(0, 3, 8, 8, dtype=torch.uint8))
+    assert out.shape == (0, 3, 8, 8) and out.dtype == torch.uint8
 
 
 @pytest.mark.parametrize(("images", "error", "message"), BAD_IMAGES)
