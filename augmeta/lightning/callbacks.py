@@ -44,10 +44,11 @@ class PolicyArtifacts(pl.Callback):
     @rank_zero_only
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """A resumed run logs again from its checkpoint's step: drop the rows the interrupted run wrote after it."""
-        if trainer.global_step > 0 and trainer.logger is not None and trainer.logger.log_dir:
-            trim_metrics(Path(trainer.logger.log_dir) / "metrics.csv", trainer.global_step)
+        log_dir = trainer.logger.log_dir if trainer.logger is not None else None  # a logger's own: no collective
+        if trainer.global_step > 0 and log_dir:
+            trim_metrics(Path(log_dir) / "metrics.csv", trainer.global_step)
 
-    @rank_zero_only
+    # Not rank_zero_only: ``trainer.log_dir`` is a collective under DDP, so every process asks; rank 0 writes.
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if getattr(pl_module, "meta", None) is None or trainer.sanity_checking:
             return
@@ -56,6 +57,8 @@ class PolicyArtifacts(pl.Callback):
         if (epoch + 1) % self.every_n_epochs and epoch + 1 != trainer.max_epochs:
             return
         run = self.run_dir(trainer)
+        if not trainer.is_global_zero:
+            return
         policy = pl_module.current_policy(name=f"{run.name}_epoch_{epoch:03d}")
         policy.save(run / "policy" / f"epoch_{epoch:03d}.json")
         policy.save(run / "policy" / "latest.json")
@@ -64,23 +67,23 @@ class PolicyArtifacts(pl.Callback):
         atomic_write_bytes(run / "meta_network.pt", buffer.getvalue())
         atomic_write_text(run / "policy_history.csv", _history_csv(self.history))
 
-    @rank_zero_only
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        tree = (
-            pl_module.meta_tree(name=f"{self.run_dir(trainer).name}_tree") if hasattr(pl_module, "meta_tree") else None
-        )
-        if tree is not None:
-            path = tree.save(self.run_dir(trainer) / "meta_tree.json")
-            rank_zero_info(f"augmeta: meta-tree written to {path} (fidelity {tree.fidelity:.3f})")
-        if not self.plot or not self.history:
+        run = self.run_dir(trainer)  # every process: a collective under DDP
+        if not trainer.is_global_zero:
             return
-        target = self.run_dir(trainer) / "policy_evolution.png"
+        tree = pl_module.meta_tree(name=f"{run.name}_tree") if hasattr(pl_module, "meta_tree") else None
+        if tree is not None:
+            path = tree.save(run / "meta_tree.json")
+            rank_zero_info(f"augmeta: meta-tree written to {path} (fidelity {tree.fidelity:.3f})")
+        if not self.history:
+            return
+        rank_zero_info(f"augmeta: policy written to {run / 'policy' / 'latest.json'}")
+        if not self.plot:
+            return
         try:
-            plot_policy_history(self.history, target)
+            plot_policy_history(self.history, run / "policy_evolution.png")
         except ImportError:
             rank_zero_info("augmeta: matplotlib is not installed, so policy_evolution.png was not drawn.")
-        else:
-            rank_zero_info(f"augmeta: policy written to {self.run_dir(trainer) / 'policy' / 'latest.json'}")
 
 
 def _history_csv(history: list[dict[str, float]]) -> str:

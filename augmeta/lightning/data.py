@@ -8,6 +8,7 @@ the device, later.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms.v2 import functional as F
 
 from augmeta.datasets import (
@@ -73,29 +74,40 @@ class TensorImages(Dataset):
         return self.images[index], self.labels[index]
 
 
-class EpochShuffle(Sampler[int]):
+class EpochShuffle(DistributedSampler):
     """A shuffled order that is a function of ``(seed, epoch, pass)``, so a run resumed at an epoch sees the batches
-    the uninterrupted run would have seen.
+    the uninterrupted run would have seen; with ``num_replicas`` processes, each takes every ``num_replicas``-th
+    index of that order from ``rank`` on (the order padded from its start to a multiple, as ``DistributedSampler``
+    does), so the processes share each epoch's order without overlap.
 
-    Lightning calls :meth:`set_epoch` at the start of every epoch (as it does for ``DistributedSampler``); a loader
-    iterated several times within an epoch (the cycling "meta" stream) gets a new order on each pass.
+    Lightning calls :meth:`set_epoch` at the start of every epoch; a loader iterated several times within an epoch
+    (the cycling "meta" stream) gets a new order on each pass. Being a ``DistributedSampler``, it is used as it is
+    under DDP (Lightning would otherwise wrap it in one that never forwards ``set_epoch``).
     """
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size, self.seed = size, seed
+    def __init__(self, size: int, seed: int, num_replicas: int = 1, rank: int = 0) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"`rank` should be in [0, {num_replicas}), but got {rank!r} instead.")
+        self.size, self.seed, self.num_replicas, self.rank = size, seed, num_replicas, rank
+        self.num_samples = math.ceil(size / num_replicas)
+        self.total_size, self.shuffle, self.drop_last = self.num_samples * num_replicas, True, False
         self.epoch, self.passes = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch, self.passes = epoch, 0
 
     def __len__(self) -> int:
-        return self.size
+        return self.num_samples
 
     def __iter__(self):
         state = np.random.SeedSequence([self.seed, self.epoch, self.passes]).generate_state(2, np.uint32)
         generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
         self.passes += 1
-        return iter(torch.randperm(self.size, generator=generator).tolist())
+        order = torch.randperm(self.size, generator=generator)
+        if self.num_replicas == 1:
+            return iter(order.tolist())
+        order = order.repeat(math.ceil(self.total_size / max(1, self.size)))[: self.total_size]
+        return iter(order[self.rank : self.total_size : self.num_replicas].tolist())
 
 
 def pass_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -340,13 +352,17 @@ class AugDataModule(pl.LightningDataModule):
         return self._loader(self._ready_splits().test, stream=None)
 
     def _loader(self, split: TensorImages, stream: int | None) -> DataLoader:
-        """A loader over ``split``, shuffled per epoch from ``seed + stream`` (:class:`EpochShuffle`), or in order."""
+        """A loader over ``split``, shuffled per epoch from ``seed + stream`` (:class:`EpochShuffle`, this process's
+        share of it under DDP), or in order (Lightning shares it out under DDP)."""
         shuffle = stream is not None
+        trainer = getattr(self, "trainer", None)
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = EpochShuffle(len(split), self.seed + stream, replicas, rank) if shuffle else None
         return DataLoader(
             split,
             batch_size=self.batch_size,
-            sampler=EpochShuffle(len(split), self.seed + stream) if shuffle else None,
-            drop_last=shuffle and len(split) >= self.batch_size,
+            sampler=sampler,
+            drop_last=shuffle and len(sampler) >= self.batch_size,
             # its own generator (for the workers' seeds), so iterating never draws from the global RNG
             generator=torch.Generator().manual_seed(self.seed + (stream or 0)),
             collate_fn=pass_batch,

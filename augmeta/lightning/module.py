@@ -209,6 +209,8 @@ class AugMetaModule(pl.LightningModule):
             self.hparams["meta_ops"] = list(self.meta.ops)  # as resolved: a checkpoint outlives a change of default
             if self.objective.pulls_controller:
                 self._check_pulling_objective(objective, meta_mode, meta_lr)
+                # moved by the objective, never by a gradient: DDP then has no controller gradients to reduce
+                self.meta.requires_grad_(False)
         else:
             self.fixed_policy = resolve_policy(policy)
         self.base_flip = flip if flip is not None else (data_flip if self.meta is None else False)
@@ -382,6 +384,10 @@ class AugMetaModule(pl.LightningModule):
         """A controller step of an objective that moves the controller itself, from the held-out images."""
         images, labels = meta_batch
         n = len(labels) if self.hparams.meta_batch_size is None else min(len(labels), self.hparams.meta_batch_size)
+        if self._world()[0] > 1:  # every process probes the model rank 0 holds (and checkpoints): its BN statistics
+            buffers = [b for b in self.model.buffers() if b.is_floating_point() or b.dtype == torch.long]
+            for buffer in buffers:
+                torch.distributed.broadcast(buffer, 0)
         if not self.objective.pull(self.meta, self.model, images[:n], labels[:n], policy_on=self._augmenting()):
             self._skip_controller_step("probe of the model (its outputs)")
 
@@ -399,7 +405,8 @@ class AugMetaModule(pl.LightningModule):
         images, labels = batch
         logits = self.model(images)
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
-        self.log_dict({f"{stage}_loss": self.criterion(logits, labels), f"{stage}_acc": accuracy}, prog_bar=True)
+        metrics = {f"{stage}_loss": self.criterion(logits, labels), f"{stage}_acc": accuracy}
+        self.log_dict(metrics, prog_bar=True, sync_dist=True)  # over every process's share under DDP
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -410,7 +417,8 @@ class AugMetaModule(pl.LightningModule):
     # ----------------------------------------------------------------------------------------------- the policy
     def on_train_epoch_end(self) -> None:
         if self.meta is not None:
-            self.log_dict(self.policy_summary(), on_step=False, on_epoch=True)
+            # the same in every process (one controller); sync_dist only says so to Lightning under DDP
+            self.log_dict(self.policy_summary(), on_step=False, on_epoch=True, sync_dist=True)
 
     def on_train_end(self) -> None:
         """Say so when controller steps were skipped, and when a learning controller never moved: its policy is
@@ -517,22 +525,75 @@ class AugMetaModule(pl.LightningModule):
             checkpoint_path, map_location, hparams_file, strict, weights_only=True, **kwargs
         )
 
+    # ------------------------------------------------------------------------------------ processes and resuming
+    def setup(self, stage: str) -> None:
+        """Under DDP, each process draws its own augmentations: its RNG is offset by its rank (after the model and
+        controller were made alike in every process, before a checkpoint's own RNG states are restored)."""
+        trainer = self._trainer
+        if stage == "fit" and trainer is not None and trainer.world_size > 1:
+            if self.meta is not None and not self.objective.pulls_controller:
+                raise ValueError(
+                    f"`objective` should be 'affinity' (or the policy a fixed one) under DDP ({trainer.world_size} "
+                    f"processes), but got {self.hparams.objective!r}: its controller steps backpropagate outside "
+                    "DDP's gradient reduction, so they do not run there yet. Use one device for it."
+                )
+            seed = (torch.initial_seed() + 1_000_003 * trainer.global_rank) % 2**63
+            torch.manual_seed(seed)
+            random.seed(seed)
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self._trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """The step count and the RNG states, every process's under DDP (this hook runs in each), so that a resumed
+        run draws what the uninterrupted one would have."""
+        world, _ = self._world()
+        torch_rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        if world > 1:
+            torch_rng = self._gathered(torch_rng, world)
+            cuda_rng = self._gathered(cuda_rng, world) if cuda_rng is not None else None
+        elif cuda_rng is not None:
+            cuda_rng = [cuda_rng]
         checkpoint["augmeta_state"] = {
             "base_steps": self.base_steps,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "world_size": world,
+            "torch_rng": torch_rng,
+            "cuda_rng": cuda_rng if cuda_rng is not None else [],
             "python_rng": random.getstate(),
         }
+
+    def _gathered(self, state: torch.Tensor, world: int) -> list[torch.Tensor]:
+        """Every process's ``state`` (a uint8 RNG state), gathered through this process's device."""
+        local = state.to(self.device)
+        parts = [torch.empty_like(local) for _ in range(world)]
+        torch.distributed.all_gather(parts, local)
+        return [part.cpu() for part in parts]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("augmeta_state")
         if state is None:
             return
         self.base_steps = int(state["base_steps"])
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        world, rank = self._world()
+        saved_world = int(state.get("world_size", 1))
+        torch_rng, cuda_rng = state["torch_rng"], state["cuda_rng"]
+        if saved_world != world:
+            rank_zero_warn(
+                f"augmeta: this checkpoint was written by {saved_world} processes and is resumed by {world}: the run "
+                "goes on, but its augmentations are not the ones the uninterrupted run would have drawn."
+            )
+            rank = 0
+        if isinstance(torch_rng, list):  # one per process (or a one-element list)
+            torch_rng = torch_rng[min(rank, len(torch_rng) - 1)]
+        torch.set_rng_state(torch_rng)
+        if cuda_rng and torch.cuda.is_available():
+            if isinstance(cuda_rng, list) and len(cuda_rng) and isinstance(cuda_rng[0], torch.Tensor):
+                device = self.device if self.device.type == "cuda" else torch.device("cuda")
+                torch.cuda.set_rng_state(cuda_rng[min(rank, len(cuda_rng) - 1)], device)
+        if saved_world != world:
+            self.setup("fit")  # a fresh offset per process
         random.setstate(state["python_rng"])
 
 

@@ -32,6 +32,12 @@ __all__ = ["PRIOR_PROBES", "AffinityObjective"]
 PRIOR_PROBES = 2.0
 
 
+def _processes() -> int:
+    """How many processes train together (DDP's world size; 1 without a process group)."""
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    return torch.distributed.get_world_size() if distributed else 1
+
+
 class AffinityObjective(nn.Module, MetaObjective):
     """Pull the controller towards the policy of the largest changes the model tolerates on held-out images.
 
@@ -180,11 +186,25 @@ class AffinityObjective(nn.Module, MetaObjective):
         finally:
             model.train(was_training)
         change = (augmented - images).abs().flatten(1).mean(dim=1).float()
-        if not bool(torch.isfinite(clean).all() & torch.isfinite(probed).all() & torch.isfinite(change).all()):
-            return False
         slot = cell + labels.long() * cells if self.count.dim() == 2 else cell  # the (class, cell) of each probe
-        pairs = ((self.clean_sum, clean), (self.probed_sum, probed), (self.change_sum, change))
-        for total, sample in (*pairs, (self.count, torch.ones_like(clean))):
+        bad = (~(torch.isfinite(clean) & torch.isfinite(probed) & torch.isfinite(change))).sum()
+        totals = (self.clean_sum, self.probed_sum, self.change_sum, self.count)
+        samples = (clean, probed, change, torch.ones_like(clean))
+        if _processes() > 1:  # DDP: every process adds what all measured, so all controllers stay the same
+            increments = torch.zeros(len(totals), self.count.numel() + 1, device=device)
+            for row, sample in zip(increments, samples, strict=True):
+                row[:-1].index_add_(0, slot, torch.nan_to_num(sample))
+            increments[0, -1] = bad
+            torch.distributed.all_reduce(increments)
+            if bool(increments[0, -1] > 0):  # one host sync
+                return False
+            for total, row in zip(totals, increments, strict=True):
+                total.mul_(self.forgetting).view(-1).add_(row[:-1])
+            self.seen.view(-1).add_(increments[-1, :-1])
+            return True
+        if bool(bad > 0):  # one host sync
+            return False
+        for total, sample in zip(totals, samples, strict=True):
             total.mul_(self.forgetting).view(-1).index_add_(0, slot, sample)
         self.seen.view(-1).index_add_(0, slot, torch.ones_like(clean))
         return True

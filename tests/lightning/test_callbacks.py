@@ -102,7 +102,12 @@ def test_policy_evolution_is_a_png(run):
 def fake_trainer(folder: Path, epoch: int, max_epochs: int) -> SimpleNamespace:
     """What the callback reads of a Trainer."""
     return SimpleNamespace(
-        sanity_checking=False, current_epoch=epoch, max_epochs=max_epochs, log_dir=str(folder), default_root_dir="."
+        sanity_checking=False,
+        current_epoch=epoch,
+        max_epochs=max_epochs,
+        log_dir=str(folder),
+        default_root_dir=".",
+        is_global_zero=True,
     )
 
 
@@ -137,3 +142,21 @@ def test_the_history_is_part_of_the_callback_state():
     restored = PolicyArtifacts()
     restored.load_state_dict(callback.state_dict())
     assert restored.history == callback.history
+
+
+def test_only_rank_zero_writes_though_every_rank_asks_for_the_folder(run, tmp_path):
+    """Under DDP ``trainer.log_dir`` is a collective: every process asks for it, and only rank 0 writes."""
+    module, _ = run
+    asked = []
+
+    class OtherRank(SimpleNamespace):
+        @property
+        def log_dir(self):
+            asked.append(True)
+            return str(tmp_path)
+
+    trainer = OtherRank(
+        sanity_checking=False, current_epoch=0, max_epochs=1, default_root_dir=".", is_global_zero=False
+    )
+    PolicyArtifacts(plot=False).on_train_epoch_end(trainer, module)
+    assert asked and not any(tmp_path.iterdir())

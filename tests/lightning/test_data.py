@@ -285,6 +285,20 @@ class TestLoaders:
         assert list(resumed) == first
         assert list(EpochShuffle(50, seed=4)) != first
 
+    @pytest.mark.parametrize("size", [50, 51, 1])
+    def test_processes_share_the_order_without_overlap(self, size):
+        whole = list(EpochShuffle(size, seed=3))
+        shares = [EpochShuffle(size, seed=3, num_replicas=3, rank=rank) for rank in range(3)]
+        assert all(len(share) == -(-size // 3) for share in shares)
+        padded = (whole * 3)[: 3 * len(shares[0])]
+        assert [index for group in zip(*map(list, shares), strict=True) for index in group] == padded
+        assert set().union(*map(set, map(list, shares))) == set(range(size))
+
+    def test_it_is_a_distributed_sampler_so_lightning_keeps_it(self):
+        assert isinstance(EpochShuffle(5, seed=0), torch.utils.data.DistributedSampler)
+        with pytest.raises(ValueError, match=r"^`rank` should be in \[0, 2\), but got 2 instead\.$"):
+            EpochShuffle(5, seed=0, num_replicas=2, rank=2)
+
     def test_val_and_test_loaders_keep_the_order(self):
         module = digits_module(batch_size=64)
         assert torch.equal(torch.cat([labels for _, labels in module.val_dataloader()]), module.val_labels)

@@ -522,7 +522,7 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     assert resumed.base_steps == 6
 
 
-@pytest.mark.parametrize("objective", ["gradient_matching", "teacher"])
+@pytest.mark.parametrize("objective", ["gradient_matching", "teacher", "affinity"])
 def test_a_resumed_run_ends_exactly_where_the_uninterrupted_run_ends(tmp_path, objective):
     """Same weights, controller and step count, bit for bit: data order, RNG and optimisers all resume."""
     pl.seed_everything(0)
@@ -544,7 +544,7 @@ def test_a_resumed_run_ends_exactly_where_the_uninterrupted_run_ends(tmp_path, o
     assert resumed.base_steps == straight.base_steps == 6
     assert changed(cloned_state(straight.model), cloned_state(resumed.model)) == []
     assert changed(cloned_state(straight.meta), cloned_state(resumed.meta)) == []
-    if objective == "teacher":
+    if objective in ("teacher", "affinity"):
         assert changed(cloned_state(straight.objective), cloned_state(resumed.objective)) == []
 
 
@@ -572,3 +572,22 @@ def test_a_checkpoint_loads_with_weights_only_and_exports_the_learned_policy(tmp
     assert changed(cloned_state(module.meta), cloned_state(loaded.meta)) == []
     assert isinstance(loaded.meta, MetaNetwork)
     assert loaded.hparams == module.hparams
+
+
+class _TwoProcesses:  # what setup() reads of a Trainer under DDP
+    world_size, global_rank = 2, 1
+
+
+def test_a_gradient_objective_is_refused_under_ddp_and_ranks_draw_apart():
+    module = small_module(objective="gradient_matching")
+    module._trainer = _TwoProcesses()
+    with pytest.raises(ValueError, match=r"^`objective` should be 'affinity' .* under DDP \(2 processes\), but got"):
+        module.setup("fit")
+    torch.manual_seed(0)
+    first = torch.rand(3)
+    torch.manual_seed(0)
+    pulling = small_module(objective="affinity")
+    pulling._trainer = _TwoProcesses()
+    pulling.setup("fit")  # rank 1: its RNG moves away from rank 0's
+    assert not torch.equal(torch.rand(3), first)
+    assert not any(p.requires_grad for p in pulling.meta.parameters())  # nothing for DDP to reduce
