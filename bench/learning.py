@@ -102,6 +102,7 @@ ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
     "joint_tolerance02", "retrain", "oracle", "joint_class", "tree", "class_oracle", "joint_readmit",
     "joint_averaged", "joint_averaged_tol10", "joint_tol10", "joint_averaged_probes4", "joint_b15", "frozen_b15",
+    "joint_levels6", "joint_levels6_averaged",
 ]  # fmt: skip
 #: Arms without a controller: the dose (the controller's start) does not change them.
 FIXED_ARMS = ("none", "randaugment", "trivialaugment", "uniform")
@@ -120,6 +121,8 @@ JOINT_SETTINGS = {
     "joint_averaged_probes4": {"objective_args": {"averaged": True, "probes": 4}},
     "joint_b15": {"augment_from": 0.15, "objective_args": {"averaged": True, "probes": 2}},
     "frozen_b15": {"augment_from": 0.15, "objective_args": {"rate": 0.0}},
+    "joint_levels6": {"objective_args": {"levels": 6}},
+    "joint_levels6_averaged": {"objective_args": {"levels": 6, "averaged": True}},
 }
 #: The oracle's grid: the rotation ranges its candidates offer.
 ORACLE_ROTATIONS = (30.0, 180.0)

@@ -69,6 +69,17 @@ def test_a_tiny_run_writes_its_artifacts(runs):
     assert (run / "policy_evolution.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_end_of_a_run_says_what_it_made_and_what_next(runs):
+    folder, result = runs["train"]
+    run = folder / "runs" / "augmeta"
+    said = result.stdout + result.stderr
+    summary = said[said.index(f"augmeta: run finished: {run}") :]
+    assert "last validation: val_acc " in summary and "learned policy, P(op) per step: identity " in summary
+    assert "moved from its start: " in summary
+    assert f"augmeta describe {run / 'policy' / 'latest.json'}" in summary
+    assert f"python train.py test --ckpt_path {run / 'checkpoints' / 'last.ckpt'}" in summary
+
+
 def test_no_warning_about_the_command_line_arguments(runs):
     """``main()`` hands ``sys.argv`` to LightningCLI as ``args``, so every run warned that both were given."""
     for name in ("train", "print_config", "missing"):

@@ -20,30 +20,35 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from augmeta.lightning.run_folder import trim_metrics
 from augmeta.utils import atomic_write_bytes, atomic_write_text
 
-__all__ = ["PolicyArtifacts", "plot_policy_history"]
+__all__ = ["PolicyArtifacts", "plot_policy_history", "run_summary"]
 
 
 class PolicyArtifacts(pl.Callback):
     """Write the learned policy, the meta-network and the policy's history every ``every_n_epochs`` epochs."""
 
-    def __init__(self, every_n_epochs: int = 1, plot: bool = True) -> None:
+    def __init__(self, every_n_epochs: int = 1, plot: bool = True, summary: bool = True) -> None:
         self.every_n_epochs = every_n_epochs
-        self.plot = plot
+        self.plot, self.summary = plot, summary
         self.history: list[dict[str, float]] = []
+        self.start: dict[str, float] | None = None  # the controller's policy when the run began (kept on resume)
 
     @staticmethod
     def run_dir(trainer: pl.Trainer) -> Path:
         return Path(trainer.log_dir or trainer.default_root_dir)
 
     def state_dict(self) -> dict:
-        return {"history": self.history}
+        return {"history": self.history, "start": self.start}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = list(state_dict.get("history", []))
+        self.start = state_dict.get("start")
 
     @rank_zero_only
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """A resumed run logs again from its checkpoint's step: drop the rows the interrupted run wrote after it."""
+        """Remember the controller's starting policy (for the summary); a resumed run logs again from its
+        checkpoint's step, so the rows the interrupted run wrote after it are dropped."""
+        if self.start is None and getattr(pl_module, "meta", None) is not None:
+            self.start = pl_module.policy_summary()
         log_dir = trainer.logger.log_dir if trainer.logger is not None else None  # a logger's own: no collective
         if trainer.global_step > 0 and log_dir:
             trim_metrics(Path(log_dir) / "metrics.csv", trainer.global_step)
@@ -75,15 +80,65 @@ class PolicyArtifacts(pl.Callback):
         if tree is not None:
             path = tree.save(run / "meta_tree.json")
             rank_zero_info(f"augmeta: meta-tree written to {path} (fidelity {tree.fidelity:.3f})")
-        if not self.history:
-            return
-        rank_zero_info(f"augmeta: policy written to {run / 'policy' / 'latest.json'}")
-        if not self.plot:
-            return
-        try:
-            plot_policy_history(self.history, run / "policy_evolution.png")
-        except ImportError:
-            rank_zero_info("augmeta: matplotlib is not installed, so policy_evolution.png was not drawn.")
+        if self.history and self.plot:
+            try:
+                plot_policy_history(self.history, run / "policy_evolution.png")
+            except ImportError:
+                rank_zero_info("augmeta: matplotlib is not installed, so policy_evolution.png was not drawn.")
+        if self.summary:
+            rank_zero_info(
+                run_summary(
+                    run,
+                    trainer.callback_metrics,
+                    self.history[-1] if self.history else None,
+                    self.start,
+                    tree is not None,
+                )
+            )
+
+
+def run_summary(
+    run: Path,
+    metrics: dict,
+    policy: dict[str, float] | None,
+    start: dict[str, float] | None,
+    tree: bool = False,
+    top: int = 5,
+) -> str:
+    """What a finished run says: its last validation accuracy, the learned policy's top ops and how far their
+    probabilities moved from the start (half the L1 distance: the share of draws that changed op), and what to run
+    next. ``policy``/``start``: :meth:`AugMetaModule.policy_summary` dicts (None for a fixed policy)."""
+    lines, commands = [f"augmeta: run finished: {run}"], []
+    shown = [f"{key} {float(metrics[key]):.4f}" for key in ("val_acc", "val_loss") if key in metrics]
+    if shown:
+        lines.append("  last validation: " + ", ".join(shown))
+    if policy is not None:
+        probabilities = {k.removeprefix("policy/p_"): v for k, v in policy.items() if k.startswith("policy/p_")}
+        ranked = sorted(probabilities.items(), key=lambda item: -item[1])[:top]
+        described = []
+        for op, p in ranked:
+            magnitude = policy.get(f"policy/m_{op}")
+            described.append(f"{op} {p:.2f}" + (f" (m {magnitude:.2f})" if magnitude is not None else ""))
+        lines.append("  learned policy, P(op) per step: " + ", ".join(described))
+        if start is not None:
+            moved = sum(abs(v - start.get(f"policy/p_{op}", 0.0)) for op, v in probabilities.items()) / 2
+            lines.append(f"  moved from its start: {moved:.2f} of the op probability")
+        latest = run / "policy" / "latest.json"
+        lines.append(f"  policy: {latest}")
+        commands += [
+            f"augmeta describe {latest}",
+            f"augmeta show {latest} -o grid.png",
+            f"python train.py fit --model.policy {latest}   # retrain with it as a fixed policy",
+            f"python -c \"from augmeta.export import to_torchvision; print(to_torchvision('{latest}'))\"",
+        ]
+        if tree:
+            commands.append(f"augmeta describe {run / 'meta_tree.json'}")
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    if checkpoint.exists():
+        commands.append(f"python train.py test --ckpt_path {checkpoint}")
+    if commands:
+        lines += ["  next:", *(f"    {command}" for command in commands)]
+    return "\n".join(lines)
 
 
 def _history_csv(history: list[dict[str, float]]) -> str:

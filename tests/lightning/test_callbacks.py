@@ -12,6 +12,7 @@ from pytorch_lightning.loggers import CSVLogger
 
 import augmeta
 from augmeta.lightning import AugMetaModule, PolicyArtifacts
+from augmeta.lightning.callbacks import run_summary
 from augmeta.meta import MetaNetwork, default_ops
 
 from .helpers import digits, small_module, small_trainer
@@ -108,6 +109,7 @@ def fake_trainer(folder: Path, epoch: int, max_epochs: int) -> SimpleNamespace:
         log_dir=str(folder),
         default_root_dir=".",
         is_global_zero=True,
+        callback_metrics={},
     )
 
 
@@ -160,3 +162,26 @@ def test_only_rank_zero_writes_though_every_rank_asks_for_the_folder(run, tmp_pa
     )
     PolicyArtifacts(plot=False).on_train_epoch_end(trainer, module)
     assert asked and not any(tmp_path.iterdir())
+
+
+def test_the_run_summary_ranks_ops_and_measures_the_move(tmp_path):
+    start = {"policy/p_identity": 0.5, "policy/p_rotate": 0.25, "policy/p_flip_y": 0.25, "policy/m_rotate": 0.3}
+    end = {"policy/p_identity": 0.6, "policy/p_rotate": 0.4, "policy/p_flip_y": 0.0, "policy/m_rotate": 0.5}
+    text = run_summary(tmp_path, {"val_acc": torch.tensor(0.91234)}, end, start)
+    lines = text.splitlines()
+    assert lines[0] == f"augmeta: run finished: {tmp_path}"
+    assert lines[1] == "  last validation: val_acc 0.9123"
+    assert lines[2] == "  learned policy, P(op) per step: identity 0.60, rotate 0.40 (m 0.50), flip_y 0.00"
+    assert lines[3] == "  moved from its start: 0.25 of the op probability"  # flip_y's quarter went elsewhere
+    assert "train.py test" not in text  # no checkpoint to test
+
+
+def test_a_fixed_policy_run_summary_has_no_policy_lines(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    text = run_summary(tmp_path, {}, None, None)
+    assert text.splitlines() == [
+        f"augmeta: run finished: {tmp_path}",
+        "  next:",
+        f"    python train.py test --ckpt_path {tmp_path / 'checkpoints' / 'last.ckpt'}",
+    ]
