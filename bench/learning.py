@@ -101,8 +101,7 @@ DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
 ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
     "joint_tolerance02", "retrain", "oracle", "joint_class", "tree", "class_oracle", "joint_readmit",
-    "joint_averaged", "joint_averaged_tol10", "joint_tol10", "joint_averaged_probes4", "joint_b15", "frozen_b15",
-    "joint_levels6", "joint_levels6_averaged",
+    "joint_averaged",
 ]  # fmt: skip
 #: Arms without a controller: the dose (the controller's start) does not change them.
 FIXED_ARMS = ("none", "randaugment", "trivialaugment", "uniform")
@@ -116,13 +115,6 @@ JOINT_SETTINGS = {
     "joint_class": {"meta_mode": "class"},
     "joint_readmit": {"objective_args": {"readmit": True}},
     "joint_averaged": {"objective_args": {"averaged": True}},
-    "joint_averaged_tol10": {"objective_args": {"averaged": True, "tolerance": 0.1}},
-    "joint_tol10": {"objective_args": {"tolerance": 0.1}},
-    "joint_averaged_probes4": {"objective_args": {"averaged": True, "probes": 4}},
-    "joint_b15": {"augment_from": 0.15, "objective_args": {"averaged": True, "probes": 2}},
-    "frozen_b15": {"augment_from": 0.15, "objective_args": {"rate": 0.0}},
-    "joint_levels6": {"objective_args": {"levels": 6}},
-    "joint_levels6_averaged": {"objective_args": {"levels": 6, "averaged": True}},
 }
 #: The oracle's grid: the rotation ranges its candidates offer.
 ORACLE_ROTATIONS = (30.0, 180.0)

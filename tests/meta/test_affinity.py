@@ -50,6 +50,22 @@ def test_a_costly_small_magnitude_drops_the_op_whatever_larger_ones_cost():
     assert probabilities.tolist() == pytest.approx([0.5, 0.5, 0.0, 0.0])
 
 
+def test_averaged_judges_a_range_by_the_mean_cost_of_what_it_draws():
+    """Levels 1/8, 1/4, 1/2, 1; rotate costs 0.08 at 1/8: above the tolerance alone, but the policy that keeps 1/8
+    draws magnitudes uniform from 0, whose mean cost is 0.04; at 1/4 the mean is (1/8 * 0.04 + 1/8 * 0.09) / (1/4)."""
+    meta = MetaNetwork(ops=OPS)
+    costs = {"flip_y": [0.6], "rotate": [0.08, 0.10, 0.3, 0.5], "brightness": [0.2, 0.2, 0.2, 0.2]}
+    level_rule, averaged = _objective(weighting="diversity"), _objective(weighting="diversity", averaged=True)
+    for objective in (level_rule, averaged):
+        _set_costs(objective, meta, costs)
+    assert level_rule.target(meta)[0].tolist() == pytest.approx([1.0, 0.0, 0.0, 0.0])  # nothing passes
+    probabilities, magnitudes = averaged.target(meta)
+    assert probabilities.tolist() == pytest.approx([0.5, 0.0, 0.5, 0.0])  # brightness: 0.1 mean cost at 1/8
+    assert magnitudes.tolist() == pytest.approx([0.0, 0.0, 0.125, 0.0])  # 1/4 averages 0.065: over 0.05
+    mean = AffinityObjective._averaged(torch.tensor([[0.08, 0.10, 0.3, 0.5]]), torch.tensor([[0.125, 0.25, 0.5, 1]]))
+    assert mean[0, :2].tolist() == pytest.approx([0.04, 0.065])
+
+
 def test_the_levels_halve_from_the_whole_range():
     meta = MetaNetwork(ops=OPS)
     ops, magnitudes = _objective()._probe_cells(meta)
