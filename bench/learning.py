@@ -82,6 +82,10 @@ TASKS = {
     "mirrored": Task(
         "mirrored_digits", destroying=("flip_y",), class_safe={"flip_x": (0, 1, 2, 3, 4, 5)}
     ),
+    # the same with 300 training images: augmentation matters more where data are scarce
+    "mirrored_300": Task(
+        "mirrored_digits", destroying=("flip_y",), class_safe={"flip_x": (0, 1, 2, 3, 4, 5)}, train_subset=300
+    ),
     "plain_fashion_mnist": Task(
         "fashion_mnist", train_subset=4000, epochs=15, batch_size=128, lr=0.1, crop_padding=2, destroying=("flip_y",)
     ),

@@ -65,9 +65,12 @@ class PolicyTransform(v2.Transform):
         if not params["ops"]:
             return inpt
         if isinstance(inpt, PIL.Image.Image):
+            self._policy.check_images(len(inpt.getbands()), inpt.height, inpt.width)
             return self._apply_ops(inpt, params, image=True)
         if isinstance(inpt, _IMAGE_TYPES) or _is_pure_tensor(inpt):
             plain = inpt.as_subclass(torch.Tensor)
+            if plain.dim() >= 3:
+                self._policy.check_images(*plain.shape[-3:])
             uint8 = plain.dtype == torch.uint8
             x = plain.to(torch.float32).mul_(1.0 / 255.0) if uint8 else plain
             out = self._apply_ops(x, params, image=True)

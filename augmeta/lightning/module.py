@@ -483,7 +483,22 @@ class AugMetaModule(pl.LightningModule):
         provenance = {"notes": notes}
         logged = self._trainer.callback_metrics if self._trainer is not None else {}
         provenance["metrics"] = {k: float(v) for k, v in logged.items() if k.startswith(("val_", "train_"))}
+        learned_on = self._learned_on()
+        if learned_on is not None:
+            provenance["learned_on"] = learned_on
         return self.meta.to_policy(name or "learned", features, labels, provenance=provenance)
+
+    def _learned_on(self) -> dict | None:
+        """The data set, channels and image size of the data module's training images (None without one)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        try:
+            images = datamodule.train_images if datamodule is not None else None
+        except RuntimeError:  # its splits are not made yet
+            return None
+        if images is None:
+            return None
+        name = str(getattr(datamodule, "dataset", type(datamodule).__name__))
+        return {"dataset": name, "channels": int(images.shape[1]), "image_size": [*map(int, images.shape[-2:])]}
 
     def meta_tree(self, name: str = "meta_tree", limit: int = 4096, **settings) -> MetaTree | None:
         """The meta-tree distilled from a ``class`` or ``adaptive`` controller over (up to ``limit``) training

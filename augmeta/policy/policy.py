@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,24 @@ class Policy(PolicyModel):
     __hash__ = None  # mutable-looking lists inside; compare with ==
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if data["provenance"].get("learned_on") is None:  # files without it stay as they were
+            data["provenance"].pop("learned_on", None)
+        return data
+
+    def check_images(self, channels: int, height: int, width: int) -> None:
+        """Warn (once per message, as Python's warnings do) when images differ in channels from those the policy
+        was ``learned_on``: a policy learned on grey images offers no colour op, one learned on colour images
+        assumes colour. A different size is not warned about: geometric ops scale with the image."""
+        learned = self.provenance.learned_on
+        if learned is not None and learned.channels != channels:
+            warnings.warn(
+                f"policy {self.name!r} was learned on {learned.channels}-channel images ({learned.dataset}, "
+                f"{learned.image_size[0]}x{learned.image_size[1]}) and is applied to {channels}-channel images "
+                f"({height}x{width}); it may not suit them.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def to_json(self) -> str:
         """The canonical text: sorted keys, two-space indent, final newline (load -> save -> load is byte-identical)."""
@@ -93,6 +111,7 @@ class Policy(PolicyModel):
             Augmented images of the same shape, dtype and device.
         """
         batch, dtype, added = as_float_batch(images)
+        self.check_images(*batch.shape[1:])
         draws = self.sample(batch.shape[0], batch.device, generator)
         fresh = batch is not images and batch.data_ptr() != images.data_ptr()  # converted from uint8: ours
         return restore_layout(self.apply_draws(batch, draws, inplace=fresh), dtype, added)

@@ -16,12 +16,14 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from augmeta.ops import OPS
 
 __all__ = [
+    "MAX_IMAGE_SIDE",
     "MAX_LEVELS",
     "MAX_OPS_PER_STEP",
     "MAX_STEPS",
     "MAX_SUBPOLICIES",
     "MAX_WEIGHT",
     "SCHEMA_VERSION",
+    "LearnedOn",
     "OpChoice",
     "PolicyModel",
     "Provenance",
@@ -40,6 +42,7 @@ MAX_STEPS = 32
 MAX_OPS_PER_STEP = 64
 MAX_LEVELS = 1024
 MAX_WEIGHT = 1e6
+MAX_IMAGE_SIDE = 65536  # the largest height or width ``learned_on`` may record
 
 _CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
@@ -181,14 +184,25 @@ class SubPolicy(StrictModel):
         return _check_weight(value)
 
 
+class LearnedOn(StrictModel):
+    """The images a policy was learned on: the data set's name, their channels and size (height, width), so that
+    applying it to other images can say so."""
+
+    dataset: str = Field(max_length=200)
+    channels: Literal[1, 3]
+    image_size: list[Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE)]] = Field(min_length=2, max_length=2)
+
+
 class Provenance(StrictModel):
-    """Where a policy comes from: ``source`` (a paper, a library, a run) and free-form details."""
+    """Where a policy comes from: ``source`` (a paper, a library, a run) and free-form details; a learned policy
+    also says what it was ``learned_on`` (left out of the file when unknown)."""
 
     source: str
     method: str
     created_by: str = ""
     notes: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)
+    learned_on: LearnedOn | None = None
 
 
 class PolicyModel(StrictModel):

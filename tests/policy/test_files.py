@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from augmeta import Policy, PolicyError, load_policy
 from augmeta.ops import OPS
 from augmeta.policy.published import PUBLISHED, randaugment, trivialaugment_wide
 
-from .helpers import LEARNED_FILES, SHIPPED_FILES
+from .helpers import LEARNED_FILES, SHIPPED_FILES, make_policy_dict
 
 OP = "subpolicies[0].steps[0].ops[0]"
 STEP = "subpolicies[0].steps[0]"
@@ -587,3 +588,56 @@ def test_crash_when_saving_a_new_file_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk on fire"):
         trivialaugment_wide().save(tmp_path / "new.json")
     assert list(tmp_path.iterdir()) == []
+
+
+ROTATE = {"op": "rotate", "magnitude": {"low": 0.0, "high": 1.0}, "range": [0.0, 30.0], "signed": True}
+
+
+class TestLearnedOn:
+    """A learned policy records the images it was learned on, and says so when applied to other channels."""
+
+    @staticmethod
+    def _learned(channels: int = 1) -> Policy:
+        data = make_policy_dict([ROTATE])
+        data["provenance"]["learned_on"] = {"dataset": "digits", "channels": channels, "image_size": [8, 8]}
+        return Policy.from_dict(data)
+
+    def test_round_trip_and_no_field_when_unknown(self, tmp_path):
+        policy = self._learned()
+        assert load_policy(policy.save(tmp_path / "p.json")) == policy
+        assert policy.to_dict()["provenance"]["learned_on"]["image_size"] == [8, 8]
+        plain = Policy.from_dict(make_policy_dict([ROTATE]))
+        assert "learned_on" not in plain.to_dict()["provenance"]  # older files keep their bytes
+
+    @pytest.mark.parametrize(
+        ("field", "value", "message"),
+        [
+            ("channels", 2, "provenance.learned_on.channels"),
+            ("image_size", [8], "provenance.learned_on.image_size"),
+            ("image_size", [0, 8], "provenance.learned_on.image_size[0]"),
+            ("dataset", "x" * 201, "provenance.learned_on.dataset"),
+        ],
+    )
+    def test_bad_values_name_their_field(self, field, value, message):
+        data = self._learned().to_dict()
+        data["provenance"]["learned_on"][field] = value
+        with pytest.raises(PolicyError, match=re.escape(message)):
+            Policy.from_dict(data)
+
+    def test_other_channels_warn_once_the_same_do_not(self):
+        policy = self._learned(channels=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            policy.apply(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
+        with pytest.warns(
+            UserWarning, match=r"learned on 1-channel images \(digits, 8x8\) and is applied to 3-channel"
+        ):
+            policy.apply(torch.zeros(2, 3, 16, 16, dtype=torch.uint8))
+
+    def test_the_torchvision_transform_warns_too(self):
+        from augmeta.export import to_torchvision
+
+        transform = to_torchvision(self._learned(channels=3))
+        with pytest.warns(UserWarning, match="learned on 3-channel images"):
+            for _ in range(20):  # until a draw applies an op
+                transform(torch.zeros(1, 8, 8, dtype=torch.uint8))
