@@ -105,7 +105,7 @@ DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
 ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
     "joint_tolerance02", "retrain", "oracle", "joint_class", "tree", "class_oracle", "joint_readmit",
-    "joint_averaged",
+    "joint_averaged", "joint_accuracy",
 ]  # fmt: skip
 #: Arms without a controller: the dose (the controller's start) does not change them.
 FIXED_ARMS = ("none", "randaugment", "trivialaugment", "uniform")
@@ -119,7 +119,10 @@ JOINT_SETTINGS = {
     "joint_class": {"meta_mode": "class"},
     "joint_readmit": {"objective_args": {"readmit": True}},
     "joint_averaged": {"objective_args": {"averaged": True}},
+    "joint_accuracy": {"objective_args": {"measure": "accuracy"}},
 }
+#: The tree arms: a fresh model trained with the meta-tree of the class-mode arm named.
+TREE_SOURCES = {"tree": "joint_class"}
 #: The oracle's grid: the rotation ranges its candidates offer.
 ORACLE_ROTATIONS = (30.0, 180.0)
 DATA_DIR: str | None = None  # --data-dir: where the base data set's files are (default: the usual places)
@@ -263,8 +266,9 @@ def run_arm(name: str, task: Task, arm: str, seed: int, results: list[dict]) -> 
     if arm == "retrain":
         joint = next((r for r in results if (r["task"], r["arm"], r["seed"]) == (name, "joint", seed)), None)
         return [] if joint is None else [run_one(task, joint["policy_file"], seed)]
-    if arm == "tree":  # a fresh model with the meta-tree the class-mode run wrote
-        joint = next((r for r in results if (r["task"], r["arm"], r["seed"]) == (name, "joint_class", seed)), None)
+    if arm in TREE_SOURCES:  # a fresh model with the meta-tree the class-mode run wrote
+        source = TREE_SOURCES[arm]
+        joint = next((r for r in results if (r["task"], r["arm"], r["seed"]) == (name, source, seed)), None)
         return [] if joint is None else [run_one(task, joint["tree_file"], seed)]
     if arm == "class_oracle":
         return [run_one(task, class_oracle_tree(task), seed)]

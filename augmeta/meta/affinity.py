@@ -59,6 +59,9 @@ class AffinityObjective(nn.Module, MetaObjective):
             tolerates its smallest magnitude (an op whose images it could not read yet, not one it never will).
         probes: cells probed per held-out image at each controller step (each a forward pass of the batch); 0:
             1 for a global controller, 4 for one in ``class`` mode, whose every class needs its own probes.
+        measure: what a probe compares on an image, clean and probed: ``probability`` (of the true class) or
+            ``accuracy`` (whether the model's choice is the true class, as the affinity paper measures): the cost is
+            its relative drop, summed over the cell's probes.
         averaged: judge keeping an op up to a magnitude by the mean cost of the magnitudes the policy then draws
             (uniform from 0 to it, where the controller samples magnitudes so; the cost read linearly between the
             probed levels, from none at 0), not by the cost of that largest magnitude alone.
@@ -80,6 +83,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         readmit: bool = False,
         probes: int = 0,
         averaged: bool = False,
+        measure: str = "probability",
     ) -> None:
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
@@ -88,6 +92,9 @@ class AffinityObjective(nn.Module, MetaObjective):
         ):
             if not low < value <= high:
                 raise ValueError(f"`{name}` should be in ({low}, {high}], but got {value!r} instead.")
+        if measure not in ("probability", "accuracy"):
+            raise ValueError(f"`measure` should be 'probability' or 'accuracy', but got {measure!r} instead.")
+        self.measure = measure
         if weighting not in ("diversity", "invariance"):
             raise ValueError(f"`weighting` should be 'diversity' or 'invariance', but got {weighting!r} instead.")
         self.weighting, self.grow, self.readmit, self.averaged = weighting, grow, readmit, averaged
@@ -180,9 +187,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         was_training = model.training
         model.eval()
         try:
-            clean = torch.softmax(model(clean_images).float(), dim=1).gather(1, clean_labels[:, None]).squeeze(1)
-            clean = clean.repeat(repeats)
-            probed = torch.softmax(model(augmented).float(), dim=1).gather(1, labels[:, None]).squeeze(1)
+            clean = self._score(model(clean_images).float(), clean_labels).repeat(repeats)
+            probed = self._score(model(augmented).float(), labels)
         finally:
             model.train(was_training)
         change = (augmented - images).abs().flatten(1).mean(dim=1).float()
@@ -208,6 +214,13 @@ class AffinityObjective(nn.Module, MetaObjective):
             total.mul_(self.forgetting).view(-1).index_add_(0, slot, sample)
         self.seen.view(-1).index_add_(0, slot, torch.ones_like(clean))
         return True
+
+    def _score(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per image, what the probes compare: the true class's probability, or 1 where the model's choice is right
+        (``measure``)."""
+        if self.measure == "accuracy":
+            return (logits.argmax(dim=1) == labels).float() + 0.0 * logits[:, 0]  # NaN logits stay NaN
+        return torch.softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
 
     def costs(self) -> torch.Tensor:
         """Per cell, the relative drop of the true class's probability: ``1 - sum(probed) / sum(clean)``.

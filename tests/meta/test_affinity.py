@@ -127,7 +127,7 @@ def test_its_state_round_trips_through_the_state_dict():
 def test_it_is_built_by_name_with_its_settings():
     assert set(objective_arguments("affinity")) == {
         "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting", "grow",
-        "readmit", "probes", "averaged",
+        "readmit", "probes", "averaged", "measure",
     }  # fmt: skip
     objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
     assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)
@@ -215,3 +215,16 @@ def test_observe_in_class_mode_counts_each_probe_in_its_class():
     once = AffinityObjective(min_probes=1, probes=1)
     once.observe(meta, model, torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 2, 2, 1]))
     assert once.seen.tolist() == [[3.0], [1.0], [2.0]]
+
+
+def test_the_accuracy_measure_counts_right_choices_not_probabilities():
+    objective = AffinityObjective(measure="accuracy")
+    logits = torch.tensor([[2.0, 1.0], [0.1, 0.2], [5.0, -5.0]])
+    assert objective._score(logits, torch.tensor([0, 0, 1])).tolist() == [1.0, 0.0, 0.0]
+    assert torch.isnan(objective._score(torch.tensor([[float("nan"), 0.0]]), torch.tensor([0])))[0]
+    probability = AffinityObjective()._score(logits, torch.tensor([0, 0, 1]))
+    assert probability.tolist() == pytest.approx(torch.softmax(logits, dim=1)[[0, 1, 2], [0, 0, 1]].tolist())
+    with pytest.raises(
+        ValueError, match=r"^`measure` should be 'probability' or 'accuracy', but got 'loss' instead\.$"
+    ):
+        AffinityObjective(measure="loss")
