@@ -13,6 +13,7 @@ import torch
 import yaml
 
 import augmeta
+from tests.datasets.helpers import write_png
 
 TRAIN_SCRIPT = Path(augmeta.__file__).resolve().parents[1] / "train.py"
 # OMP_NUM_THREADS=1: three processes share the machine; spin-waiting intra-op threads would slow each one many times
@@ -35,9 +36,26 @@ def empty_data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, empty_data_dir) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
-    """name -> (working directory, finished process) for a tiny run, ``--print_config`` and a missing data set."""
-    folders = {name: tmp_path_factory.mktemp(name) for name in ("train", "print_config", "missing")}
+    """name -> (working directory, finished process) for a tiny run, ``--print_config``, a missing data set and a
+    tiny run on a folder of grey images in ImageFolder's ``root/<class>`` layout."""
+    folders = {name: tmp_path_factory.mktemp(name) for name in ("train", "print_config", "missing", "grey_folder")}
+    images = folders["grey_folder"] / "images"
+    for name in ("circle", "square"):
+        for k in range(20):
+            write_png(images / name / f"{k}.png", (10 * k,), (12, 12), "L")
     started = {
+        "grey_folder": start(
+            folders["grey_folder"],
+            *TINY_RUN,
+            "--data.dataset",
+            "image_folder",
+            "--data.data_dir",
+            str(images),
+            "--data.image_size",
+            "16",
+            "--data.batch_size",
+            "8",
+        ),
         "train": start(
             folders["train"], *TINY_RUN, "--trainer.logger.init_args.save_dir", str(folders["train"] / "runs")
         ),
@@ -49,6 +67,16 @@ def runs(tmp_path_factory, empty_data_dir) -> dict[str, tuple[Path, subprocess.C
         stdout, stderr = process.communicate(timeout=300)
         finished[name] = (folders[name], subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
     return finished
+
+
+def test_a_grey_image_folder_trains_a_one_channel_model(runs):
+    folder, result = runs["grey_folder"]
+    assert result.returncode == 0, result.stderr
+    policy = augmeta.load_policy(folder / "runs" / "augmeta" / "policy" / "latest.json")
+    assert policy.provenance.learned_on.model_dump() == {
+        "dataset": "image_folder", "channels": 1, "image_size": [16, 16]
+    }  # fmt: skip
+    assert "color" not in {op.op for sub in policy.subpolicies for step in sub.steps for op in step.ops}
 
 
 def test_a_tiny_run_writes_its_artifacts(runs):

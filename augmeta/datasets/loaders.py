@@ -30,13 +30,17 @@ __all__ = [
     "LoadedDataset",
     "download_dataset",
     "find_idx_files",
+    "folder_channels",
     "folder_class_names",
+    "folder_layout",
+    "image_channels",
     "idx_folders",
     "load_dataset",
     "load_digits",
     "load_image_files",
     "missing_message",
     "read_idx_images",
+    "read_images",
     "read_rgb_images",
     "torchvision_dataset",
 ]
@@ -67,13 +71,16 @@ class LoadedDataset:
     class_names: tuple[str, ...]
 
 
-def load_dataset(spec: DatasetSpec | str, data_dir: Path | None = None, image_size: int | None = None) -> LoadedDataset:
+def load_dataset(
+    spec: DatasetSpec | str, data_dir: Path | None = None, image_size: int | None = None, channels: int | None = None
+) -> LoadedDataset:
     """Load the data set of ``spec`` (a spec or its name) from ``data_dir``; nothing is downloaded.
 
     Args:
         spec: what to load.
         data_dir: where its files are; not needed for ``digits`` (nor for Fashion-MNIST from its system folder).
         image_size: ``image_folder`` only: the height (= width) every image is resized to; None: the spec's.
+        channels: ``image_folder`` only: 1 (grey) or 3 (RGB); None: :func:`folder_channels` reads it from the files.
 
     Raises:
         DatasetNotFoundError: the files are not there; the message says where it looked and how to get them.
@@ -84,7 +91,7 @@ def load_dataset(spec: DatasetSpec | str, data_dir: Path | None = None, image_si
     if spec.source == "sklearn_digits":
         return load_digits()
     if spec.source == "image_folder":
-        return _load_image_folder(data_dir, image_size or spec.image_size)
+        return _load_image_folder(data_dir, image_size or spec.image_size, channels)
     files = find_idx_files(spec, data_dir) if spec.idx_folder is not None else None
     return _load_idx(files, spec.class_names) if files is not None else _load_torchvision(spec, data_dir)
 
@@ -190,14 +197,58 @@ def _load_torchvision(spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
-def _as_rgb(image: Image.Image) -> Image.Image:
-    """``image`` as 8-bit RGB: 16-bit grey scaled down (``convert`` alone clips it to 255), alpha dropped."""
+#: PIL modes of images without colour: a folder of only these is read as one channel.
+GREY_MODES = ("1", "L", "LA", "La", *SIXTEEN_BIT_MODES)
+
+
+def _as_8_bit(image: Image.Image, channels: int) -> Image.Image:
+    """``image`` as 8-bit grey (``channels`` 1) or RGB (3): 16-bit grey scaled down (``convert`` alone clips it to
+    255), alpha dropped, colour made grey by PIL's luma."""
     if image.mode in SIXTEEN_BIT_MODES:  # "I" is how PIL opens some 16-bit files: read as 16-bit
         values = np.asarray(image, dtype=np.float64).clip(0, 65535)
         image = Image.fromarray(np.rint(values / 257.0).astype(np.uint8), mode="L")
     elif image.mode == "F":
         raise ValueError("32-bit float images are not read (expected 8- or 16-bit integer images; convert it)")
-    return image.convert("RGB")
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def _unreadable(path: str | Path, error: BaseException) -> ImageFileError:
+    reason = str(error) or type(error).__name__
+    return ImageFileError(
+        f"Cannot read image {str(path)!r}: {reason}. Expected an image file PIL reads (.png, .jpg, ...), whole and "
+        "not corrupt."
+    )
+
+
+_READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def read_images(
+    paths: Iterable[str | Path],
+    size: tuple[int, int] | None = None,
+    resample: Image.Resampling | None = Image.Resampling.BILINEAR,
+    channels: int = 3,
+) -> torch.Tensor:
+    """Read images with ``channels`` (1: grey, 3: RGB), each resized to ``size`` (width, height) unless it has that
+    size: ``uint8 [N, channels, H, W]``.
+
+    ``size`` None: the first image's size. ``resample`` None: PIL's default filter. 16-bit images are scaled to 8
+    bits. A file that cannot be read raises :class:`ImageFileError` naming it.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"`channels` should be 1 or 3, but got {channels!r} instead.")
+    arrays = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                converted = _as_8_bit(image, channels)
+        except _READ_ERRORS as error:
+            raise _unreadable(path, error) from None
+        size = size or converted.size
+        resized = converted if converted.size == size else converted.resize(size, resample)
+        array = np.asarray(resized, dtype=np.uint8)
+        arrays.append(array[..., None] if channels == 1 else array)
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
 def read_rgb_images(
@@ -205,25 +256,21 @@ def read_rgb_images(
     size: tuple[int, int] | None = None,
     resample: Image.Resampling | None = Image.Resampling.BILINEAR,
 ) -> torch.Tensor:
-    """Read images as RGB, each resized to ``size`` (width, height) unless it has that size: ``uint8 [N, 3, H, W]``.
+    """:func:`read_images` as RGB: ``uint8 [N, 3, H, W]``."""
+    return read_images(paths, size, resample, channels=3)
 
-    ``size`` None: the first image's size. ``resample`` None: PIL's default filter. 16-bit images are scaled to 8
-    bits. A file that cannot be read raises :class:`ImageFileError` naming it.
-    """
-    arrays = []
+
+def image_channels(paths: Iterable[str | Path]) -> int:
+    """1 if every one of the image files is grey (:data:`GREY_MODES`, read from its header only), else 3."""
     for path in paths:
         try:
             with Image.open(path) as image:
-                rgb = _as_rgb(image)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-            reason = str(error) or type(error).__name__
-            raise ImageFileError(
-                f"Cannot read image {str(path)!r}: {reason}. Expected an image file PIL reads (.png, .jpg, ...), "
-                "whole and not corrupt."
-            ) from None
-        size = size or rgb.size
-        arrays.append(np.asarray(rgb if rgb.size == size else rgb.resize(size, resample), dtype=np.uint8))
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+                mode = image.mode
+        except _READ_ERRORS as error:
+            raise _unreadable(path, error) from None
+        if mode not in GREY_MODES:
+            return 3
+    return 1
 
 
 def load_image_files(folder: Path, count: int) -> torch.Tensor:
@@ -236,31 +283,64 @@ def load_image_files(folder: Path, count: int) -> torch.Tensor:
 
 
 def folder_class_names(data_dir: Path | None) -> tuple[str, ...]:
-    """The class names of an ``image_folder`` data set: the folder names under ``data_dir/train``, sorted."""
+    """The class names of an ``image_folder`` data set: its class folders' names, sorted."""
     return tuple(_folder_classes(data_dir)[0])
 
 
+def folder_layout(data_dir: Path | None) -> tuple[Path, Path | None]:
+    """Where an ``image_folder`` data set's training and test class folders are: ``data_dir/train`` and
+    ``data_dir/test`` (None if absent), or ``data_dir`` itself and None when it holds the class folders
+    (``data_dir/<class>/<image>``, as torchvision's ``ImageFolder`` reads it)."""
+    if data_dir is not None and (data_dir / "train").is_dir():
+        test = data_dir / "test"
+        return data_dir / "train", test if test.is_dir() else None
+    if data_dir is not None and data_dir.is_dir() and any(entry.is_dir() for entry in data_dir.iterdir()):
+        return data_dir, None
+    raise DatasetNotFoundError(missing_message(dataset_spec("image_folder"), data_dir))
+
+
 def _folder_classes(data_dir: Path | None) -> tuple[list[str], dict[str, int]]:
-    if data_dir is None or not (data_dir / "train").is_dir():
-        raise DatasetNotFoundError(missing_message(dataset_spec("image_folder"), data_dir))
-    return find_classes(data_dir / "train")
+    train, _ = folder_layout(data_dir)
+    try:
+        return find_classes(train)
+    except FileNotFoundError as error:
+        raise DatasetNotFoundError(f"{missing_message(dataset_spec('image_folder'), data_dir)} ({error})") from None
 
 
-def _read_labelled_images(files: Sequence[tuple[str, int]], image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    images = read_rgb_images((path for path, _ in files), (image_size, image_size))
+def _files(root: Path, class_to_idx: dict[str, int], allow_empty: bool = False) -> list[tuple[str, int]]:
+    try:
+        return make_dataset(root, class_to_idx, IMG_EXTENSIONS, allow_empty=allow_empty)
+    except FileNotFoundError as error:  # a class folder without images
+        raise DatasetNotFoundError(f"{error} Expected images in every class folder of {root}.") from None
+
+
+def folder_channels(data_dir: Path | None) -> int:
+    """1 if every image of an ``image_folder`` data set is grey, else 3 (read from the files' headers)."""
+    train, test = folder_layout(data_dir)
+    classes, class_to_idx = _folder_classes(data_dir)
+    files = _files(train, class_to_idx) + (_files(test, class_to_idx, allow_empty=True) if test else [])
+    return image_channels(path for path, _ in files)
+
+
+def _read_labelled_images(
+    files: Sequence[tuple[str, int]], image_size: int, channels: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_images((path for path, _ in files), (image_size, image_size), channels=channels)
     return images, _labels([label for _, label in files])
 
 
-def _load_image_folder(data_dir: Path | None, image_size: int) -> LoadedDataset:
+def _load_image_folder(data_dir: Path | None, image_size: int, channels: int | None = None) -> LoadedDataset:
+    train_root, test_root = folder_layout(data_dir)
     classes, class_to_idx = _folder_classes(data_dir)
-    train = _read_labelled_images(make_dataset(data_dir / "train", class_to_idx, IMG_EXTENSIONS), image_size)
-    if not (data_dir / "test").is_dir():
+    channels = channels if channels is not None else folder_channels(data_dir)
+    train = _read_labelled_images(_files(train_root, class_to_idx), image_size, channels)
+    if test_root is None:
         return LoadedDataset(*train, None, None, tuple(classes))
-    unknown = sorted(set(find_classes(data_dir / "test")[0]) - set(classes))
+    unknown = sorted(set(find_classes(test_root)[0]) - set(classes))
     if unknown:
-        raise ValueError(f"{data_dir / 'test'} should hold only classes of {data_dir / 'train'}, but has {unknown}.")
-    test_files = make_dataset(data_dir / "test", class_to_idx, IMG_EXTENSIONS, allow_empty=True)
-    return LoadedDataset(*train, *_read_labelled_images(test_files, image_size), tuple(classes))
+        raise ValueError(f"{test_root} should hold only classes of {train_root}, but has {unknown}.")
+    test_files = _files(test_root, class_to_idx, allow_empty=True)
+    return LoadedDataset(*train, *_read_labelled_images(test_files, image_size, channels), tuple(classes))
 
 
 # --- planted structure ----------------------------------------------------------------------------------------------
@@ -290,7 +370,7 @@ def missing_message(spec: DatasetSpec, data_dir: Path | None) -> str:
     given = f"`data_dir` ({data_dir})" if data_dir is not None else "`data_dir` (not given)"
     if spec.source == "image_folder":
         return (
-            f"Dataset '{spec.name}' not found: {given} should hold train/<class>/<image> "
+            f"Dataset '{spec.name}' not found: {given} should hold <class>/<image> folders, or train/<class>/<image> "
             "(and optionally test/<class>/<image>), images in any format PIL reads (.png, .jpg, ...)."
         )
     how = "download it with `--data.download true` (torchvision, on a machine with internet) into `--data.data_dir`"

@@ -26,6 +26,7 @@ from augmeta.datasets import (
     LoadedDataset,
     dataset_spec,
     download_dataset,
+    folder_channels,
     folder_class_names,
     load_dataset,
 )
@@ -200,6 +201,7 @@ class AugDataModule(pl.LightningDataModule):
             set's own size (``image_folder``: 32).
         download: let ``prepare_data`` download a missing torchvision data set (needs internet and ``data_dir``).
         num_workers: DataLoader worker processes.
+        channels: ``image_folder`` only: 1 (grey) or 3 (RGB); None: read from the files (1 if all are grey).
         meta_size: None (default): the controller learns from the validation split, so a joint run's ``val_*``
             metrics are measured on data its policy was fitted to. A fraction of the training data in (0, 1) or a
             count (int): a split of its own for the controller, held out like the validation split and disjoint
@@ -220,6 +222,7 @@ class AugDataModule(pl.LightningDataModule):
         download: bool = False,
         num_workers: int = 0,
         meta_size: int | float | None = None,
+        channels: int | None = None,
     ) -> None:
         super().__init__()
         _check_arguments(locals())
@@ -229,6 +232,7 @@ class AugDataModule(pl.LightningDataModule):
         self.batch_size, self.val_size, self.train_subset = batch_size, val_size, train_subset
         self.meta_size = meta_size
         self.seed, self.resize_to, self.download, self.num_workers = seed, image_size, download, num_workers
+        self.channels = channels
         self._splits: _Splits | None = None
 
     # -- shapes: known before setup --
@@ -240,7 +244,13 @@ class AugDataModule(pl.LightningDataModule):
 
     @property
     def in_channels(self) -> int:
-        return self.spec.channels
+        """The images' channels: the data set's; an image folder's from ``channels`` or its files (1 if all are
+        grey, else 3), read once."""
+        if self.spec.source != "image_folder":
+            return self.spec.channels
+        if self.channels is None:
+            self.channels = folder_channels(self.data_dir)
+        return self.channels
 
     @property
     def base_flip(self) -> bool:
@@ -292,7 +302,8 @@ class AugDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Load the data set and split it, once: later calls (one per stage) keep the splits."""
         if self._splits is None:
-            source = load_dataset(self.spec, self.data_dir, self.resize_to)
+            channels = self.in_channels if self.spec.source == "image_folder" else None
+            source = load_dataset(self.spec, self.data_dir, self.resize_to, channels)
             train, val, test, meta = self._split(source, torch.Generator().manual_seed(self.seed))
             val_resized = self._resized(val)
             meta_resized = val_resized if meta is val else self._resized(meta)
@@ -404,6 +415,12 @@ def _check_arguments(arguments: dict[str, Any]) -> None:
     spec = dataset_spec(dataset)  # an unknown name: ValueError
     if data_dir is None and (spec.source == "image_folder" or download):
         raise ValueError(f"`data_dir` should be a directory for '{dataset}' (download={download}), but got None.")
+    channels = arguments.get("channels")
+    if channels is not None and (spec.source != "image_folder" or channels not in (1, 3)):
+        raise ValueError(
+            f"`channels` should be None, or 1 or 3 for 'image_folder' (other data sets have their own), but got "
+            f"{channels!r} for '{dataset}' instead."
+        )
     for name, optional in (("val_size", False), ("meta_size", True)):
         value = arguments[name]
         fraction = isinstance(value, float) and 0.0 < value < 1.0

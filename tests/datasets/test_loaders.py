@@ -19,9 +19,12 @@ from augmeta.datasets import (
     dataset_spec,
     download_dataset,
     find_idx_files,
+    folder_channels,
     folder_class_names,
+    folder_layout,
     load_dataset,
     load_image_files,
+    read_images,
     read_rgb_images,
 )
 from tests.datasets.helpers import write_fake_mnist, write_png
@@ -158,11 +161,54 @@ class TestImageFolder:
 
     def test_missing(self, tmp_path):
         message = (
-            f"Dataset 'image_folder' not found: `data_dir` ({tmp_path}) should hold train/<class>/<image> "
-            "(and optionally test/<class>/<image>), images in any format PIL reads (.png, .jpg, ...)."
+            f"Dataset 'image_folder' not found: `data_dir` ({tmp_path}) should hold <class>/<image> folders, or "
+            "train/<class>/<image> (and optionally test/<class>/<image>), images in any format PIL reads (.png, .jpg, "
+            "...)."
         )
         with pytest.raises(DatasetNotFoundError, match=exactly(message)):
             folder_class_names(tmp_path)
+
+
+class TestFolderLayoutsAndChannels:
+    """Both layouts (``root/<class>`` and ``root/train/<class>``), channels read from the files, clear errors."""
+
+    @staticmethod
+    def write_grey(root, classes=("a", "b"), count=3):
+        for name in classes:
+            for k in range(count):
+                write_png(root / name / f"{k}.png", (40 * k,), (6, 6), "L")
+
+    def test_the_imagefolder_root_layout_and_grey_channels(self, tmp_path):
+        self.write_grey(tmp_path)
+        assert folder_layout(tmp_path) == (tmp_path, None)
+        loaded = load_dataset("image_folder", tmp_path, image_size=8)
+        assert loaded.train_images.shape == (6, 1, 8, 8) and loaded.test_images is None
+        assert loaded.class_names == ("a", "b") and loaded.train_labels.tolist() == [0, 0, 0, 1, 1, 1]
+
+    def test_sixteen_bit_grey_counts_as_grey_and_one_colour_image_makes_rgb(self, tmp_path):
+        self.write_grey(tmp_path / "train")
+        Image.fromarray(np.full((6, 6), 30000, dtype=np.uint16)).save(tmp_path / "train" / "a" / "deep.png")
+        assert folder_channels(tmp_path) == 1
+        write_png(tmp_path / "test" / "b" / "0.png", (9, 200, 9), (6, 6), "RGB")
+        assert folder_channels(tmp_path) == 3
+        loaded = load_dataset("image_folder", tmp_path, image_size=6)
+        assert loaded.train_images.shape[1] == 3 and loaded.test_images[0, :, 0, 0].tolist() == [9, 200, 9]
+        assert load_dataset("image_folder", tmp_path, image_size=6, channels=1).train_images.shape[1] == 1
+
+    def test_a_flat_folder_says_what_it_expected(self, tmp_path):
+        write_png(tmp_path / "0.png", (1,), (4, 4), "L")
+        with pytest.raises(DatasetNotFoundError, match="should hold <class>/<image> folders, or train/<class>/<image>"):
+            load_dataset("image_folder", tmp_path)
+
+    def test_a_class_folder_without_images(self, tmp_path):
+        self.write_grey(tmp_path, classes=("a",))
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(DatasetNotFoundError, match="Expected images in every class folder of"):
+            load_dataset("image_folder", tmp_path)
+
+    def test_read_images_refuses_other_channel_counts(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^`channels` should be 1 or 3, but got 2 instead\.$"):
+            read_images([], channels=2)
 
 
 class TestImageFiles:

@@ -120,7 +120,7 @@ class TestDigits:
         module = AugDataModule(batch_size=16, val_size=50, seed=3)
         assert dict(module.hparams) == {
             "dataset": "digits", "data_dir": None, "batch_size": 16, "val_size": 50, "train_subset": None,
-            "seed": 3, "image_size": None, "download": False, "num_workers": 0, "meta_size": None,
+            "seed": 3, "image_size": None, "download": False, "num_workers": 0, "meta_size": None, "channels": None,
         }  # fmt: skip
 
     def test_splits_before_setup(self):
@@ -413,8 +413,9 @@ class TestImageFolder:
     def test_missing_folder(self, tmp_path):
         module = AugDataModule("image_folder", data_dir=str(tmp_path))
         message = (
-            f"Dataset 'image_folder' not found: `data_dir` ({tmp_path}) should hold train/<class>/<image> "
-            "(and optionally test/<class>/<image>), images in any format PIL reads (.png, .jpg, ...)."
+            f"Dataset 'image_folder' not found: `data_dir` ({tmp_path}) should hold <class>/<image> folders, or "
+            "train/<class>/<image> (and optionally test/<class>/<image>), images in any format PIL reads (.png, .jpg, "
+            "...)."
         )
         with pytest.raises(DatasetNotFoundError, match=exactly(message)):
             module.setup("fit")
@@ -493,3 +494,33 @@ class TestStatistics:
         message = "`images` should be a uint8 tensor [N, C, H, W], but got torch.float32 [3, 4] instead."
         with pytest.raises(ValueError, match=exactly(message)):
             dataset_statistics(torch.zeros(3, 4))
+
+
+class TestImageFolderChannels:
+    """A grey image folder trains a one-channel model; ``channels`` overrides what the files say."""
+
+    @staticmethod
+    def grey_folder(root):
+        from tests.datasets.helpers import write_png
+
+        for name in ("a", "b"):
+            for k in range(12):
+                write_png(root / name / f"{k}.png", (20 * k,), (10, 10), "L")
+        return root
+
+    def test_channels_come_from_the_files(self, tmp_path):
+        module = AugDataModule("image_folder", data_dir=str(self.grey_folder(tmp_path)), image_size=8, batch_size=4)
+        assert module.in_channels == 1
+        module.setup()
+        assert module.train_images.shape[1:] == (1, 8, 8) and module.num_classes == 2
+        assert len(module.test_images) == round(0.2 * 24)  # a seeded 20 % held out: no test/ folder
+
+    def test_channels_given_win(self, tmp_path):
+        module = AugDataModule("image_folder", data_dir=str(self.grey_folder(tmp_path)), image_size=8, channels=3)
+        module.setup()
+        assert module.in_channels == 3 and module.train_images.shape[1] == 3
+
+    @pytest.mark.parametrize(("dataset", "channels"), [("image_folder", 2), ("digits", 1)])
+    def test_channels_are_for_image_folders_only(self, tmp_path, dataset, channels):
+        with pytest.raises(ValueError, match=r"^`channels` should be None, or 1 or 3 for 'image_folder'"):
+            AugDataModule(dataset, data_dir=str(tmp_path), channels=channels)
