@@ -77,6 +77,8 @@ def _export(args: argparse.Namespace) -> int:
         from augmeta.export.torchvision_code import save_torchvision_stock
 
         options = {"image_size": size} if size else {}
+        if args.strict:
+            options["strict"] = True
         path = save_torchvision_stock(args.file, args.output, **options)
     else:
         from augmeta.export.albumentations import save_albumentations
@@ -86,7 +88,7 @@ def _export(args: argparse.Namespace) -> int:
             raise ValueError(f"--to albumentations-yaml writes YAML: name the output .yaml, not {str(path)!r}.")
         if args.to == "albumentations" and path.suffix.lower() in (".yaml", ".yml"):
             raise ValueError(f"--to albumentations writes JSON: name the output .json, not {str(path)!r}.")
-        path = save_albumentations(args.file, path, image_size=size)
+        path = save_albumentations(args.file, path, image_size=size, strict=args.strict)
     print(f"wrote {path}")
     return 0
 
@@ -114,8 +116,10 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         description=(
             "albumentations / albumentations-yaml: an albumentations 2.0.x pipeline file that albumentations.load "
             "reads without augmeta (uint8 images). torchvision-stock: a Python file defining `transform`, the "
-            "policy as stock torchvision v2 classes (no augmeta needed); refused, naming the op, where stock "
-            "classes cannot express the policy. Approximate ops are reported as warnings."
+            "policy as stock torchvision v2 classes (no augmeta needed). Where the target has no exact equivalent "
+            "the export approximates (a uniform magnitude drawn from 31 evenly spaced values, sharpness below 1 as "
+            "a blur, cutout kept inside the image) and one warning lists every approximated field; --strict refuses "
+            "instead, listing every field in one error."
         ),
     )
     export.add_argument("file", metavar="FILE", help="policy file")
@@ -124,6 +128,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--image-size", nargs=2, type=int, metavar=("H", "W"), help="image size: makes translations whole pixels"
     )
+    export.add_argument("--strict", action="store_true", help="refuse anything the target can only approximate")
     export.set_defaults(run=_export)
 
 

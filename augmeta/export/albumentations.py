@@ -22,9 +22,10 @@ from typing import Any
 
 import torch
 
-from augmeta.export.errors import Approximations, ExportError, Refusal
+from augmeta.export.errors import Approximations, ExportError, Refusal, Refusals
 from augmeta.export.plan import ChoicePlan, StepPlan, Variant, as_policy, check_image_size, plan_policy
 from augmeta.policy import Policy
+from augmeta.policy.schema import OpChoice
 from augmeta.utils import atomic_write_text
 
 __all__ = ["import_albumentations", "save_albumentations", "seed_albumentations_worker", "to_albumentations"]
@@ -76,6 +77,8 @@ class _Context:
     image_size: tuple[int, int] | None
     approximations: Approximations
     path: str
+    refusals: Refusals | None = None
+    strict: bool = False
 
     def approximate(self, op: str, reason: str) -> None:
         self.approximations.add(op, reason, self.path)
@@ -176,10 +179,19 @@ def _jitter(name: str) -> Builder:
 
 def _sharpness(variant: Variant, context: _Context, p: float) -> Any:
     if variant.low < 0.0:
-        raise Refusal(
-            f"a sharpness factor below 1 ({1.0 + variant.low:.6g}) blurs, which albumentations' Sharpen cannot "
-            "(its alpha is in [0, 1]) and no other albumentations transform does the same way"
+        if context.strict or not variant.fixed:
+            raise Refusal(
+                f"a sharpness factor below 1 ({1.0 + variant.low:.6g}) blurs, which albumentations' Sharpen cannot "
+                "(its alpha is in [0, 1]) and no other albumentations transform does the same way"
+            )
+        factor = 1.0 + variant.low
+        context.approximate(
+            "sharpness",
+            "a factor f below 1 (a blend towards PIL's 3x3 smoothing) becomes a 3x3 box blur applied with "
+            "probability 1 - f (the same mean change, drawn per image; bench/README.md has the measured error)",
         )
+        blur = context.A.Blur(blur_limit=(3, 3), p=min(1.0, max(0.0, 1.0 - factor)), strict=True)
+        return context.A.Sequential([blur], p=p)
     context.approximate(
         "sharpness", "albumentations' Sharpen also filters the one-pixel border, which torchvision and augmeta keep"
     )
@@ -254,16 +266,38 @@ _BUILDERS: dict[str, Builder] = {
 }
 
 
+#: Ops whose albumentations transform takes one value, not an interval: a uniform magnitude is quantised for them
+#: (and for sharpness that can go below 1, whose blur stand-in takes one value too).
+FIXED_VALUE_OPS = frozenset({"shear_x", "shear_y", "posterize", "cutout"})
+
+
+def _needs_one_value(choice: OpChoice) -> bool:
+    return choice.op in FIXED_VALUE_OPS or (choice.op == "sharpness" and (choice.signed or choice.range[0] < 0.0))
+
+
 def _build(choice: ChoicePlan, variant: Variant, context: _Context, p: float) -> Any:
+    """The transform of one variant; a refusal is collected (one error lists them all) and a NoOp stands in."""
     try:
         return _BUILDERS[choice.op](variant, context, p)
     except Refusal as refusal:
-        raise ExportError(
-            f"`{choice.path}` (op {choice.op!r}) cannot be exported to albumentations: {refusal}."
-        ) from None
+        if context.refusals is None:
+            raise ExportError(
+                f"`{choice.path}` (op {choice.op!r}) cannot be exported to albumentations: {refusal}."
+            ) from None
+        if not any(problem.startswith(f"`{choice.path}`") for problem in context.refusals.problems):
+            context.refusals.add(choice.op, choice.path, refusal)
+        return context.A.NoOp(p=p, strict=True)
 
 
 def _step(step: StepPlan, context: _Context) -> Any:
+    for choice in step.choices:
+        if choice.quantized:
+            context.approximations.add(
+                choice.op,
+                f"its uniform magnitude is drawn from {choice.quantized} evenly spaced values of its interval "
+                "(albumentations takes one value for it; `strict` refuses instead)",
+                choice.path,
+            )
     options = [
         (choice, variant, choice.probability * variant.probability)
         for choice in step.choices
@@ -280,23 +314,28 @@ def _step(step: StepPlan, context: _Context) -> Any:
     return context.A.OneOf(transforms, p=step.p)
 
 
-def to_albumentations(policy: Policy | str | os.PathLike[str], *, image_size: tuple[int, int] | None = None) -> Any:
+def to_albumentations(
+    policy: Policy | str | os.PathLike[str], *, image_size: tuple[int, int] | None = None, strict: bool = False
+) -> Any:
     """The policy as an ``albumentations.Compose`` of albumentations' own transforms (built with ``strict=True``).
 
     Args:
         policy: a :class:`~augmeta.Policy` or the path of a policy file.
         image_size: ``(height, width)`` of the images; makes translations, the shear anchor and the cutout side
             whole pixels like augmeta's (the pipeline is then meant for that size only).
+        strict: refuse what albumentations can only approximate by a choice: a uniform magnitude of an op it sets to
+            one value (shear, posterize, cutout). By default such a magnitude is drawn from
+            :data:`~augmeta.export.plan.EXPORT_LEVELS` evenly spaced values and the warning lists it.
 
     Returns:
         ``A.Compose([A.OneOf([A.Sequential(steps, p=w_k), ...], p=1)], p=1, strict=True)`` for uint8 images.
 
     Warns:
-        UserWarning: once per op (and reason) that albumentations can only approximate.
+        UserWarning: one warning that lists every op choice albumentations can only approximate, and why.
 
     Raises:
-        ExportError: an op albumentations cannot express (sharpness below 1, a uniform magnitude without
-            ``levels`` for an op whose parameter albumentations draws differently); names its field path.
+        ExportError: ops albumentations cannot express (sharpness below 1; with ``strict``, a uniform magnitude
+            without ``levels`` for an op albumentations sets to one value); one error lists every field path.
         ImportError: albumentations is missing, or is AlbumentationsX.
     """
     A = import_albumentations()
@@ -304,9 +343,13 @@ def to_albumentations(policy: Policy | str | os.PathLike[str], *, image_size: tu
     fill = tuple(float(round(v * 255.0)) for v in policy.fill)
     approximations = Approximations("albumentations")
     size = check_image_size(image_size)
-    context = _Context(A, policy.interpolation, fill[0] if len(fill) == 1 else fill, size, approximations, "")
-    plan = plan_policy(policy)
+    refusals = Refusals("exported to albumentations")
+    context = _Context(
+        A, policy.interpolation, fill[0] if len(fill) == 1 else fill, size, approximations, "", refusals, strict
+    )
+    plan = plan_policy(policy, None if strict else _needs_one_value)
     subpolicies = [A.Sequential([_step(s, context) for s in sub.steps], p=sub.probability) for sub in plan.subpolicies]
+    refusals.raise_any()
     compose = A.Compose([A.OneOf(subpolicies, p=1.0)], p=1.0, strict=True)
     approximations.warn()
     return compose
@@ -346,6 +389,7 @@ def save_albumentations(
     path: str | os.PathLike[str],
     *,
     image_size: tuple[int, int] | None = None,
+    strict: bool = False,
 ) -> Path:
     """Write :func:`to_albumentations` of ``policy`` atomically to ``path`` (YAML for ``.yaml``/``.yml``, else JSON).
 
@@ -354,7 +398,7 @@ def save_albumentations(
     """
     path = Path(path)
     data_format = "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
-    text = albumentations_text(to_albumentations(policy, image_size=image_size), data_format)
+    text = albumentations_text(to_albumentations(policy, image_size=image_size, strict=strict), data_format)
     return atomic_write_text(path, text)
 
 

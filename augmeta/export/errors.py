@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-__all__ = ["Approximations", "ExportError", "Refusal"]
+__all__ = ["Approximations", "ExportError", "Refusal", "Refusals"]
 
 
 class ExportError(ValueError):
@@ -15,18 +15,51 @@ class Refusal(Exception):
     """Raised by an op builder that cannot express a value; the exporter adds the field path."""
 
 
+class Refusals:
+    """Collects what an exporter cannot express, so that one :class:`ExportError` lists every field at once."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.problems: list[str] = []
+
+    def add(self, op: str, path: str, refusal: Refusal) -> None:
+        self.problems.append(f"`{path}` (op {op!r}) cannot be {self.target}: {refusal}.")
+
+    def raise_any(self) -> None:
+        if len(self.problems) == 1:
+            raise ExportError(self.problems[0])
+        if self.problems:
+            listed = "".join(f"\n  - {problem}" for problem in self.problems)
+            raise ExportError(f"{len(self.problems)} op choices cannot be exported:{listed}")
+
+
 class Approximations:
-    """Collects the ops an exporter writes only approximately and warns once per op and reason."""
+    """Collects the ops an exporter writes only approximately; :meth:`warn` says all of them in one warning."""
 
     def __init__(self, target: str) -> None:
         self.target = target
         self._reasons: dict[tuple[str, str], list[str]] = {}
 
     def add(self, op: str, reason: str, path: str) -> None:
-        self._reasons.setdefault((op, reason), []).append(path)
+        paths = self._reasons.setdefault((op, reason), [])
+        if path not in paths:
+            paths.append(path)
+
+    @property
+    def fields(self) -> list[str]:
+        """Every approximated field path, in the order first met."""
+        return list(dict.fromkeys(path for paths in self._reasons.values() for path in paths))
 
     def warn(self, stacklevel: int = 3) -> None:
+        if not self._reasons:
+            return
+        lines = []
         for (op, reason), paths in self._reasons.items():
             where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-            message = f"{self.target} export of op {op!r} is approximate: {reason} (at {where})."
-            warnings.warn(message, UserWarning, stacklevel=stacklevel)
+            lines.append(f"{self.target} export of op {op!r} is approximate: {reason} (at {where}).")
+        if len(lines) == 1:
+            message = lines[0]
+        else:
+            listed = "".join(f"\n  - {line}" for line in lines)
+            message = f"{self.target} export is approximate in {len(self.fields)} op choices:{listed}"
+        warnings.warn(message, UserWarning, stacklevel=stacklevel)

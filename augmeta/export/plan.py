@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from augmeta.ops import OPS
@@ -15,6 +16,7 @@ from augmeta.policy import Policy, load_policy
 from augmeta.policy.schema import OpChoice, PolicyModel, UniformMagnitude
 
 __all__ = [
+    "EXPORT_LEVELS",
     "ChoicePlan",
     "PolicyPlan",
     "StepPlan",
@@ -22,8 +24,14 @@ __all__ = [
     "Variant",
     "as_policy",
     "check_image_size",
+    "interval_magnitude",
     "plan_policy",
 ]
+
+
+#: The fixed values an export draws a uniform magnitude from where the target cannot draw it from an interval:
+#: evenly spaced over the interval, as TrivialAugmentWide's 31 magnitude bins are.
+EXPORT_LEVELS = 31
 
 
 def as_policy(policy: Policy | str | os.PathLike[str]) -> Policy:
@@ -68,6 +76,8 @@ class ChoicePlan:
     Attributes:
         path: field path in the policy file, e.g. ``subpolicies[3].steps[0].ops[2]``.
         magnitudes: the normalised magnitudes ``(low, high)`` it draws, for people.
+        quantized: the number of fixed values its uniform magnitude was replaced by (:func:`plan_policy`'s
+            ``quantize``), or None where it draws what the file says.
     """
 
     op: str
@@ -75,6 +85,7 @@ class ChoicePlan:
     probability: float
     variants: tuple[Variant, ...]
     magnitudes: tuple[float, float]
+    quantized: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,23 +114,38 @@ def _physical(choice: OpChoice, magnitude: float) -> float:
     return lo + magnitude * (hi - lo)
 
 
-def _magnitude_points(choice: OpChoice) -> tuple[list[tuple[float, float, float]], tuple[float, float]]:
-    """``[(magnitude low, magnitude high, probability)]``: one point, ``levels`` points, or one interval."""
+def _magnitude_points(
+    choice: OpChoice, quantize: int | None = None
+) -> tuple[list[tuple[float, float, float]], tuple[float, float]]:
+    """``[(magnitude low, magnitude high, probability)]``: one point, ``levels`` points, or one interval (or,
+    with ``quantize``, that many points in its place)."""
     magnitude = choice.magnitude
     if not isinstance(magnitude, UniformMagnitude):
         return [(magnitude, magnitude, 1.0)], (magnitude, magnitude)
-    low, high, levels = magnitude.low, magnitude.high, magnitude.levels
+    low, high, levels = magnitude.low, magnitude.high, magnitude.levels or quantize
     if levels is None or low == high:
         return [(low, high, 1.0)], (low, high)
     points = [low + (high - low) * k / (levels - 1) for k in range(levels)]
     return [(m, m, 1.0 / levels) for m in points], (low, high)
 
 
-def plan_variants(choice: OpChoice) -> tuple[tuple[Variant, ...], tuple[float, float]]:
-    """The physical values one op choice draws, equal ones merged, in a stable order (positive sign first)."""
+def interval_magnitude(choice: OpChoice) -> bool:
+    """Whether the choice draws its magnitude uniformly from an interval (no ``levels``)."""
+    magnitude = choice.magnitude
+    return (
+        OPS[choice.op].has_magnitude
+        and isinstance(magnitude, UniformMagnitude)
+        and magnitude.levels is None
+        and magnitude.low != magnitude.high
+    )
+
+
+def plan_variants(choice: OpChoice, quantize: int | None = None) -> tuple[tuple[Variant, ...], tuple[float, float]]:
+    """The physical values one op choice draws, equal ones merged, in a stable order (positive sign first);
+    ``quantize``: an interval becomes that many evenly spaced fixed values."""
     if not OPS[choice.op].has_magnitude:
         return (Variant(0.0, 0.0, 1.0),), (0.0, 0.0)
-    points, magnitudes = _magnitude_points(choice)
+    points, magnitudes = _magnitude_points(choice, quantize)
     merged: dict[tuple[float, float], float] = {}
     for signs in ((1.0, 0.5), (-1.0, 0.5)) if choice.signed else ((1.0, 1.0),):
         sign, share = signs
@@ -135,8 +161,12 @@ def _normalised(weights: list[float]) -> list[float]:
     return [min(1.0, w / total) for w in weights]
 
 
-def plan_policy(policy: PolicyModel) -> PolicyPlan:
-    """Normalise every weight of ``policy`` and list the values each op choice draws."""
+def plan_policy(
+    policy: PolicyModel, quantize: Callable[[OpChoice], bool] | None = None, levels: int = EXPORT_LEVELS
+) -> PolicyPlan:
+    """Normalise every weight of ``policy`` and list the values each op choice draws; a uniform magnitude of a
+    choice that ``quantize`` picks draws from ``levels`` evenly spaced fixed values instead (the choice says so:
+    ``quantized``)."""
     subpolicies = []
     sub_weights = _normalised([sub.weight for sub in policy.subpolicies])
     for i, (sub, sub_probability) in enumerate(zip(policy.subpolicies, sub_weights, strict=True)):
@@ -145,8 +175,10 @@ def plan_policy(policy: PolicyModel) -> PolicyPlan:
             path = f"subpolicies[{i}].steps[{j}]"
             choices = []
             for k, (choice, weight) in enumerate(zip(step.ops, _normalised([c.weight for c in step.ops]), strict=True)):
-                variants, magnitudes = plan_variants(choice)
-                choices.append(ChoicePlan(choice.op, f"{path}.ops[{k}]", weight, variants, magnitudes))
+                picked = quantize is not None and interval_magnitude(choice) and quantize(choice)
+                quantized = levels if picked else None
+                variants, magnitudes = plan_variants(choice, quantized)
+                choices.append(ChoicePlan(choice.op, f"{path}.ops[{k}]", weight, variants, magnitudes, quantized))
             steps.append(StepPlan(step.p, path, tuple(choices)))
         subpolicies.append(SubPolicyPlan(sub_probability, f"subpolicies[{i}]", tuple(steps)))
     return PolicyPlan(tuple(policy.fill), policy.interpolation, tuple(subpolicies))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import PIL.Image
@@ -19,7 +19,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from augmeta.export.errors import ExportError, Refusal
+from augmeta.export.errors import Approximations, Refusal, Refusals
 from augmeta.export.plan import StepPlan, as_policy, check_image_size, plan_policy
 from augmeta.ops.erase import cutout_box
 from augmeta.policy import OP_NAMES, Policy
@@ -200,6 +200,13 @@ class _StockContext:
     pad_fill: Any
     image_size: tuple[int, int] | None
     uint8: bool
+    approximations: Approximations | None = None
+    strict: bool = False
+    path: str = ""
+
+    def approximate(self, op: str, reason: str) -> None:
+        if self.approximations is not None:
+            self.approximations.add(op, reason, self.path)
 
 
 def _fixed(low: float, high: float, what: str) -> float:
@@ -235,9 +242,13 @@ def _stock_translate(axis: int) -> Callable[[float, float, _StockContext], v2.Tr
         pixels = round(shift)
         tie = abs(abs(shift - math.floor(shift)) - 0.5) < 1e-6
         if abs(shift - pixels) > 1e-6 and (context.interpolation == "bilinear" or tie):
-            raise Refusal(
-                f"the shift of {shift:.6g} px is not a whole number of pixels, which torchvision resamples "
-                f"({context.interpolation}) and no stock transform does"
+            if context.strict:
+                raise Refusal(
+                    f"the shift of {shift:.6g} px is not a whole number of pixels, which torchvision resamples "
+                    f"({context.interpolation}) and no stock transform does"
+                )
+            context.approximate(
+                f"translate_{'xy'[axis]}", f"sub-pixel shifts ({context.interpolation}) become whole-pixel shifts"
             )
         if pixels == 0:
             return v2.Identity()
@@ -265,10 +276,28 @@ def _stock_jitter(name: str) -> Callable[[float, float, _StockContext], v2.Trans
 
 
 def _stock_cutout(low: float, high: float, context: _StockContext) -> v2.Transform:
-    raise Refusal(
-        "v2.RandomErasing draws the area and aspect ratio of its box and keeps it inside the image, while augmeta's "
-        "cutout is a fixed square centred on a uniform pixel and clipped at the border"
+    """A square of the same side as ``v2.RandomErasing`` (area and aspect ratio fixed), which keeps it inside the
+    image where augmeta centres it on a uniform pixel and clips it (as albumentations does too)."""
+    if context.strict:
+        raise Refusal(
+            "v2.RandomErasing keeps its box inside the image, while augmeta's cutout is a square centred on a "
+            "uniform pixel and clipped at the border"
+        )
+    side = abs(_fixed(low, high, "a side"))
+    if side == 0.0:
+        return v2.Identity()
+    context.approximate(
+        "cutout", "v2.RandomErasing keeps the square inside the image; augmeta centres it on a uniform pixel, clipped"
     )
+    if context.image_size is None:
+        context.approximate("cutout", "without image_size the square's area assumes square images")
+        area = min(1.0, side * side)
+    else:
+        height, width = context.image_size
+        area = min(1.0, (side * min(height, width)) ** 2 / (height * width))
+    fill = context.pad_fill["others"]
+    value = [float(v) for v in fill] if isinstance(fill, (list, tuple)) else float(fill)
+    return v2.RandomErasing(p=1.0, scale=(area, area), ratio=(1.0, 1.0), value=value)
 
 
 _STOCK: dict[str, Callable[[float, float, _StockContext], v2.Transform]] = {
@@ -293,17 +322,29 @@ _STOCK: dict[str, Callable[[float, float, _StockContext], v2.Transform]] = {
 }
 
 
-def _stock_step(step: StepPlan, context: _StockContext) -> v2.Transform:
+#: Ops whose stock transform takes one value, not an interval: a uniform magnitude is quantised for them.
+STOCK_FIXED_VALUE_OPS = frozenset(
+    {"shear_x", "shear_y", "translate_x", "translate_y", "posterize", "solarize", "sharpness", "cutout"}
+)
+
+
+def _stock_step(step: StepPlan, context: _StockContext, refusals: Refusals) -> v2.Transform:
     options: list[tuple[v2.Transform, float]] = []
     for choice in step.choices:
+        if choice.quantized:
+            context.approximations.add(
+                choice.op,
+                f"its uniform magnitude is drawn from {choice.quantized} evenly spaced values of its interval (the "
+                "stock transform takes one value for it; `strict` refuses instead)",
+                choice.path,
+            )
         for variant in choice.variants:
             try:
-                transform = _STOCK[choice.op](variant.low, variant.high, context)
+                transform = _STOCK[choice.op](variant.low, variant.high, replace(context, path=choice.path))
             except Refusal as refusal:
-                raise ExportError(
-                    f"`{choice.path}` (op {choice.op!r}) cannot be written with stock torchvision transforms: "
-                    f"{refusal}."
-                ) from None
+                if not any(problem.startswith(f"`{choice.path}`") for problem in refusals.problems):
+                    refusals.add(choice.op, choice.path, refusal)
+                transform = v2.Identity()
             options.append((transform, choice.probability * variant.probability))
     options = [(transform, p) for transform, p in options if p > 0.0]
     if len(options) == 1:
@@ -311,7 +352,9 @@ def _stock_step(step: StepPlan, context: _StockContext) -> v2.Transform:
     return v2.RandomChoice([t for t, _ in options], p=[p for _, p in options])
 
 
-def _stock_context(policy: Policy, image_size: tuple[int, int] | None, dtype: torch.dtype) -> _StockContext:
+def _stock_context(
+    policy: Policy, image_size: tuple[int, int] | None, dtype: torch.dtype, strict: bool = False
+) -> _StockContext:
     if dtype not in (torch.uint8, torch.float32, torch.float64):
         raise ValueError(f"`dtype` should be torch.uint8 (also PIL images) or a float dtype, but got {dtype}.")
     uint8 = dtype == torch.uint8
@@ -320,16 +363,25 @@ def _stock_context(policy: Policy, image_size: tuple[int, int] | None, dtype: to
     masks_and_boxes = {tv_tensors.Mask: None, tv_tensors.BoundingBoxes: None}
     warp_fill = None if not any(policy.fill) else {**masks_and_boxes, "others": fill}
     pad_fill = {tv_tensors.Mask: 0, "others": fill}
-    return _StockContext(_MODES[policy.interpolation], policy.interpolation, warp_fill, pad_fill, image_size, uint8)
+    approximations = Approximations("stock torchvision")
+    return _StockContext(
+        _MODES[policy.interpolation], policy.interpolation, warp_fill, pad_fill, image_size, uint8, approximations,
+        strict,
+    )  # fmt: skip
 
 
-def _stock_composition(policy: Policy, image_size: tuple[int, int] | None, dtype: torch.dtype) -> v2.Transform:
-    context = _stock_context(policy, image_size, dtype)
-    plan = plan_policy(policy)
+def _stock_composition(
+    policy: Policy, image_size: tuple[int, int] | None, dtype: torch.dtype, strict: bool = False
+) -> v2.Transform:
+    context = _stock_context(policy, image_size, dtype, strict)
+    refusals = Refusals("written with stock torchvision transforms")
+    plan = plan_policy(policy, None if strict else (lambda choice: choice.op in STOCK_FIXED_VALUE_OPS))
     subpolicies = [
-        v2.Compose([v2.RandomApply([_stock_step(step, context)], p=step.p) for step in sub.steps])
+        v2.Compose([v2.RandomApply([_stock_step(step, context, refusals)], p=step.p) for step in sub.steps])
         for sub in plan.subpolicies
     ]
+    refusals.raise_any()
+    context.approximations.warn(stacklevel=4)
     return v2.RandomChoice(subpolicies, p=[sub.probability for sub in plan.subpolicies])
 
 
@@ -339,6 +391,7 @@ def to_torchvision(
     stock_only: bool = False,
     image_size: tuple[int, int] | None = None,
     dtype: torch.dtype | None = None,
+    strict: bool = False,
 ) -> v2.Transform:
     """The policy as a torchvision transforms v2 transform.
 
@@ -352,13 +405,19 @@ def to_torchvision(
             (``Pad`` + ``CenterCrop``), valid for that size only.
         dtype: for ``stock_only``, the images the composition will see: ``torch.uint8`` (default; also PIL images)
             or a float dtype (values in [0, 1]); solarize thresholds and fills are written in its scale.
+        strict: for ``stock_only``, refuse what stock classes can only approximate: a uniform magnitude of an op
+            they set to one value (by default drawn from :data:`~augmeta.export.plan.EXPORT_LEVELS` evenly spaced
+            values) and cutout (by default ``v2.RandomErasing`` of the same square, kept inside the image).
+
+    Warns:
+        UserWarning: ``stock_only``: one warning that lists every approximated op choice, and why.
 
     Raises:
-        ExportError: ``stock_only`` and some op has no stock equivalent; the message names its field path.
+        ExportError: ``stock_only`` and some ops have no stock equivalent; one error lists every field path.
     """
     policy = as_policy(policy)
     if not stock_only:
-        if image_size is not None or dtype is not None:
-            raise ValueError("`image_size` and `dtype` only apply with `stock_only=True`.")
+        if image_size is not None or dtype is not None or strict:
+            raise ValueError("`image_size`, `dtype` and `strict` only apply with `stock_only=True`.")
         return PolicyTransform(policy)
-    return _stock_composition(policy, check_image_size(image_size), dtype or torch.uint8)
+    return _stock_composition(policy, check_image_size(image_size), dtype or torch.uint8, strict)

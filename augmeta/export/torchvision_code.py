@@ -37,6 +37,7 @@ _ARGUMENTS: dict[type, tuple[str, ...]] = {
     v2.RandomInvert: ("p",),
     v2.Pad: ("padding", "fill"),
     v2.CenterCrop: ("size",),
+    v2.RandomErasing: ("p", "scale", "ratio", "value"),
 }
 
 

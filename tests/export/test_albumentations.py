@@ -22,7 +22,7 @@ from augmeta.export import (
     seed_albumentations_worker,
     to_albumentations,
 )
-from tests.policy.helpers import LEARNED_FILES
+from tests.policy.helpers import LEARNED_FILES, SHIPPED_FILES
 
 from .helpers import (
     STANDARD_OPS,
@@ -57,11 +57,14 @@ def alb_apply(compose, images: torch.Tensor) -> torch.Tensor:
 
 
 def export(policy, **options):
-    """``to_albumentations`` that returns the warnings it gave too."""
+    """``to_albumentations`` that returns the approximations it warned about too, one sentence each (one warning
+    lists them all when there are several)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         compose = to_albumentations(policy, **options)
-    return compose, [str(w.message) for w in caught]
+    assert len(caught) <= 1  # every approximation in one warning
+    messages = [str(w.message) for w in caught]
+    return compose, [line for m in messages for line in (m.split("\n  - ")[1:] if "\n  - " in m else [m])]
 
 
 def approximate_message(op: str, reason: str) -> str:
@@ -166,6 +169,9 @@ def refusal(path: str, op: str, reason: str) -> str:
 
 
 class TestRefusals:
+    """``strict`` refuses what albumentations can only approximate, every field in one error; by default the
+    export approximates and one warning lists every field."""
+
     def test_sharpness_below_one(self):
         policy = Policy.from_dict(policy_dict([[{"p": 0.5, "ops": [choice("sharpness", 0.5, signed=True)]}]]))
         reason = (
@@ -175,7 +181,12 @@ class TestRefusals:
         with pytest.raises(
             ExportError, match=re.escape(refusal("subpolicies[0].steps[0].ops[0]", "sharpness", reason))
         ):
-            to_albumentations(policy)
+            to_albumentations(policy, strict=True)
+        compose, messages = export(policy)
+        assert any("becomes a 3x3 box blur applied with probability 1 - f" in m for m in messages)
+        step = compose.transforms[0].transforms[0].transforms[0]
+        blur = [t for t in step.transforms if type(t).__name__ == "Sequential"][0].transforms[0]
+        assert type(blur).__name__ == "Blur" and blur.p == pytest.approx(0.45)
 
     def test_continuous_magnitude_without_levels(self):
         uniform = {"low": 0.0, "high": 1.0}
@@ -187,17 +198,26 @@ class TestRefusals:
         with pytest.raises(
             ExportError, match=re.escape(refusal("subpolicies[0].steps[0].ops[1]", "posterize", reason))
         ):
-            to_albumentations(policy)
+            to_albumentations(policy, strict=True)
+        compose, messages = export(policy)
+        assert messages == [
+            approximate_message(
+                "posterize",
+                "its uniform magnitude is drawn from 31 evenly spaced values of its interval (albumentations takes "
+                "one value for it; `strict` refuses instead) (at subpolicies[0].steps[0].ops[1]).",
+            )
+        ]
 
     @pytest.mark.parametrize("path", LEARNED_FILES, ids=lambda path: path.stem)
-    def test_the_learned_policies_are_refused(self, path):
-        """As policies/README.md says: their first op with a magnitude, shear_x, is uniform over an interval."""
-        reason = (
-            "its magnitude is uniform over an interval and albumentations cannot draw a shear factor that way; "
-            "give the magnitude `levels` to export it as a choice of fixed values"
-        )
-        with pytest.raises(ExportError, match=re.escape(refusal("subpolicies[0].steps[0].ops[1]", "shear_x", reason))):
-            to_albumentations(path, image_size=(28, 28))
+    def test_the_learned_policies_export_by_default_and_strict_lists_every_refusal(self, path):
+        compose, messages = export(path, image_size=(28, 28))
+        assert type(compose).__name__ == "Compose" and len(messages) > 3
+        with pytest.raises(ExportError) as error:
+            to_albumentations(path, image_size=(28, 28), strict=True)
+        text = str(error.value)
+        assert re.match(r"^\d+ op choices cannot be exported:\n  - ", text)
+        for op in ("shear_x", "shear_y", "posterize", "cutout"):
+            assert f"(op {op!r}) cannot be exported to albumentations" in text
 
     def test_levels_become_a_choice_of_fixed_values(self):
         levels = {"low": 0.0, "high": 1.0, "levels": 5}
@@ -315,7 +335,7 @@ class TestFiles:
         path = tmp_path / "policy.json"
         path.write_text("old", encoding="utf-8")
         with pytest.raises(ExportError):
-            save_albumentations(one_op_policy("sharpness", -0.5), path)
+            save_albumentations(one_op_policy("sharpness", -0.5), path, strict=True)
         assert path.read_text(encoding="utf-8") == "old"
         assert [p.name for p in tmp_path.iterdir()] == ["policy.json"]
 
@@ -372,3 +392,55 @@ def test_seeding_outside_a_worker_needs_pipelines():
     compose = to_albumentations(one_op_policy("invert"))
     seed_albumentations_worker(0, [compose])
     assert all(leaf.random_generator is compose.random_generator for leaf in leaves(compose))
+
+
+class TestApproximationBounds:
+    """The documented bounds of the default export's approximations (docs/use_a_policy.md), measured on the smooth
+    colour test images: the blur stand-in for sharpness below 1 and 31 fixed values for a uniform shear."""
+
+    @pytest.mark.parametrize("factor", [0.1, 0.5, 0.9])
+    def test_the_blur_stand_in_matches_on_average_within_2_5_levels(self, colour_images, factor):
+        from augmeta.ops import OPS, KernelContext
+
+        images = as_uint8(colour_images)
+        x = images.float() / 255.0
+        ours = OPS["sharpness"].kernel(x, torch.full((len(x),), factor - 1.0), KernelContext())
+        policy = one_op_policy("sharpness", factor - 1.0)
+        compose, _ = export(policy)
+        blur = [t for t in compose.transforms[0].transforms[0].transforms][0].transforms[0]
+        assert type(blur).__name__ == "Blur" and blur.p == pytest.approx(1.0 - factor)
+        boxed = alb_apply(A.Compose([A.Blur(blur_limit=(3, 3), p=1.0)]), images).float() / 255.0
+        expected = factor * x + (1.0 - factor) * boxed  # the stand-in's mean over its draws
+        assert float((ours - expected).abs().mean()) * 255.0 < 2.5
+        inside = (ours - expected)[..., 1:-1, 1:-1].abs().max() * 255.0  # the border: augmeta keeps it
+        assert float(inside) < (1.0 - factor) * 60.0
+
+    def test_31_values_of_a_shear_interval_stay_within_about_one_level(self, colour_images):
+        from augmeta.ops import OPS, KernelContext
+
+        x = as_uint8(colour_images).float() / 255.0
+        grid = torch.linspace(0.0, 0.3, 31)
+        context = KernelContext(interpolation="bilinear")
+        worst = 0.0
+        for value in torch.linspace(0.0, 0.3, 121):
+            nearest = grid[(grid - value).abs().argmin()]
+            a = OPS["shear_x"].kernel(x, torch.full((len(x),), float(value)), context)
+            b = OPS["shear_x"].kernel(x, torch.full((len(x),), float(nearest)), context)
+            worst = max(worst, float((a - b).abs().mean()) * 255.0)
+        assert worst < 1.5
+
+
+@pytest.mark.parametrize("path", [*SHIPPED_FILES, *LEARNED_FILES], ids=lambda path: path.stem)
+def test_every_shipped_and_learned_policy_exports_to_both_libraries(path, tmp_path):
+    from augmeta.export import save_albumentations
+    from augmeta.export.torchvision_code import stock_python_code
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the approximations are listed in one warning; tested above
+        saved = save_albumentations(path, tmp_path / "a.json", image_size=(32, 32))
+        code = stock_python_code(path, image_size=(32, 32))
+    image = np.full((32, 32, 3), 128, dtype=np.uint8)
+    assert A.load(saved)(image=image)["image"].shape == (32, 32, 3)
+    namespace: dict = {}
+    exec(compile(code, str(tmp_path / "policy.py"), "exec"), namespace)  # our own generated code, tested as such
+    assert namespace["transform"](torch.full((3, 32, 32), 128, dtype=torch.uint8)).shape == (3, 32, 32)

@@ -148,7 +148,9 @@ class TestPolicyTransformInputs:
         assert to_torchvision(path).policy == policy
 
     def test_image_size_needs_stock_only(self):
-        with pytest.raises(ValueError, match=re.escape("`image_size` and `dtype` only apply with `stock_only=True`.")):
+        with pytest.raises(
+            ValueError, match=re.escape("`image_size`, `dtype` and `strict` only apply with `stock_only=True`.")
+        ):
             to_torchvision(one_op_policy("invert"), image_size=(32, 32))
 
 
@@ -251,20 +253,34 @@ def refusal(path: str, op: str, reason: str) -> str:
 
 
 class TestStockRefusals:
+    """``strict`` refuses what stock classes only approximate, every field in one error; by default they
+    approximate it and one warning lists every field."""
+
     def test_cutout(self):
-        policy = Policy.from_dict(policy_dict([[{"p": 1.0, "ops": [choice("invert"), choice("cutout", 0.5)]}]]))
+        policy = Policy.from_dict(policy_dict([[{"p": 1.0, "ops": [choice("invert"), choice("cutout", 1.0)]}]]))
         reason = (
-            "v2.RandomErasing draws the area and aspect ratio of its box and keeps it inside the image, while "
-            "augmeta's cutout is a fixed square centred on a uniform pixel and clipped at the border"
+            "v2.RandomErasing keeps its box inside the image, while augmeta's cutout is a square centred on a uniform "
+            "pixel and clipped at the border"
         )
         with pytest.raises(ExportError, match=re.escape(refusal("subpolicies[0].steps[0].ops[1]", "cutout", reason))):
-            to_torchvision(policy, stock_only=True)
+            to_torchvision(policy, stock_only=True, strict=True)
+        with pytest.warns(UserWarning, match="v2.RandomErasing keeps the square inside the image"):
+            transform = to_torchvision(policy, stock_only=True, image_size=(10, 10))
+        erasing = transform.transforms[0].transforms[0].transforms[0].transforms[1]
+        assert type(erasing) is v2.RandomErasing and erasing.scale == (0.25, 0.25) and erasing.ratio == (1.0, 1.0)
+        images = torch.full((50, 3, 10, 10), 200, dtype=torch.uint8)
+        erased = [int((erasing(image) == 0).all(dim=0).sum()) for image in images]
+        assert set(erased) == {25}  # a 5 x 5 square: half the side, as augmeta's cutout at magnitude 1 (0.5)
 
     def test_uniform_shear(self):
         policy = Policy.from_dict(policy_dict([[{"p": 1.0, "ops": [choice("shear_x", {"low": 0.0, "high": 1.0})]}]]))
         reason = "its magnitude is uniform over an interval and no stock transform draws a shear factor that way"
         with pytest.raises(ExportError, match=re.escape(refusal("subpolicies[0].steps[0].ops[0]", "shear_x", reason))):
-            to_torchvision(policy, stock_only=True)
+            to_torchvision(policy, stock_only=True, strict=True)
+        with pytest.warns(UserWarning, match="drawn from 31 evenly spaced values of its interval"):
+            transform = to_torchvision(policy, stock_only=True)
+        shears = transform.transforms[0].transforms[0].transforms[0].transforms
+        assert len(shears) == 31 and all(type(t) is v2.RandomAffine for t in shears)
 
     def test_translation_without_image_size(self):
         with pytest.raises(ExportError, match=re.escape("pass image_size=(height, width)")):
@@ -273,6 +289,8 @@ class TestStockRefusals:
     def test_sub_pixel_translation_with_bilinear(self):
         policy = one_op_policy("translate_x", 0.3, interpolation="bilinear")
         with pytest.raises(ExportError, match=re.escape("the shift of 9.6 px is not a whole number of pixels")):
+            to_torchvision(policy, stock_only=True, image_size=(32, 32), strict=True)
+        with pytest.warns(UserWarning, match=re.escape("sub-pixel shifts (bilinear) become whole-pixel shifts")):
             to_torchvision(policy, stock_only=True, image_size=(32, 32))
 
     def test_posterize_on_float_images(self):
