@@ -93,6 +93,7 @@ class PolicyArtifacts(pl.Callback):
                     self.history[-1] if self.history else None,
                     self.start,
                     tree is not None,
+                    updates=getattr(pl_module, "controller_updates", None),
                 )
             )
 
@@ -104,6 +105,7 @@ def run_summary(
     start: dict[str, float] | None,
     tree: bool = False,
     top: int = 5,
+    updates: int | None = None,
 ) -> str:
     """What a finished run says: its last validation accuracy, the learned policy's top ops and how far their
     probabilities moved from the start (half the L1 distance: the share of draws that changed op), and what to run
@@ -122,7 +124,8 @@ def run_summary(
         lines.append("  learned policy, P(op) per step: " + ", ".join(described))
         if start is not None:
             moved = sum(abs(v - start.get(f"policy/p_{op}", 0.0)) for op, v in probabilities.items()) / 2
-            lines.append(f"  moved from its start: {moved:.2f} of the op probability")
+            said = f"  moved from its start: {moved:.2f} of the op probability"
+            lines.append(said + (f", in {updates} controller updates" if updates is not None else ""))
         latest = run / "policy" / "latest.json"
         lines.append(f"  policy: {latest}")
         commands += [

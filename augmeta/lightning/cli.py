@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import re
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from jsonargparse import DefaultHelpFormatter
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 
@@ -26,6 +29,23 @@ USER_ERRORS = (DatasetNotFoundError, ImageFileError, NonFiniteLossError, PolicyE
 __all__ = ["AugMetaCLI", "main", "tensorboard_available", "trainer_defaults"]
 
 _SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+_SPHINX_ROLE = re.compile(r":(?:data|class|func|meth|attr|mod):`~?([^`]+)`")
+
+
+class PlainHelpFormatter(DefaultHelpFormatter):
+    """``--help`` from the docstrings without their Sphinx markup: ``:data:`x``` and ````x```` read as ``x``."""
+
+    def _expand_help(self, action) -> str:
+        return _SPHINX_ROLE.sub(r"\1", super()._expand_help(action)).replace("``", "")
+
+
+class _NoTips(logging.Filter):
+    """Lightning's advertisement of a cloud logger, printed at every run, is not ours to show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith("💡 Tip:")
 
 
 class AugMetaCLI(LightningCLI):
@@ -114,6 +134,9 @@ def _with_run_config(args: list[str]) -> list[str]:
 def main(args: Sequence[str] | None = None) -> AugMetaCLI:
     """Run the command line; no subcommand means ``fit``."""
     warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`")
+    # Lightning 2.6's own code calls what torch 2.14 deprecates; nothing a user of train.py can change
+    warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoTips())
     from_command_line = args is None
     args = list(sys.argv[1:] if args is None else args)
     if not args or (args[0] not in _SUBCOMMANDS and args[0] not in ("-h", "--help")):
@@ -128,6 +151,7 @@ def main(args: Sequence[str] | None = None) -> AugMetaCLI:
             trainer_defaults=trainer_defaults(),
             seed_everything_default=0,  # reproducible unless told otherwise (--seed_everything)
             save_config_kwargs={"overwrite": True},
+            parser_kwargs={"formatter_class": PlainHelpFormatter},
             args=None if from_command_line else args,
         )
     except USER_ERRORS as error:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -178,6 +178,10 @@ class _Splits:
     class_names: tuple[str, ...]
 
 
+#: The names ``dataset`` takes (the command line lists them).
+DatasetName = Literal[DATASETS]
+
+
 class AugDataModule(pl.LightningDataModule):
     """An image classification data set in memory: train / val (held out of train, stratified) / test splits.
 
@@ -190,7 +194,9 @@ class AugDataModule(pl.LightningDataModule):
     in 0..255, int64 [B] labels)``.
 
     Args:
-        dataset: one of :data:`DATASETS`.
+        dataset: a name of ``DATASETS``: digits, fashion_mnist, mnist, cifar10, cifar100, svhn, image_folder, or a
+            planted task (rotated_digits, upside_down_digits, mirrored_digits, rotated_fashion_mnist,
+            upside_down_fashion_mnist).
         data_dir: where the files are (or go, with ``download``); not needed for ``digits``.
         batch_size: images per batch, for every loader.
         val_size: the validation split, held out of the training data: a fraction in (0, 1) or a count (int).
@@ -212,7 +218,7 @@ class AugDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        dataset: str = "digits",
+        dataset: DatasetName = "digits",
         data_dir: str | None = None,
         batch_size: int = 128,
         val_size: int | float = 0.1,

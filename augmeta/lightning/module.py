@@ -36,6 +36,8 @@ from augmeta.policy.published import PUBLISHED
 
 __all__ = ["FINITE_CHECK_EVERY", "FIXED_POLICIES", "AugMetaModule", "NonFiniteLossError", "resolve_policy"]
 
+#: Fewer controller updates than this in a run get a warning: the policy is still near its start.
+FEW_CONTROLLER_UPDATES = 10
 #: Base steps between the checks that the training loss stayed finite (a check is one host sync; the last batch of
 #: every epoch is checked too, before the epoch's policy files are written).
 FINITE_CHECK_EVERY = 8
@@ -108,10 +110,16 @@ class AugMetaModule(pl.LightningModule):
             cutout and both flips, without ``color`` for single-channel images).
         meta_ranges: physical ``[lo, hi]`` per op the controller learns within, overriding
             :data:`augmeta.meta.DEFAULT_RANGES` (e.g. ``{"rotate": [0, 180]}``), within each op's limits.
-        num_subpolicies, num_steps, init_identity, init_magnitude, magnitude_sampling: see :class:`MetaNetwork`.
-            ``meta_every``, ``init_identity`` and ``init_magnitude`` left None take the objective's own
-            (:data:`augmeta.meta.OBJECTIVE_DEFAULTS`; gradient matching and implicit: 16, 0.5, 0.3; affinity: 4, 0.5,
-            0.3; the others: 8, 0.95, 0.1).
+        num_subpolicies: sub-policies of the controller (each a sequence of ``num_steps`` steps, chosen per image by
+            a learned weight).
+        num_steps: steps per sub-policy (each applies one op, or none, to every image).
+        init_identity: the controller's starting probability of no op per step; None: the objective's own
+            (:data:`augmeta.meta.OBJECTIVE_DEFAULTS`: affinity 0.5, gradient matching and implicit 0.5, the others
+            0.95; ``meta_every`` left None likewise takes 4, 16 and 8).
+        init_magnitude: the starting magnitude of every op, as a fraction of its range; None: the objective's own
+            (affinity, gradient matching, implicit: 0.3; the others: 0.1).
+        magnitude_sampling: ``uniform`` (each image draws m ~ U(0, m_max), as TrivialAugment does) or ``fixed``
+            (every image gets m_max).
         epsilon: finite-difference step of the objective's Hessian-vector products.
         objective: ``gradient_matching`` (DeepAA-style cosine; the default, as the best on the validation split;
             measurements: research/README.md), ``lookahead`` (one-step lookahead, DARTS/DADA), ``implicit`` (the
@@ -216,6 +224,7 @@ class AugMetaModule(pl.LightningModule):
         self.base_flip = flip if flip is not None else (data_flip if self.meta is None else False)
         self.base_steps = 0
         self.skipped_controller_steps = 0  # controller steps skipped for a non-finite loss, gradient or probe
+        self.controller_updates = 0  # controller steps that changed its parameters
         self._loss_finite: torch.Tensor | None = None  # all training losses since the last check finite (on device)
 
     def _check_pulling_objective(self, objective: str, meta_mode: str, meta_lr: float) -> None:
@@ -374,6 +383,7 @@ class AugMetaModule(pl.LightningModule):
         finite = torch.isfinite(meta_loss.detach()) & torch.stack([torch.isfinite(g).all() for g in grads]).all()
         if bool(finite):  # one host sync per controller step
             meta_opt.step()
+            self.controller_updates += 1
         else:
             meta_opt.zero_grad()
             self._skip_controller_step("loss or gradient")
@@ -388,8 +398,10 @@ class AugMetaModule(pl.LightningModule):
             buffers = [b for b in self.model.buffers() if b.is_floating_point() or b.dtype == torch.long]
             for buffer in buffers:
                 torch.distributed.broadcast(buffer, 0)
+        moves = self.objective.moves
         if not self.objective.pull(self.meta, self.model, images[:n], labels[:n], policy_on=self._augmenting()):
             self._skip_controller_step("probe of the model (its outputs)")
+        self.controller_updates += self.objective.moves - moves
 
     def _loss_is_scaled(self) -> bool:
         """fp16 training scales the loss before backward, so the base step's gradients are not the loss's."""
@@ -421,14 +433,22 @@ class AugMetaModule(pl.LightningModule):
             self.log_dict(self.policy_summary(), on_step=False, on_epoch=True, sync_dist=True)
 
     def on_train_end(self) -> None:
-        """Say so when controller steps were skipped, and when a learning controller never moved: its policy is
-        the start, whatever the run's length."""
+        """Say so when controller steps were skipped, when a learning controller moved only a few times (its
+        policy is then near its start), and when it never moved: its policy is the start, whatever the run's
+        length."""
         if self.skipped_controller_steps:
             rank_zero_warn(
                 f"augmeta: {self.skipped_controller_steps} controller steps were skipped in this run for NaN or "
                 "infinite values (the controller kept its parameters at each)."
             )
-        if self.meta is None or getattr(self.objective, "moves", None) != 0:
+        if self.meta is None or not self._learns():
+            return
+        if 0 < self.controller_updates < FEW_CONTROLLER_UPDATES:
+            rank_zero_warn(
+                f"augmeta: the controller moved only {self.controller_updates} times in this run, so its policy is "
+                "still near its start. Train for more epochs, or update it more often with `--model.meta_every 1`."
+            )
+        if getattr(self.objective, "moves", None) != 0:
             return
         seen = self.objective.seen
         probes = 0 if seen is None else int(seen.sum())
@@ -439,6 +459,10 @@ class AugMetaModule(pl.LightningModule):
             f"{self.objective.min_probes} times on held-out images, and this run made {probes} probes in all. "
             "Train for more epochs, or probe more often with `--model.meta_every 1`."
         )
+
+    def _learns(self) -> bool:
+        """Whether the controller is meant to move (not frozen by ``meta_lr`` 0 or an objective's ``rate`` 0)."""
+        return self.hparams.meta_lr > 0.0 and getattr(self.objective, "rate", 1.0) > 0.0
 
     def _marginal_inputs(self, limit: int = 2048):
         """Features and labels of (up to ``limit``) training images, over which a class or adaptive controller's
@@ -573,6 +597,7 @@ class AugMetaModule(pl.LightningModule):
             cuda_rng = [cuda_rng]
         checkpoint["augmeta_state"] = {
             "base_steps": self.base_steps,
+            "controller_updates": self.controller_updates,
             "world_size": world,
             "torch_rng": torch_rng,
             "cuda_rng": cuda_rng if cuda_rng is not None else [],
@@ -591,6 +616,7 @@ class AugMetaModule(pl.LightningModule):
         if state is None:
             return
         self.base_steps = int(state["base_steps"])
+        self.controller_updates = int(state.get("controller_updates", 0))
         world, rank = self._world()
         saved_world = int(state.get("world_size", 1))
         torch_rng, cuda_rng = state["torch_rng"], state["cuda_rng"]

@@ -86,3 +86,28 @@ def test_a_non_finite_probe_skips_an_affinity_step_and_measures_nothing(tmp_path
     assert any("its probe of the model (its outputs) was NaN or infinite" in str(w.message) for w in record)
     assert module.skipped_controller_steps == 1
     assert torch.isfinite(module.objective.probed_sum).all() and int(module.objective.seen.sum()) > 0
+
+
+def test_a_run_whose_controller_moved_a_few_times_says_how_many(tmp_path):
+    import warnings
+
+    module = small_module(policy="augmeta", objective="gradient_matching", meta_every=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small_trainer(tmp_path, max_epochs=1, limit_train_batches=3).fit(module, digits())
+    said = [str(w.message) for w in caught if "the controller moved only" in str(w.message)]
+    assert module.controller_updates == 3
+    assert said == [
+        "augmeta: the controller moved only 3 times in this run, so its policy is still near its start. Train for "
+        "more epochs, or update it more often with `--model.meta_every 1`."
+    ]
+
+
+def test_a_frozen_controller_is_not_warned_about(tmp_path):
+    import warnings
+
+    module = small_module(policy="augmeta", objective="affinity", meta_lr=0.0, meta_every=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small_trainer(tmp_path, max_epochs=1, limit_train_batches=3).fit(module, digits())
+    assert not [w for w in caught if "the controller" in str(w.message)] and module.controller_updates == 0
