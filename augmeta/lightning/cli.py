@@ -23,8 +23,14 @@ from augmeta.lightning.module import AugMetaModule, NonFiniteLossError
 from augmeta.lightning.run_folder import clear_run, free_run_folder, run_config_for
 from augmeta.policy import PolicyError
 
+
+class ConfigurationError(ValueError):
+    """A setting the model, data or trainer refused when built from the command line; the message says which and
+    what was expected."""
+
+
 #: Errors whose message says all a user needs: ``train.py`` prints them as one line (exit 1), not a traceback.
-USER_ERRORS = (DatasetNotFoundError, ImageFileError, NonFiniteLossError, PolicyError)
+USER_ERRORS = (ConfigurationError, DatasetNotFoundError, ImageFileError, NonFiniteLossError, PolicyError)
 
 __all__ = ["AugMetaCLI", "main", "tensorboard_available", "trainer_defaults"]
 
@@ -65,6 +71,16 @@ class AugMetaCLI(LightningCLI):
             help="fit: delete the run already in runs/<name> and write this one there (default: a run folder that "
             "holds a run is left alone and this run goes to the next free runs/<name>_v<k>)",
         )
+
+    def instantiate_classes(self) -> None:
+        """Build the model, data and trainer; a ``ValueError`` from their argument checks is the user's setting, so
+        it becomes a :class:`ConfigurationError` (one line from ``train.py``)."""
+        try:
+            super().instantiate_classes()
+        except ValueError as error:
+            if isinstance(error, USER_ERRORS):
+                raise
+            raise ConfigurationError(str(error)) from error
 
     def before_instantiate_classes(self) -> None:
         """Give each run its own folder (:mod:`augmeta.lightning.run_folder`): a new ``fit`` goes to the next free

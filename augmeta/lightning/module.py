@@ -238,7 +238,9 @@ class AugMetaModule(pl.LightningModule):
         if meta_mode not in ("global", "class"):
             raise ValueError(
                 f"`meta_mode` should be 'global' or 'class' for objective {objective!r} (it sets the controller's "
-                f"tables, not an adaptive network), but got {meta_mode!r} instead."
+                f"tables, not an adaptive network), but got {meta_mode!r} instead. For a policy per class use 'class' "
+                "(it writes a meta-tree too); an adaptive network learns with another objective (`--model.objective "
+                "gradient_matching`)."
             )
         if meta_lr == 0.0:
             self.objective.rate = 0.0

@@ -67,7 +67,9 @@ def test_a_short_run_drops_the_ops_that_destroy_digits(tmp_path):
         (
             {"meta_mode": "adaptive"},
             "`meta_mode` should be 'global' or 'class' for objective 'affinity' (it sets the controller's tables, not "
-            "an adaptive network), but got 'adaptive' instead.",
+            "an adaptive network), but got 'adaptive' instead. For a policy per class use 'class' (it writes a "
+            "meta-tree too); an adaptive network learns with another objective (`--model.objective "
+            "gradient_matching`).",
         ),
     ],
 )

@@ -68,3 +68,11 @@ def test_with_tensorboard_the_run_writes_event_files_beside_the_policy(tmp_path,
     run = tmp_path / "runs" / "augmeta"
     assert list(run.glob("events.out.tfevents.*"))
     assert (run / "policy_history.csv").is_file() and (run / "policy" / "latest.json").is_file()
+
+
+@pytest.mark.filterwarnings(*IN_PROCESS_WARNINGS)
+def test_a_setting_the_module_refuses_is_a_configuration_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["train.py"])
+    with pytest.raises(cli.ConfigurationError, match=r"^`meta_mode` should be 'global' or 'class' for objective"):
+        cli.main([*TINY_RUN, "--model.meta_mode", "adaptive", "--trainer.logger.init_args.save_dir", str(tmp_path)])
+    assert issubclass(cli.ConfigurationError, ValueError) and cli.ConfigurationError in cli.USER_ERRORS
