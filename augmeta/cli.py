@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -178,6 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PolicyError, ValueError, ImportError) as error:  # ExportError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader stopped (`| head`): nothing to say, as other command-line tools do
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python would report the pipe again at exit)
+        return 0
     except OSError as error:  # an output that is a folder, under a file, or not writable; a missing input
         where = f" {error.filename!r}" if error.filename else ""
         print(f"error: cannot use{where}: {error.strerror or error}.", file=sys.stderr)

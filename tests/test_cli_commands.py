@@ -54,7 +54,8 @@ def test_describe(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "policy 'autoaugment_cifar10': 25 sub-policies, fill [0.0], nearest"
     assert lines[4] == "  0   0.040  p=0.10 invert | p=0.20 contrast m=0.67 (±0.6)"
-    assert "auto_contrast       0.2000       -" in lines
+    assert "auto_contrast       0.2000       -   -" in lines
+    assert "rotate              0.0280   0.222   ±6.67 (degrees, counter-clockwise)" in lines
 
 
 class TestShow:
@@ -175,7 +176,7 @@ class TestDiff:
     def test_different(self, capsys):
         assert main(["diff", CIFAR, SVHN]) == 1
         lines = capsys.readouterr().out.splitlines()
-        assert lines[0] == "subpolicies[0].steps[0].ops[0].magnitude: 0.0 in A, 0.4444444444444444 in B"
+        assert lines[0] == "subpolicies[0].steps[0].ops[0] (invert / shear_x).magnitude: 0 in A, 0.4444 in B"
         assert all(re.match(r"^subpolicies\[\d+\]", line) for line in lines)
 
 
@@ -250,3 +251,16 @@ class TestErrors:
         os.mkfifo(fifo)
         assert main(["describe", str(fifo)]) == 1
         assert "is not a regular file" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_is_not_an_error(monkeypatch):
+    """``augmeta describe policy.json | head``: the pipe closes; the command ends quietly, as other tools do."""
+    import builtins
+    import sys
+
+    def closed(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(builtins, "print", closed)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # restored after main swaps it for os.devnull
+    assert main(["describe", CIFAR]) == 0

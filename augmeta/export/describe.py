@@ -99,12 +99,39 @@ def describe_policy(policy: Policy) -> str:
     for i, sub in enumerate(plan.subpolicies):
         steps = " | ".join(_describe_step(step) for step in sub.steps)
         lines.append(f"{i:>3}  {sub.probability:>6.3f}  {steps}")
-    lines += ["", f"{'op':<14}  {'P(applied)':>10}  {'mean m':>6}   (probability that an image gets the op)"]
+    header = f"{'op':<14}  {'P(applied)':>10}  {'mean m':>6}   physical values drawn"
+    lines += ["", header + "   (P: probability that an image gets the op)"]
     magnitudes = _mean_magnitudes(plan)
+    values = _op_values(plan)
     for op, frequency in op_frequencies(plan).items():
         mean = f"{magnitudes[op]:.3f}" if OPS[op].has_magnitude and op in magnitudes else "-"
-        lines.append(f"{op:<14}  {frequency:>10.4f}  {mean:>6}")
+        lines.append(f"{op:<14}  {frequency:>10.4f}  {mean:>6}   {values.get(op, '-')}")
     return "\n".join(lines) + "\n"
+
+
+def _op_values(plan: PolicyPlan) -> dict[str, str]:
+    """Per op with a magnitude, the physical values its choices draw, with their unit: ``±12.4 (degrees)`` for a
+    symmetric range, ``[0.1, 0.9] (factor)`` otherwise."""
+    spans: dict[str, tuple[float, float]] = {}
+    for sub in plan.subpolicies:
+        for step in sub.steps:
+            for choice in step.choices:
+                if not OPS[choice.op].has_magnitude:
+                    continue
+                low = min(v.low for v in choice.variants)
+                high = max(v.high for v in choice.variants)
+                seen = spans.get(choice.op, (low, high))
+                spans[choice.op] = (min(seen[0], low), max(seen[1], high))
+    out = {}
+    for op, (low, high) in spans.items():
+        if low == high:
+            text = f"{low:.3g}"
+        elif low < 0.0 and math.isclose(-low, high):
+            text = f"±{high:.3g}"
+        else:
+            text = f"[{low:.3g}, {high:.3g}]"
+        out[op] = f"{text} ({OPS[op].unit})"
+    return out
 
 
 def _mean_magnitudes(plan: PolicyPlan) -> dict[str, float]:
@@ -135,9 +162,23 @@ def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
             if index >= len(a) or index >= len(b):
                 out.append(f"{path}[{index}]: only in {'A' if index < len(a) else 'B'}")
             else:
-                _diff(a[index], b[index], f"{path}[{index}]", out)
+                _diff(a[index], b[index], _named(path, index, a[index], b[index]), out)
     elif not _same(a, b):
-        out.append(f"{path}: {a!r} in A, {b!r} in B")
+        out.append(f"{path}: {_shown(a)} in A, {_shown(b)} in B")
+
+
+def _named(path: str, index: int, a: Any, b: Any) -> str:
+    """``ops[3]`` named by its op (``ops[3] (rotate)``, or ``(rotate / shear_x)`` where they differ)."""
+    child = f"{path}[{index}]"
+    if not path.endswith("ops") or not isinstance(a, dict) or not isinstance(b, dict):
+        return child
+    ops = a.get("op"), b.get("op")
+    return f"{child} ({ops[0]})" if ops[0] == ops[1] else f"{child} ({ops[0]} / {ops[1]})"
+
+
+def _shown(value: Any) -> str:
+    """A value as a diff shows it: floats to 4 significant digits, the rest as Python writes them."""
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
 
 
 def _same(a: Any, b: Any) -> bool:

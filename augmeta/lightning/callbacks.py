@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -82,7 +83,8 @@ class PolicyArtifacts(pl.Callback):
             rank_zero_info(f"augmeta: meta-tree written to {path} (fidelity {tree.fidelity:.3f})")
         if self.history and self.plot:
             try:
-                plot_policy_history(self.history, run / "policy_evolution.png")
+                schedule = (getattr(pl_module, "augment_from", 0.0), pl_module.hparams.get("augment_until", 1.0))
+                plot_policy_history(self.history, run / "policy_evolution.png", schedule)
             except ImportError:
                 rank_zero_info("augmeta: matplotlib is not installed, so policy_evolution.png was not drawn.")
         if self.summary:
@@ -153,25 +155,48 @@ def _history_csv(history: list[dict[str, float]]) -> str:
     return out.getvalue()
 
 
-def plot_policy_history(history: list[dict[str, float]], path: str | Path) -> Path:
-    """Two panels (op probability, op magnitude) against the epoch, saved atomically as a PNG."""
+def plot_policy_history(
+    history: list[dict[str, float]], path: str | Path, schedule: tuple[float, float] | None = None
+) -> Path:
+    """Two panels (op probability, op magnitude) against the epoch, saved atomically as a PNG: one colour and line
+    style per op (``identity`` dashed black), the five most likely ops named at their lines' ends, and the epochs
+    without the policy (``schedule``: the fractions of the run where it starts and stops) shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [row["epoch"] for row in history]
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-    for key in history[-1]:
-        if key.startswith("policy/p_"):
-            top.plot(epochs, [row.get(key, float("nan")) for row in history], label=key.removeprefix("policy/p_"))
-        elif key.startswith("policy/m_"):
-            bottom.plot(epochs, [row.get(key, float("nan")) for row in history], label=key.removeprefix("policy/m_"))
-    top.set_ylabel("probability of the op")
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
+    colours = plt.get_cmap("tab20").colors
+    ops = [key.removeprefix("policy/p_") for key in history[-1] if key.startswith("policy/p_")]
+    final = {op: history[-1].get(f"policy/p_{op}", 0.0) for op in ops if op != "identity"}
+    named = set(sorted(final, key=final.get, reverse=True)[:5])
+    for index, op in enumerate(ops):
+        style = {"color": "black", "linestyle": "--"} if op == "identity" else {
+            "color": colours[index % len(colours)], "linestyle": ("-", "-.", ":")[index // len(colours) % 3]
+        }  # fmt: skip
+        for axis, prefix in ((top, "policy/p_"), (bottom, "policy/m_")):
+            values = [row.get(prefix + op, float("nan")) for row in history]
+            if all(math.isnan(v) for v in values):
+                continue
+            axis.plot(epochs, values, label=op if axis is top else None, linewidth=1.6, **style)
+            if axis is top and op in named:
+                axis.annotate(op, (epochs[-1], values[-1]), xytext=(4, 0), textcoords="offset points", fontsize=7,
+                              color=style["color"], va="center")  # fmt: skip
+    if schedule is not None and epochs:
+        last = epochs[-1] + 1
+        for axis in (top, bottom):
+            axis.axvspan(-0.5, schedule[0] * last - 0.5, color="grey", alpha=0.12, label=None)
+            axis.axvspan(schedule[1] * last - 0.5, last - 0.5, color="grey", alpha=0.12, label=None)
+        top.text(
+            schedule[1] * last - 0.5, 1.0, " policy off", fontsize=8, va="top", transform=top.get_xaxis_transform()
+        )
+    top.set_ylabel("probability of the op per step")
     bottom.set_ylabel("magnitude (upper end, 0..1)")
     bottom.set_xlabel("epoch")
-    top.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    top.set_title("How the learned policy evolved")
+    top.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.06, 1.0))
+    top.set_title("How the learned policy evolved (grey: epochs the policy is not applied)")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)

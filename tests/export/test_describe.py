@@ -66,11 +66,11 @@ def test_describe_text():
         "  0   0.750  p=0.50 rotate m=0.50 (±15) | p=1.00 invert\n"
         "  1   0.250  p=0.20 posterize m=1.00 (+4) w=0.50 / solarize m=[0.00,0.50] ([0.5, 1]) w=0.50\n"
         "\n"
-        "op              P(applied)  mean m   (probability that an image gets the op)\n"
-        "invert              0.7500       -\n"
-        "rotate              0.3750   0.500\n"
-        "posterize           0.0250   1.000\n"
-        "solarize            0.0250   0.250\n"
+        "op              P(applied)  mean m   physical values drawn   (P: probability that an image gets the op)\n"
+        "invert              0.7500       -   -\n"
+        "rotate              0.3750   0.500   ±15 (degrees, counter-clockwise)\n"
+        "posterize           0.0250   1.000   4 (bits kept)\n"
+        "solarize            0.0250   0.250   [0.5, 1] (threshold, fraction of full scale)\n"
     )
 
 
@@ -90,7 +90,7 @@ class TestDiff:
         assert diff_policies(a, Policy.from_dict(data)) == [
             "interpolation: 'nearest' in A, 'bilinear' in B",
             "subpolicies: 3 in A, 2 in B",
-            "subpolicies[0].steps[1].ops[0].magnitude: 0.5 in A, 0.75 in B",
+            "subpolicies[0].steps[1].ops[0] (solarize).magnitude: 0.5 in A, 0.75 in B",
             "subpolicies[1].steps[0].p: 0.9 in A, 0.8 in B",
             "subpolicies[2]: only in A",
         ]
