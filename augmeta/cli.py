@@ -170,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_stdout() -> None:
+    """Point stdout's file at /dev/null, so that Python's flush at exit does not report the closed pipe again."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture): nothing will be flushed
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.run is _validate:
@@ -180,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader stopped (`| head`): nothing to say, as other command-line tools do
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python would report the pipe again at exit)
+        _quiet_stdout()
         return 0
     except OSError as error:  # an output that is a folder, under a file, or not writable; a missing input
         where = f" {error.filename!r}" if error.filename else ""

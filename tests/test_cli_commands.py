@@ -256,11 +256,9 @@ class TestErrors:
 def test_a_reader_that_stops_early_is_not_an_error(monkeypatch):
     """``augmeta describe policy.json | head``: the pipe closes; the command ends quietly, as other tools do."""
     import builtins
-    import sys
 
     def closed(*args, **kwargs):
         raise BrokenPipeError(32, "Broken pipe")
 
     monkeypatch.setattr(builtins, "print", closed)
-    monkeypatch.setattr(sys, "stdout", sys.stdout)  # restored after main swaps it for os.devnull
     assert main(["describe", CIFAR]) == 0
