@@ -50,10 +50,11 @@ def _describe(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     import torch
 
-    from augmeta.export.preview import load_preview_images, policy_grid, save_png
+    from augmeta.export.preview import labelled_grid, load_preview_images, policy_grid, save_png
     from augmeta.meta.tree import MetaTree, load_policy_or_meta_tree
 
     images = load_preview_images(args.images or args.dataset, args.rows)
+    grid_of = policy_grid if args.plain else labelled_grid
     loaded = load_policy_or_meta_tree(args.file)
     if isinstance(loaded, MetaTree):  # one grid per leaf, each of the leaf's policy
         tree = loaded
@@ -62,12 +63,12 @@ def _show(args: argparse.Namespace) -> int:
             if node.kind != "leaf":
                 continue
             generator = torch.Generator().manual_seed(args.seed)
-            grid = policy_grid(tree.policies[node.policy], images, args.draws, generator)
+            grid = grid_of(tree.policies[node.policy], images, args.draws, generator)
             path = save_png(grid, output.with_name(f"{output.stem}_leaf{leaf}{output.suffix}"))
             print(f"wrote {path}: leaf {leaf}, {images.shape[0]} images x (original + {args.draws} draws)")
         return 0
     generator = torch.Generator().manual_seed(args.seed)
-    path = save_png(policy_grid(loaded, images, args.draws, generator), args.output)
+    path = save_png(grid_of(loaded, images, args.draws, generator), args.output)
     print(f"wrote {path}: {images.shape[0]} images x (original + {args.draws} draws)")
     return 0
 
@@ -152,11 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file", metavar="FILE", help="policy file or meta_tree.json (writes OUTPUT_leaf<N>.png)")
     source = show.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=("digits", "fashion_mnist"), default="digits", help="built-in images")
-    source.add_argument("--images", metavar="DIR", help="a folder of images instead (RGB, resized to the first)")
+    source.add_argument(
+        "--images", metavar="DIR", help="a folder of images, or an ImageFolder root (one image per class in turn)"
+    )
     show.add_argument("-n", "--rows", type=int, default=8, help="number of images (rows); default 8")
     show.add_argument("--draws", type=int, default=8, help="augmented draws per image (columns); default 8")
     show.add_argument("--seed", type=int, default=0, help="seed of the draws; default 0")
     show.add_argument("-o", "--output", default="grid.png", help="PNG file to write; default grid.png")
+    show.add_argument(
+        "--plain",
+        action="store_true",
+        help="cells at the images' own size, without labels (default: upscaled, each draw labelled with its ops)",
+    )
     show.set_defaults(run=_show)
 
     _add_export(commands)

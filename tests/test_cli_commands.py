@@ -9,9 +9,11 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import augmeta
+from augmeta import load_policy
 from augmeta.cli import main
 from augmeta.export.preview import grid_cell, load_preview_images
 from tests.policy.helpers import POLICY_DIR
@@ -61,7 +63,8 @@ def test_describe(capsys):
 class TestShow:
     def test_digits_grid_starts_with_the_inputs(self, tmp_path, capsys):
         output = tmp_path / "grid.png"
-        assert main(["show", CIFAR, "--dataset", "digits", "-n", "4", "--draws", "3", "-o", str(output)]) == 0
+        arguments = ["show", CIFAR, "--dataset", "digits", "-n", "4", "--draws", "3", "--plain", "-o", str(output)]
+        assert main(arguments) == 0
         assert capsys.readouterr().out == f"wrote {output}: 4 images x (original + 3 draws)\n"
         with Image.open(output) as image:
             assert image.mode == "L"
@@ -75,14 +78,49 @@ class TestShow:
 
     def test_the_default_is_eight_by_eight_digits(self, tmp_path, monkeypatch):
         monkeypatch.chdir(tmp_path)
-        assert main(["show", CIFAR]) == 0
+        assert main(["show", CIFAR, "--plain"]) == 0
         with Image.open(tmp_path / "grid.png") as image:
             assert image.size == (2 + 9 * 34, 2 + 8 * 34)
+
+    def test_the_labelled_grid_upscales_and_names_each_draws_ops(self, tmp_path):
+        from augmeta.export.preview import LABEL_HEIGHT, labelled_grid
+
+        policy = load_policy(CIFAR)
+        images = load_preview_images("digits", 2)  # 32 x 32: upscaled 3x to 96
+        grid = labelled_grid(policy, images, 3, torch.Generator().manual_seed(0))
+        assert grid.shape == (2 + 2 * (96 + LABEL_HEIGHT + 2), 2 + 4 * (96 + 2), 3)
+        original = grid[2 : 2 + 96 : 3, 2 : 2 + 96 : 3, 0]
+        np.testing.assert_array_equal(original, images[0, 0].numpy())  # the original, each pixel 3x3
+        labels = grid[2 + 96 : 2 + 96 + LABEL_HEIGHT]
+        assert (labels < 128).any() and (labels == 255).mean() > 0.5  # dark text on white
+
+    def test_an_imagefolder_root_gives_one_image_per_class_in_turn(self, tmp_path):
+        for name, value in (("cat", 10), ("dog", 200)):
+            for k in range(3):
+                (tmp_path / "root" / name).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.full((6, 6, 3), value + k, dtype=np.uint8)).save(
+                    tmp_path / "root" / name / f"{k}.png"
+                )
+        images = load_preview_images(tmp_path / "root", 3)
+        assert images[:, 0, 0, 0].tolist() == [10, 200, 11]
 
     @pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"), reason="no Fashion-MNIST here")
     def test_fashion_mnist(self, tmp_path):
         output = tmp_path / "grid.png"
-        assert main(["show", SVHN, "--dataset", "fashion_mnist", "-n", "2", "--draws", "1", "-o", str(output)]) == 0
+        arguments = [
+            "show",
+            SVHN,
+            "--dataset",
+            "fashion_mnist",
+            "-n",
+            "2",
+            "--draws",
+            "1",
+            "--plain",
+            "-o",
+            str(output),
+        ]
+        assert main(arguments) == 0
         with Image.open(output) as image:
             assert image.size == (2 + 2 * 30, 2 + 2 * 30)
 
@@ -92,7 +130,8 @@ class TestShow:
         for k in range(3):
             Image.fromarray(np.full((10, 12, 3), 40 * k, dtype=np.uint8)).save(folder / f"{k}.png")
         output = tmp_path / "grid.png"
-        assert main(["show", CIFAR, "--images", str(folder), "-n", "2", "--draws", "2", "-o", str(output)]) == 0
+        arguments = ["show", CIFAR, "--images", str(folder), "-n", "2", "--draws", "2", "--plain", "-o", str(output)]
+        assert main(arguments) == 0
         with Image.open(output) as image:
             grid = np.asarray(image)
         assert grid.shape == (2 + 2 * 12, 2 + 3 * 14, 3)

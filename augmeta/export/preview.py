@@ -10,11 +10,18 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
-from augmeta.datasets import dataset_spec, load_digits, load_image_files, read_idx_images
-from augmeta.policy import Policy
+from augmeta.datasets import (
+    IMAGE_FILE_SUFFIXES,
+    dataset_spec,
+    load_digits,
+    load_image_files,
+    read_idx_images,
+    read_rgb_images,
+)
+from augmeta.policy import OP_NAMES, Policy
 from augmeta.utils import atomic_write_bytes
 
-__all__ = ["GRID_PAD", "grid_cell", "load_preview_images", "policy_grid", "save_png"]
+__all__ = ["GRID_PAD", "grid_cell", "labelled_grid", "load_preview_images", "policy_grid", "save_png"]
 
 GRID_PAD = 2  # white pixels around and between cells
 PREVIEW_DIGIT_SIZE = 32  # the 8x8 digits are upscaled (nearest) to this height and width
@@ -46,7 +53,21 @@ def load_preview_images(source: str | os.PathLike[str], count: int) -> torch.Ten
     folder = Path(source)
     if not folder.is_dir():
         raise FileNotFoundError(f"{str(folder)!r} is not a folder of images (nor 'digits' or 'fashion_mnist').")
-    return load_image_files(folder, count)
+    if any(p.suffix.lower() in IMAGE_FILE_SUFFIXES for p in folder.iterdir()):
+        return load_image_files(folder, count)
+    return read_rgb_images(_one_per_class(folder, count), resample=None)
+
+
+def _one_per_class(root: Path, count: int) -> list[Path]:
+    """Up to ``count`` images of an ImageFolder root (``root/<class>/<image>``, or ``root/train/<class>/...``),
+    taken from each class in turn (sorted), so that a grid shows every class."""
+    base = root / "train" if (root / "train").is_dir() else root
+    classes = sorted(p for p in base.iterdir() if p.is_dir())
+    files = [sorted(f for f in c.rglob("*") if f.suffix.lower() in IMAGE_FILE_SUFFIXES) for c in classes]
+    picked = [group[i] for i in range(max(map(len, files), default=0)) for group in files if i < len(group)]
+    if not picked:
+        raise FileNotFoundError(f"No images ({', '.join(IMAGE_FILE_SUFFIXES)}) in {root} or its class folders.")
+    return picked[:count]
 
 
 def policy_grid(
@@ -70,6 +91,51 @@ def policy_grid(
             top, left = GRID_PAD + row * (height + GRID_PAD), GRID_PAD + col * (width + GRID_PAD)
             grid[:, top : top + height, left : left + width] = cells[row, col]
     return grid.permute(1, 2, 0).numpy()
+
+
+#: A labelled grid's cells are upscaled (nearest, by a whole factor) to at least this many pixels on their longer side.
+LABELLED_CELL = 72
+LABEL_HEIGHT = 12  # pixels under each cell for its label
+
+
+def _ops_of(draws, index: int) -> str:
+    """The ops image ``index`` drew, in order (``-`` when no step fired)."""
+    ops = [OP_NAMES[int(step.op[index])] for step in draws.steps]
+    ops = [op for op in ops if op != "identity"]
+    return "+".join(ops) if ops else "-"
+
+
+def labelled_grid(
+    policy: Policy, images: torch.Tensor, draws: int, generator: torch.Generator | None = None
+) -> np.ndarray:
+    """uint8 ``[H', W', 3]``: as :func:`policy_grid` (row: an image; column 0: the original, then its draws), with
+    cells upscaled to at least :data:`LABELLED_CELL` pixels and each draw labelled with the ops it applied."""
+    from PIL import Image, ImageDraw
+
+    if draws < 1:
+        raise ValueError(f"The number of draws should be at least 1, but got {draws}.")
+    count, channels, height, width = images.shape
+    repeated = images.repeat_interleave(draws, dim=0)
+    sampled = policy.sample(repeated.shape[0], repeated.device, generator)
+    augmented = policy.apply_draws(repeated.float() / 255.0, sampled).mul(255.0).round().clamp(0, 255)
+    augmented = augmented.to(torch.uint8).view(count, draws, channels, height, width)
+    cells = torch.cat([images.unsqueeze(1), augmented], dim=1)  # [N, 1 + draws, C, H, W]
+    scale = max(1, -(-LABELLED_CELL // max(height, width)))
+    cells = cells.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+    cells = cells.expand(-1, -1, 3, -1, -1) if channels == 1 else cells
+    cell_h, cell_w = height * scale, width * scale
+    step_h, step_w = cell_h + LABEL_HEIGHT + GRID_PAD, cell_w + GRID_PAD
+    canvas = Image.new("RGB", (GRID_PAD + (draws + 1) * step_w, GRID_PAD + count * step_h), "white")
+    pen = ImageDraw.Draw(canvas)
+    chars = max(3, cell_w // 6)  # PIL's default bitmap font: about 6 pixels a character
+    for row in range(count):
+        for col in range(draws + 1):
+            left, top = GRID_PAD + col * step_w, GRID_PAD + row * step_h
+            canvas.paste(Image.fromarray(cells[row, col].permute(1, 2, 0).numpy()), (left, top))
+            label = "original" if col == 0 else _ops_of(sampled, row * draws + col - 1)
+            label = label if len(label) <= chars else label[: chars - 1] + "~"
+            pen.text((left + 1, top + cell_h), label, fill=(0, 0, 0) if col else (90, 90, 90))
+    return np.asarray(canvas)
 
 
 def grid_cell(grid: np.ndarray, row: int, col: int, height: int, width: int) -> np.ndarray:
