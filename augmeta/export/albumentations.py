@@ -284,20 +284,14 @@ def _build(choice: ChoicePlan, variant: Variant, context: _Context, p: float) ->
             raise ExportError(
                 f"`{choice.path}` (op {choice.op!r}) cannot be exported to albumentations: {refusal}."
             ) from None
-        if not any(problem.startswith(f"`{choice.path}`") for problem in context.refusals.problems):
-            context.refusals.add(choice.op, choice.path, refusal)
+        context.refusals.add(choice.op, choice.path, refusal)
         return context.A.NoOp(p=p, strict=True)
 
 
 def _step(step: StepPlan, context: _Context) -> Any:
     for choice in step.choices:
         if choice.quantized:
-            context.approximations.add(
-                choice.op,
-                f"its uniform magnitude is drawn from {choice.quantized} evenly spaced values of its interval "
-                "(albumentations takes one value for it; `strict` refuses instead)",
-                choice.path,
-            )
+            context.approximations.quantized(choice.op, choice.quantized, choice.path, "albumentations")
     options = [
         (choice, variant, choice.probability * variant.probability)
         for choice in step.choices

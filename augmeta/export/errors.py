@@ -23,7 +23,9 @@ class Refusals:
         self.problems: list[str] = []
 
     def add(self, op: str, path: str, refusal: Refusal) -> None:
-        self.problems.append(f"`{path}` (op {op!r}) cannot be {self.target}: {refusal}.")
+        """Note the refusal of the op choice at ``path`` (its first only: one line per field)."""
+        if not any(problem.startswith(f"`{path}`") for problem in self.problems):
+            self.problems.append(f"`{path}` (op {op!r}) cannot be {self.target}: {refusal}.")
 
     def raise_any(self) -> None:
         if len(self.problems) == 1:
@@ -44,6 +46,15 @@ class Approximations:
         paths = self._reasons.setdefault((op, reason), [])
         if path not in paths:
             paths.append(path)
+
+    def quantized(self, op: str, levels: int, path: str, taker: str) -> None:
+        """Note that the choice at ``path`` draws its uniform magnitude from ``levels`` fixed values, because
+        ``taker`` (the target's transform) takes one value."""
+        reason = (
+            f"its uniform magnitude is drawn from {levels} evenly spaced values of its interval ({taker} takes one "
+            "value for it; `strict` refuses instead)"
+        )
+        self.add(op, reason, path)
 
     @property
     def fields(self) -> list[str]:

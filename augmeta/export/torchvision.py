@@ -332,18 +332,12 @@ def _stock_step(step: StepPlan, context: _StockContext, refusals: Refusals) -> v
     options: list[tuple[v2.Transform, float]] = []
     for choice in step.choices:
         if choice.quantized:
-            context.approximations.add(
-                choice.op,
-                f"its uniform magnitude is drawn from {choice.quantized} evenly spaced values of its interval (the "
-                "stock transform takes one value for it; `strict` refuses instead)",
-                choice.path,
-            )
+            context.approximations.quantized(choice.op, choice.quantized, choice.path, "the stock transform")
         for variant in choice.variants:
             try:
                 transform = _STOCK[choice.op](variant.low, variant.high, replace(context, path=choice.path))
             except Refusal as refusal:
-                if not any(problem.startswith(f"`{choice.path}`") for problem in refusals.problems):
-                    refusals.add(choice.op, choice.path, refusal)
+                refusals.add(choice.op, choice.path, refusal)
                 transform = v2.Identity()
             options.append((transform, choice.probability * variant.probability))
     options = [(transform, p) for transform, p in options if p > 0.0]

@@ -91,6 +91,8 @@ class AugMetaCLI(LightningCLI):
         arguments = getattr(logger, "init_args", None)
         if arguments is None or arguments.get("version", "") not in ("", None) or not arguments.get("name"):
             return  # no logger, or one whose folder the user set in full: left as given
+        if not arguments.get("save_dir"):
+            return  # a logger of another kind (no folder of runs to keep apart)
         folder = Path(arguments.save_dir) / arguments.name
         if self.subcommand != "fit":
             arguments.version = self.subcommand
