@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _run(out: Path, epochs: int, ckpt: Path | None = None) -> list[dict]:
     command = [sys.executable, str(SCRIPT), str(out), str(epochs), *([str(ckpt)] if ckpt else [])]
-    done = subprocess.run(command, env=ENVIRONMENT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    environment = {**ENVIRONMENT, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    errors = [line for line in done.stderr.splitlines() if "Error" in line or "error" in line]
+    assert done.returncode == 0, "\n".join(errors[-20:]) or done.stderr[-3000:]
     return [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
 
 
