@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import random
 import statistics
 import sys
 import tempfile
@@ -354,14 +355,32 @@ def report(results: list[dict], tasks: list[str]) -> list[str]:
         by_arm = {
             arm: {r["seed"]: r["test_acc"] for r in rows if r["arm"] == arm} for arm in ("joint", "frozen", "oracle*")
         }
-        shared = set.intersection(*(set(seeds) for seeds in by_arm.values()))
-        recovered = float("nan")
-        if shared:  # means over the seeds all three ran
-            means = {arm: statistics.fmean(by_arm[arm][s] for s in shared) for arm in by_arm}
-            gap = means["oracle*"] - means["frozen"]
-            recovered = (means["joint"] - means["frozen"]) / gap if gap > 0 else float("nan")
+        shared = sorted(set.intersection(*(set(seeds) for seeds in by_arm.values())))
+        recovered = _recovered(by_arm, shared)
+        if len(shared) > 2 and recovered == recovered:
+            low, high = _recovered_interval(by_arm, shared)
+            print(f"{task}: recovered={recovered:.2f}, 90% bootstrap interval over seeds {low:.2f} to {high:.2f}")
         lines.append(f"{task}: learned_minus_frozen={diff:.2f} +/- {se:.2f} recovered={recovered:.2f} seeds={n}")
     return lines + dose_response(results)
+
+
+def _recovered(by_arm: dict[str, dict[int, float]], seeds: list[int]) -> float:
+    """The share of the frozen-to-oracle gap the joint run closes, from means over ``seeds`` (nan without a gap)."""
+    if not seeds:
+        return float("nan")
+    means = {arm: statistics.fmean(by_arm[arm][s] for s in seeds) for arm in by_arm}
+    gap = means["oracle*"] - means["frozen"]
+    return (means["joint"] - means["frozen"]) / gap if gap > 0 else float("nan")
+
+
+def _recovered_interval(
+    by_arm: dict[str, dict[int, float]], seeds: list[int], draws: int = 4000
+) -> tuple[float, float]:
+    """The 5th and 95th percentiles of :func:`_recovered` over seeds resampled with replacement (seeded)."""
+    generator = random.Random(0)
+    values = [_recovered(by_arm, [generator.choice(seeds) for _ in seeds]) for _ in range(draws)]
+    values = sorted(v for v in values if v == v)
+    return values[int(0.05 * len(values))], values[int(0.95 * len(values)) - 1]
 
 
 def dose_response(results: list[dict]) -> list[str]:
