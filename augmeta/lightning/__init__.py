@@ -3,7 +3,13 @@
 from augmeta.lightning.callbacks import PolicyArtifacts
 from augmeta.lightning.checkpoint_io import AtomicCheckpointIO
 from augmeta.lightning.data import DATASETS, AugDataModule, DatasetNotFoundError
-from augmeta.lightning.module import FIXED_POLICIES, AugMetaModule, resolve_policy
+from augmeta.lightning.module import (
+    FIXED_POLICIES,
+    AugMetaModule,
+    ConfigurationError,
+    NonFiniteLossError,
+    resolve_policy,
+)
 
 __all__ = [
     "DATASETS",
@@ -11,7 +17,9 @@ __all__ = [
     "FIXED_POLICIES",
     "AugDataModule",
     "AugMetaModule",
+    "ConfigurationError",
     "DatasetNotFoundError",
+    "NonFiniteLossError",
     "PolicyArtifacts",
     "resolve_policy",
 ]

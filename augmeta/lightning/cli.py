@@ -19,20 +19,14 @@ from pytorch_lightning.cli import LightningCLI
 from augmeta.datasets import DatasetNotFoundError, ImageFileError
 from augmeta.lightning.callbacks import PolicyArtifacts
 from augmeta.lightning.data import AugDataModule
-from augmeta.lightning.module import AugMetaModule, NonFiniteLossError
+from augmeta.lightning.module import AugMetaModule, ConfigurationError, NonFiniteLossError
 from augmeta.lightning.run_folder import clear_run, free_run_folder, run_config_for
 from augmeta.policy import PolicyError
-
-
-class ConfigurationError(ValueError):
-    """A setting the model, data or trainer refused when built from the command line; the message says which and
-    what was expected."""
-
 
 #: Errors whose message says all a user needs: ``train.py`` prints them as one line (exit 1), not a traceback.
 USER_ERRORS = (ConfigurationError, DatasetNotFoundError, ImageFileError, NonFiniteLossError, PolicyError)
 
-__all__ = ["AugMetaCLI", "main", "tensorboard_available", "trainer_defaults"]
+__all__ = ["USER_ERRORS", "AugMetaCLI", "ConfigurationError", "main", "tensorboard_available", "trainer_defaults"]
 
 _SUBCOMMANDS = ("fit", "validate", "test", "predict")
 

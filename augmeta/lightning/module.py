@@ -34,13 +34,25 @@ from augmeta.ops import OPS
 from augmeta.policy import Policy
 from augmeta.policy.published import PUBLISHED
 
-__all__ = ["FINITE_CHECK_EVERY", "FIXED_POLICIES", "AugMetaModule", "NonFiniteLossError", "resolve_policy"]
+__all__ = [
+    "FINITE_CHECK_EVERY",
+    "FIXED_POLICIES",
+    "AugMetaModule",
+    "ConfigurationError",
+    "NonFiniteLossError",
+    "resolve_policy",
+]
 
 #: Fewer controller updates than this in a run get a warning: the policy is still near its start.
 FEW_CONTROLLER_UPDATES = 10
 #: Base steps between the checks that the training loss stayed finite (a check is one host sync; the last batch of
 #: every epoch is checked too, before the epoch's policy files are written).
 FINITE_CHECK_EVERY = 8
+
+
+class ConfigurationError(ValueError):
+    """A setting the model, data or trainer refused (from the command line, one line: :mod:`augmeta.lightning.cli`);
+    the message says which and what was expected."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -381,8 +393,10 @@ class AugMetaModule(pl.LightningModule):
             self.hparams.entropy_weight * draw.entropy
         )
         self.manual_backward(meta_loss)
-        grads = [p.grad for p in self.meta.parameters() if p.grad is not None]
-        finite = torch.isfinite(meta_loss.detach()) & torch.stack([torch.isfinite(g).all() for g in grads]).all()
+        finite = torch.isfinite(meta_loss.detach())
+        for parameter in self.meta.parameters():
+            if parameter.grad is not None:
+                finite = finite & torch.isfinite(parameter.grad).all()
         if bool(finite):  # one host sync per controller step
             meta_opt.step()
             self.controller_updates += 1
@@ -573,7 +587,7 @@ class AugMetaModule(pl.LightningModule):
         trainer = self._trainer
         if stage == "fit" and trainer is not None and trainer.world_size > 1:
             if self.meta is not None and not self.objective.pulls_controller:
-                raise ValueError(
+                raise ConfigurationError(
                     f"`objective` should be 'affinity' (or the policy a fixed one) under DDP ({trainer.world_size} "
                     f"processes), but got {self.hparams.objective!r}: its controller steps backpropagate outside "
                     "DDP's gradient reduction, so they do not run there yet. Use one device for it."
