@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import re
 import sys
 import warnings
@@ -26,7 +27,15 @@ from augmeta.policy import PolicyError
 #: Errors whose message says all a user needs: ``train.py`` prints them as one line (exit 1), not a traceback.
 USER_ERRORS = (ConfigurationError, DatasetNotFoundError, ImageFileError, NonFiniteLossError, PolicyError)
 
-__all__ = ["USER_ERRORS", "AugMetaCLI", "ConfigurationError", "main", "tensorboard_available", "trainer_defaults"]
+__all__ = [
+    "USER_ERRORS",
+    "AugMetaCLI",
+    "ConfigurationError",
+    "first_process",
+    "main",
+    "tensorboard_available",
+    "trainer_defaults",
+]
 
 _SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -90,6 +99,8 @@ class AugMetaCLI(LightningCLI):
         folder = Path(arguments.save_dir) / arguments.name
         if self.subcommand != "fit":
             arguments.version = self.subcommand
+        elif not first_process():
+            pass  # under DDP the first process alone picks (or clears) the folder; the others only read its paths
         elif config.get("overwrite") and not config.get("ckpt_path"):
             clear_run(folder)
         elif not config.get("ckpt_path"):
@@ -100,6 +111,13 @@ class AugMetaCLI(LightningCLI):
         checkpoint = config.get("checkpoint")
         if checkpoint is not None and checkpoint.get("dirpath") is None:  # the run's own, for test too (not <run>/test)
             checkpoint.dirpath = str((folder / "checkpoints").resolve())
+
+
+def first_process() -> bool:
+    """Whether this is the first process of a run (global rank 0 by the variables Lightning, torchrun and SLURM set;
+    a process without them is the first): under DDP only it touches the run folder, the others start later and
+    would find its files there."""
+    return all(int(os.environ.get(name, "0") or 0) == 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
 def tensorboard_available() -> bool:

@@ -119,3 +119,26 @@ def test_a_resumed_run_keeps_its_log_and_test_leaves_the_record_alone(tmp_path, 
     assert {name: (run / name).read_bytes() for name in record} == record
     assert "test_acc" in (run / "test" / "metrics.csv").read_text().splitlines()[0]
     assert (run / "test" / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize(("variables", "first"), [({}, True), ({"LOCAL_RANK": "1"}, False), ({"RANK": "3"}, False),
+                                                  ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False),
+                                                  ({"SLURM_PROCID": "0", "RANK": "0"}, True)])  # fmt: skip
+def test_only_the_first_process_picks_the_folder(monkeypatch, variables, first):
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert cli.first_process() is first
+
+
+@pytest.mark.filterwarnings(*IN_PROCESS_WARNINGS)
+def test_a_later_ddp_process_neither_clears_nor_versions_the_folder(tmp_path, monkeypatch):
+    _main(monkeypatch, tmp_path, *TINY, "--trainer.max_epochs", "1")
+    run = tmp_path / "runs" / "augmeta"
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    monkeypatch.setenv("LOCAL_RANK", "1")  # as Lightning's launcher starts the second process
+    monkeypatch.setattr(cli.AugMetaCLI, "_run_subcommand", lambda self, subcommand: None)  # its setup, not its run
+    _main(monkeypatch, tmp_path, *TINY, "--trainer.max_epochs", "1", "--overwrite", "true")
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+    assert not (tmp_path / "runs" / "augmeta_v2").exists()
