@@ -87,6 +87,12 @@ TASKS = {
     "mirrored_300": Task(
         "mirrored_digits", destroying=("flip_y",), class_safe={"flip_x": (0, 1, 2, 3, 4, 5)}, train_subset=300
     ),
+    # the meta-tree's task at Fashion-MNIST's size: six clothes mirrored at random, sneakers and ankle boots as
+    # they are (pointing left) or mirrored (four classes)
+    "mirrored_fashion_mnist": Task(
+        "mirrored_fashion_mnist", destroying=("flip_y",), class_safe={"flip_x": (0, 1, 2, 3, 4, 5)},
+        train_subset=4000, epochs=15, batch_size=128, lr=0.1, crop_padding=2,
+    ),
     "plain_fashion_mnist": Task(
         "fashion_mnist", train_subset=4000, epochs=15, batch_size=128, lr=0.1, crop_padding=2, destroying=("flip_y",)
     ),

@@ -37,6 +37,10 @@ DIGITS_UPSIDE_DOWN_ITEMS = (2, 3, 4, 5, 7)
 #: classes); no 7, whose mirror image is close to a written 1 or 2 turned.
 DIGITS_MIRRORED_SYMMETRIC = (0, 1, 4, 5, 6, 8)
 DIGITS_MIRRORED_CHIRAL = (2, 3)
+#: Fashion-MNIST's mirrored task: clothes read the same mirrored; every sneaker and ankle boot points left, so a
+#: mirrored one is a class of its own.
+FASHION_MNIST_MIRRORED_SYMMETRIC = (0, 1, 2, 3, 4, 6)  # T-shirt/top, Trouser, Pullover, Dress, Coat, Shirt
+FASHION_MNIST_MIRRORED_CHIRAL = (7, 9)  # Sneaker, Ankle boot
 
 
 def _upside_down_names(names: tuple[str, ...], items: tuple[int, ...]) -> tuple[str, ...]:
@@ -171,6 +175,14 @@ DATASET_SPECS: dict[str, DatasetSpec] = {
             class_names=_upside_down_names(DIGIT_CLASSES, DIGITS_UPSIDE_DOWN_ITEMS), test_fraction=0.25,
             planted_from="digits", planted_task="upside_down", planted_items=DIGITS_UPSIDE_DOWN_ITEMS,
             planted_jitter=25.0,
+        ),
+        DatasetSpec(
+            "mirrored_fashion_mnist", "planted", channels=1, image_size=28, num_classes=10,
+            class_names=_mirrored_names(
+                FASHION_MNIST_CLASSES, FASHION_MNIST_MIRRORED_SYMMETRIC, FASHION_MNIST_MIRRORED_CHIRAL
+            ),
+            planted_from="fashion_mnist", planted_task="mirrored", planted_items=FASHION_MNIST_MIRRORED_CHIRAL,
+            planted_symmetric=FASHION_MNIST_MIRRORED_SYMMETRIC,
         ),
         DatasetSpec(
             "mirrored_digits", "planted", channels=1, image_size=8, num_classes=10,

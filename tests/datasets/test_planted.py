@@ -80,3 +80,19 @@ def test_mirrored_digits_as_loaded():
     loaded = load_dataset("mirrored_digits")
     assert loaded.class_names[5:8] == ("8", "2 (as written)", "2 (mirrored)")
     assert set(loaded.train_labels.tolist()) == set(range(10))
+
+
+def test_mirrored_fashion_mnist_from_idx_files(tmp_path, monkeypatch):
+    """Built from Fashion-MNIST's files (fake ones here): clothes one class each, sneakers and ankle boots two."""
+    from tests.datasets.helpers import move_system_fashion_mnist, write_fake_mnist
+
+    move_system_fashion_mnist(monkeypatch, tmp_path / "nowhere")
+    arrays = write_fake_mnist(tmp_path / "fashion")
+    loaded = load_dataset("mirrored_fashion_mnist", tmp_path / "fashion")
+    assert loaded.class_names[5:] == (
+        "Shirt", "Sneaker (as written)", "Sneaker (mirrored)", "Ankle boot (as written)", "Ankle boot (mirrored)"
+    )  # fmt: skip
+    kept = sum(int((arrays["train-labels-idx1-ubyte"] == item).sum()) for item in (0, 1, 2, 3, 4, 6, 7, 9))
+    assert len(loaded.train_labels) == kept and int(loaded.train_labels.max()) <= 9
+    again = load_dataset("mirrored_fashion_mnist", tmp_path / "fashion")
+    assert torch.equal(again.train_images, loaded.train_images) and torch.equal(again.test_labels, loaded.test_labels)

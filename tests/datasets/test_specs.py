@@ -23,6 +23,7 @@ def test_the_table_names_every_data_set_once_in_order():
         "upside_down_fashion_mnist",
         "rotated_digits",
         "upside_down_digits",
+        "mirrored_fashion_mnist",
         "mirrored_digits",
     )
     assert all(name == spec.name for name, spec in DATASET_SPECS.items())
@@ -62,14 +63,29 @@ def test_every_spec_is_consistent(spec: DatasetSpec):
 
 
 def test_what_the_specs_say():
-    assert [DATASET_SPECS[name].num_classes for name in DATASETS] == [10, 10, 10, 10, 100, 10, None, 10, 10, 10, 10, 10]
+    assert [DATASET_SPECS[name].num_classes for name in DATASETS] == [
+        10,
+        10,
+        10,
+        10,
+        100,
+        10,
+        None,
+        10,
+        10,
+        10,
+        10,
+        10,
+        10,
+    ]
     assert [(spec.channels, spec.image_size) for spec in DATASET_SPECS.values()] == [
-        (1, 8), (1, 28), (1, 28), (3, 32), (3, 32), (3, 32), (3, 32), (1, 28), (1, 28), (1, 8), (1, 8), (1, 8),
+        (1, 8), (1, 28), (1, 28), (3, 32), (3, 32), (3, 32), (3, 32), (1, 28), (1, 28), (1, 8), (1, 8), (1, 28), (1, 8),
     ]  # fmt: skip
     assert DATASET_SPECS["upside_down_digits"].class_names[:2] == ("2 (upright)", "2 (upside down)")
     assert DATASET_SPECS["fashion_mnist"].system_dir == SYSTEM_FASHION_MNIST_DIR
     assert DATASET_SPECS["fashion_mnist"].class_names[0] == "T-shirt/top"
     assert {name for name, spec in DATASET_SPECS.items() if spec.class_names_from_files} == {"cifar10", "cifar100"}
+    assert not DATASET_SPECS["mirrored_fashion_mnist"].base_flip  # a flip changes a sneaker's class
 
 
 def test_specs_are_frozen():
@@ -82,7 +98,7 @@ def test_an_unknown_name(name):
     message = (
         "`dataset` should be one of ['digits', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'svhn', "
         "'image_folder', 'rotated_fashion_mnist', 'upside_down_fashion_mnist', 'rotated_digits', "
-        f"'upside_down_digits', 'mirrored_digits'], but got {name!r} instead."
+        f"'upside_down_digits', 'mirrored_fashion_mnist', 'mirrored_digits'], but got {name!r} instead."
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         dataset_spec(name)
