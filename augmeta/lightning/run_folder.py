@@ -22,6 +22,7 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from augmeta.utils import atomic_write_text
 
 __all__ = [
+    "RUN_FILES",
     "RUN_MARKERS",
     "ResumableCSVLogger",
     "clear_run",
@@ -56,11 +57,20 @@ def free_run_folder(folder: Path) -> Path:
     )
 
 
+#: What a run writes in its folder besides :data:`RUN_MARKERS` (the logger's event files match ``events.out.*``).
+RUN_FILES = (
+    "policy_history.csv", "policy_evolution.png", "meta_tree.json", "test", "validate", "predict", "events.out.*",
+)  # fmt: skip
+
+
 def clear_run(folder: Path) -> None:
-    """Delete what a run wrote in ``folder`` (:data:`RUN_MARKERS` and the run's other files), for ``--overwrite``."""
+    """Delete what a run wrote in ``folder`` (:data:`RUN_MARKERS` and :data:`RUN_FILES`), for ``--overwrite``;
+    anything else there (a user's own files) is left alone."""
     if not folder.is_dir():
         return
     for entry in folder.iterdir():
+        if not any(entry.match(pattern) for pattern in (*RUN_MARKERS, *RUN_FILES)):
+            continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:

@@ -51,12 +51,16 @@ def test_the_next_free_version_is_taken(tmp_path):
     assert free_run_folder(run) == tmp_path / "augmeta_v3"
 
 
-def test_clear_run_empties_the_folder(tmp_path):
+def test_clear_run_deletes_what_a_run_wrote_and_nothing_else(tmp_path):
     (tmp_path / "policy").mkdir()
     (tmp_path / "policy" / "epoch_000.json").write_text("{}")
     (tmp_path / "metrics.csv").write_text("step\n1\n")
+    (tmp_path / "events.out.tfevents.1.host").write_text("")
+    (tmp_path / "test").mkdir()
+    (tmp_path / "my_notes.txt").write_text("mine")
+    (tmp_path / "data").mkdir()
     clear_run(tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "my_notes.txt"]
     clear_run(tmp_path / "missing")  # nothing to do
 
 
