@@ -166,6 +166,8 @@ def main(args: Sequence[str] | None = None) -> AugMetaCLI:
     warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`")
     # Lightning 2.6's own code calls what torch 2.14 deprecates; nothing a user of train.py can change
     warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+    # a small data set has fewer batches an epoch than the logging interval: its epoch metrics are logged anyway
+    warnings.filterwarnings("ignore", r"The number of training batches \(\d+\) is smaller than the logging interval")
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoTips())
     from_command_line = args is None
     args = list(sys.argv[1:] if args is None else args)
