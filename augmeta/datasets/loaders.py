@@ -314,12 +314,26 @@ def _files(root: Path, class_to_idx: dict[str, int], allow_empty: bool = False) 
         raise DatasetNotFoundError(f"{error} Expected images in every class folder of {root}.") from None
 
 
+def _folder_files(
+    data_dir: Path | None,
+) -> tuple[list[str], list[tuple[str, int]], list[tuple[str, int]] | None]:
+    """An ``image_folder`` data set's class names and its ``(path, label)`` files: training, and test (None without
+    a test folder), listed once; a test class the training folder lacks is a ValueError."""
+    train_root, test_root = folder_layout(data_dir)
+    classes, class_to_idx = _folder_classes(data_dir)
+    train = _files(train_root, class_to_idx)
+    if test_root is None:
+        return classes, train, None
+    unknown = sorted(set(find_classes(test_root)[0]) - set(classes))
+    if unknown:
+        raise ValueError(f"{test_root} should hold only classes of {train_root}, but has {unknown}.")
+    return classes, train, _files(test_root, class_to_idx, allow_empty=True)
+
+
 def folder_channels(data_dir: Path | None) -> int:
     """1 if every image of an ``image_folder`` data set is grey, else 3 (read from the files' headers)."""
-    train, test = folder_layout(data_dir)
-    classes, class_to_idx = _folder_classes(data_dir)
-    files = _files(train, class_to_idx) + (_files(test, class_to_idx, allow_empty=True) if test else [])
-    return image_channels(path for path, _ in files)
+    _, train, test = _folder_files(data_dir)
+    return image_channels(path for path, _ in train + (test or []))
 
 
 def _read_labelled_images(
@@ -330,16 +344,12 @@ def _read_labelled_images(
 
 
 def _load_image_folder(data_dir: Path | None, image_size: int, channels: int | None = None) -> LoadedDataset:
-    train_root, test_root = folder_layout(data_dir)
-    classes, class_to_idx = _folder_classes(data_dir)
-    channels = channels if channels is not None else folder_channels(data_dir)
-    train = _read_labelled_images(_files(train_root, class_to_idx), image_size, channels)
-    if test_root is None:
+    classes, train_files, test_files = _folder_files(data_dir)
+    if channels is None:
+        channels = image_channels(path for path, _ in train_files + (test_files or []))
+    train = _read_labelled_images(train_files, image_size, channels)
+    if test_files is None:
         return LoadedDataset(*train, None, None, tuple(classes))
-    unknown = sorted(set(find_classes(test_root)[0]) - set(classes))
-    if unknown:
-        raise ValueError(f"{test_root} should hold only classes of {train_root}, but has {unknown}.")
-    test_files = _files(test_root, class_to_idx, allow_empty=True)
     return LoadedDataset(*train, *_read_labelled_images(test_files, image_size, channels), tuple(classes))
 
 

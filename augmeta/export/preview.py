@@ -13,11 +13,13 @@ import torch.nn.functional as nnf
 from augmeta.datasets import (
     IMAGE_FILE_SUFFIXES,
     dataset_spec,
+    folder_layout,
     load_digits,
     load_image_files,
     read_idx_images,
     read_rgb_images,
 )
+from augmeta.ops import as_float_batch, restore_layout
 from augmeta.policy import OP_NAMES, Policy
 from augmeta.utils import atomic_write_bytes
 
@@ -61,8 +63,7 @@ def load_preview_images(source: str | os.PathLike[str], count: int) -> torch.Ten
 def _one_per_class(root: Path, count: int) -> list[Path]:
     """Up to ``count`` images of an ImageFolder root (``root/<class>/<image>``, or ``root/train/<class>/...``),
     taken from each class in turn (sorted), so that a grid shows every class."""
-    base = root / "train" if (root / "train").is_dir() else root
-    classes = sorted(p for p in base.iterdir() if p.is_dir())
+    classes = sorted(p for p in folder_layout(root)[0].iterdir() if p.is_dir())
     files = [sorted(f for f in c.rglob("*") if f.suffix.lower() in IMAGE_FILE_SUFFIXES) for c in classes]
     picked = [group[i] for i in range(max(map(len, files), default=0)) for group in files if i < len(group)]
     if not picked:
@@ -115,10 +116,10 @@ def labelled_grid(
     if draws < 1:
         raise ValueError(f"The number of draws should be at least 1, but got {draws}.")
     count, channels, height, width = images.shape
-    repeated = images.repeat_interleave(draws, dim=0)
+    repeated, dtype, _ = as_float_batch(images.repeat_interleave(draws, dim=0))  # as Policy.apply, keeping the draws
     sampled = policy.sample(repeated.shape[0], repeated.device, generator)
-    augmented = policy.apply_draws(repeated.float() / 255.0, sampled).mul(255.0).round().clamp(0, 255)
-    augmented = augmented.to(torch.uint8).view(count, draws, channels, height, width)
+    augmented = restore_layout(policy.apply_draws(repeated, sampled), dtype, False)
+    augmented = augmented.view(count, draws, channels, height, width)
     cells = torch.cat([images.unsqueeze(1), augmented], dim=1)  # [N, 1 + draws, C, H, W]
     scale = max(1, -(-LABELLED_CELL // max(height, width)))
     cells = cells.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)

@@ -105,8 +105,6 @@ class EpochShuffle(DistributedSampler):
         generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
         self.passes += 1
         order = torch.randperm(self.size, generator=generator)
-        if self.num_replicas == 1:
-            return iter(order.tolist())
         order = order.repeat(math.ceil(self.total_size / max(1, self.size)))[: self.total_size]
         return iter(order[self.rank : self.total_size : self.num_replicas].tolist())
 
