@@ -13,7 +13,7 @@ from pydantic import PrivateAttr
 
 from augmeta.ops import as_float_batch, restore_layout
 from augmeta.policy.applier import apply_draws
-from augmeta.policy.errors import validated
+from augmeta.policy.errors import shown, validated
 from augmeta.policy.sampler import CompiledPolicy, Draws, compile_policy, sample
 from augmeta.policy.schema import PolicyModel
 from augmeta.utils import atomic_write_text
@@ -57,7 +57,7 @@ class Policy(PolicyModel):
         learned = self.provenance.learned_on
         if learned is not None and learned.channels != channels:
             warnings.warn(
-                f"policy {self.name!r} was learned on {learned.channels}-channel images ({learned.dataset}, "
+                f"policy {shown(self.name)} was learned on {learned.channels}-channel images ({learned.dataset}, "
                 f"{learned.image_size[0]}x{learned.image_size[1]}) and is applied to {channels}-channel images "
                 f"({height}x{width}); it may not suit them.",
                 UserWarning,

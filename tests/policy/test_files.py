@@ -634,6 +634,13 @@ class TestLearnedOn:
         ):
             policy.apply(torch.zeros(2, 3, 16, 16, dtype=torch.uint8))
 
+    def test_a_long_name_is_cut_in_the_warning(self):
+        data = self._learned(channels=1).to_dict()
+        data["name"] = "x" * 5000
+        with pytest.warns(UserWarning) as record:
+            Policy.from_dict(data).apply(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+        assert len(str(record[0].message)) < 500 and "(5002 characters)" in str(record[0].message)
+
     def test_the_torchvision_transform_warns_too(self):
         from augmeta.export import to_torchvision
 
