@@ -173,10 +173,13 @@ def main(args: Sequence[str] | None = None) -> AugMetaCLI:
     args = list(sys.argv[1:] if args is None else args)
     if not args or (args[0] not in _SUBCOMMANDS and args[0] not in ("-h", "--help")):
         args = ["fit", *args]
-    args = _with_run_config(args)
-    if from_command_line:  # LightningCLI reads sys.argv itself; passing args too makes it warn
-        sys.argv = [sys.argv[0], *args]
     try:
+        try:
+            args = _with_run_config(args)
+        except ValueError as error:  # a run config that names untrusted classes
+            raise ConfigurationError(str(error)) from error
+        if from_command_line:  # LightningCLI reads sys.argv itself; passing args too makes it warn
+            sys.argv = [sys.argv[0], *args]
         return AugMetaCLI(
             AugMetaModule,
             AugDataModule,

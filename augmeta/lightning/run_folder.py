@@ -77,13 +77,44 @@ def clear_run(folder: Path) -> None:
             entry.unlink()
 
 
+#: The packages whose classes a run's ``config.yaml`` may name (``class_path``) to be read without being asked for:
+#: naming a class imports its module, so a config that names another package's is refused.
+TRUSTED_PACKAGES = ("augmeta", "pytorch_lightning", "lightning", "lightning_fabric", "torch", "torchvision")
+MAX_CONFIG_BYTES = 1 << 20  # a run's own config.yaml is a few KB
+
+
 def run_config_for(ckpt_path: str | None) -> Path | None:
-    """The ``config.yaml`` of the run a checkpoint belongs to (``<run>/checkpoints/<file>.ckpt``), if it has one."""
+    """The ``config.yaml`` of the run a checkpoint belongs to (``<run>/checkpoints/<file>.ckpt``), if it has one;
+    a ValueError if it names a class outside :data:`TRUSTED_PACKAGES` (reading it would import that code)."""
     if not ckpt_path or ckpt_path in ("last", "best", "hpc", "registry") or "://" in ckpt_path:
         return None
     path = Path(ckpt_path)
     config = path.parent.parent / "config.yaml"
-    return config if path.parent.name == "checkpoints" and config.is_file() else None
+    if path.parent.name != "checkpoints" or not config.is_file():
+        return None
+    _check_class_paths(config)
+    return config
+
+
+def _check_class_paths(config: Path) -> None:
+    """Refuse a config file that is too large or names a class outside :data:`TRUSTED_PACKAGES`."""
+    import yaml
+
+    if config.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{config} should be a run's config.yaml (at most {MAX_CONFIG_BYTES} bytes), but is larger.")
+    pending = [yaml.safe_load(config.read_text(encoding="utf-8"))]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            named = node.get("class_path")
+            if isinstance(named, str) and named.split(".")[0] not in TRUSTED_PACKAGES:
+                raise ValueError(
+                    f"{config} should name classes of {', '.join(TRUSTED_PACKAGES)} only (reading it imports them), "
+                    f"but names {named[:200]!r}; pass it with --config yourself if you trust it."
+                )
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
 
 
 def trim_metrics(path: Path, step: int) -> int:

@@ -146,3 +146,17 @@ def test_a_later_ddp_process_neither_clears_nor_versions_the_folder(tmp_path, mo
     _main(monkeypatch, tmp_path, *TINY, "--trainer.max_epochs", "1", "--overwrite", "true")
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
     assert not (tmp_path / "runs" / "augmeta_v2").exists()
+
+
+def test_a_run_config_naming_another_package_is_refused(tmp_path):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    config = tmp_path / "run" / "config.yaml"
+    config.write_text("trainer:\n  callbacks:\n  - class_path: pytorch_lightning.callbacks.ModelCheckpoint\n")
+    ckpt = str(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert run_config_for(ckpt) == config
+    config.write_text("trainer:\n  callbacks:\n  - class_path: evil.Payload\n    init_args: {}\n")
+    with pytest.raises(ValueError, match=r"should name classes of augmeta, .* only \(reading it imports them\), "
+                                         r"but names 'evil.Payload'"):  # fmt: skip
+        run_config_for(ckpt)
+    with pytest.raises(cli.ConfigurationError, match="but names 'evil.Payload'"):
+        cli.main(["test", "--ckpt_path", ckpt])
