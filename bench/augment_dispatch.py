@@ -59,9 +59,10 @@ def milliseconds_per_call(fn, device: torch.device, repeats: int, calls: int) ->
     return times
 
 
-def rows(images: torch.Tensor, labels: torch.Tensor) -> dict[str, object]:
-    """Name -> a call that augments ``images`` once."""
+def rows(images: torch.Tensor, labels: torch.Tensor, path: str = "auto") -> dict[str, object]:
+    """Name -> a call that augments ``images`` once, applying draws by ``path`` (``auto``, ``grouped``, ``masked``)."""
     controller = AugMetaModule(in_channels=images.shape[1], num_classes=int(labels.max()) + 1).meta.to(images.device)
+    controller.path = path
     policies = {name: PUBLISHED[name]() for name in ("trivialaugment_wide", "randaugment_n2_m9", "autoaugment_cifar10")}
 
     def base_step() -> None:
@@ -71,7 +72,7 @@ def rows(images: torch.Tensor, labels: torch.Tensor) -> dict[str, object]:
     def controller_step() -> None:
         controller.augment(images, labels).images.sum()  # the graph is built, not used
 
-    out: dict[str, object] = {name: (lambda p=policy: p.apply(images)) for name, policy in policies.items()}
+    out: dict[str, object] = {name: (lambda p=policy: p.apply(images, path=path)) for name, policy in policies.items()}
     out["controller, base step (no grad)"] = base_step
     out["controller, controller step (grad)"] = controller_step
     return out

@@ -183,7 +183,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         sign = torch.where(meta.signed[op] & (torch.rand(batch, device=device) < 0.5), -1.0, 1.0).to(images.dtype)
         value = (meta.range_lo[op] + magnitude * (meta.range_hi[op] - meta.range_lo[op])).to(images.dtype) * sign
         draw = StepDraw(meta.op_index[op], magnitude, value, torch.rand(batch, 2, device=device, dtype=images.dtype))
-        augmented = apply_step(images, draw, (0.0,), meta.interpolation)
+        augmented = apply_step(images, draw, (0.0,), meta.interpolation, ops=meta.ops)
         was_training = model.training
         model.eval()
         try:

@@ -21,7 +21,7 @@ from torch import nn
 
 from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.ops import OPS
-from augmeta.policy import OP_NAMES, Policy, StepDraw, apply_step
+from augmeta.policy import OP_NAMES, ApplyPath, Policy, StepDraw, apply_step
 from augmeta.policy.published import STANDARD_OPS
 from augmeta.policy.schema import SCHEMA_VERSION
 
@@ -127,6 +127,9 @@ class MetaNetwork(nn.Module):
         temperature: Gumbel-softmax temperature of the relaxed samples.
         magnitude_sampling: ``uniform`` (each image draws m ~ U(0, m_max), as TrivialAugment does) or ``fixed``.
         interpolation: of geometric ops while training and in exported policies.
+
+    Attribute ``path`` (not saved: a setting of the machine, not of the policy) picks how draws are applied,
+    ``auto``, ``grouped`` or ``masked`` (:mod:`augmeta.policy.applier`); the images are the same either way.
     """
 
     def __init__(
@@ -171,6 +174,7 @@ class MetaNetwork(nn.Module):
                 raise ValueError(f"`{name}` should be in (0, 1), but got {value!r} instead.")
         self.mode, self.num_classes, self.hidden, self.temperature = mode, num_classes, hidden, temperature
         self.magnitude_sampling, self.interpolation = magnitude_sampling, interpolation
+        self.path: ApplyPath = "auto"
         self.ranges = _resolve_ranges(self.ops, ranges)
         n = len(self.ops)
         self.register_buffer("op_index", torch.tensor([OP_NAMES.index(op) for op in self.ops]), persistent=False)
@@ -302,8 +306,9 @@ class MetaNetwork(nn.Module):
         value = (lo + magnitude * (hi - lo)) * sign
         draw = StepDraw(self.op_index[index], magnitude, value, u[:, 2:4])
         if gate is None:  # no gradient to carry: the augmented images themselves
-            return apply_step(images, draw, fill, self.interpolation, inplace=owned and not images.requires_grad), index
-        augmented = apply_step(images, draw, fill, self.interpolation)
+            inplace = owned and not images.requires_grad
+            return apply_step(images, draw, fill, self.interpolation, inplace, ops=self.ops, path=self.path), index
+        augmented = apply_step(images, draw, fill, self.interpolation, ops=self.ops, path=self.path)
         return images + gate.view(-1, 1, 1, 1) * (augmented - images), index
 
     @torch.no_grad()

@@ -14,7 +14,7 @@ from augmeta.ops.context import KernelContext, cached_tensor
 from augmeta.ops.gradients import straight_through
 from augmeta.ops.registry import register_op
 
-__all__: list[str] = []
+__all__ = ["blend_towards", "greyscale"]
 
 _GREY_WEIGHTS = (0.2989, 0.587, 0.114)
 
@@ -28,14 +28,24 @@ def _enhance_op(name: str):
 
 
 def _per_sample(value: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    return value.to(images.dtype).view(-1, 1, 1, 1)
+    return (value if value.dtype == images.dtype else value.to(images.dtype)).view(-1, 1, 1, 1)
 
 
-def _blend(images: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+def _detached(value: torch.Tensor) -> torch.Tensor:
+    """``value`` without its graph (the same tensor when it has none: a detach is a dispatched op too)."""
+    return value.detach() if value.requires_grad else value
+
+
+def blend_towards(images: torch.Tensor, degenerate: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """PIL's ImageEnhance blend ``clamp(f * images + (1 - f) * degenerate)`` with the enhance factor ``f = 1 + value``
+    per sample; ``degenerate`` broadcasts to ``images`` (0 gives brightness, the grey mean contrast, the grey image
+    color)."""
+    factor = 1.0 + _per_sample(value, images)
     return (factor * images + (1.0 - factor) * degenerate).clamp(0.0, 1.0)
 
 
-def _greyscale(images: torch.Tensor) -> torch.Tensor:
+def greyscale(images: torch.Tensor) -> torch.Tensor:
+    """``[B, 1, H, W]`` luma of RGB images (ITU-R 601-2, as PIL and torchvision); one-channel images as they are."""
     if images.shape[1] == 1:
         return images
     r, g, b = images.unbind(dim=1)
@@ -57,13 +67,13 @@ def color(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> 
     """Saturation; a single-channel image has none and is returned as it is."""
     if images.shape[1] == 1:
         return images
-    return _blend(images, _greyscale(images), 1.0 + _per_sample(value, images))
+    return blend_towards(images, greyscale(images), value)
 
 
 @_enhance_op("contrast")
 def contrast(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
-    mean = _greyscale(images).mean(dim=(1, 2, 3), keepdim=True)
-    return _blend(images, mean, 1.0 + _per_sample(value, images))
+    mean = greyscale(images).mean(dim=(1, 2, 3), keepdim=True)
+    return blend_towards(images, mean, value)
 
 
 @_enhance_op("sharpness")
@@ -106,7 +116,7 @@ def _make_interior_mask(height: int, width: int, device: torch.device) -> torch.
 )
 def solarize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     """Invert pixels ``>= threshold``; threshold 1.0 inverts only pure white, as in the published policies."""
-    hard = torch.where(images >= _per_sample(value.detach(), images), 1.0 - images, images)
+    hard = torch.where(images >= _per_sample(_detached(value), images), 1.0 - images, images)
     return straight_through(hard, value)
 
 
@@ -121,7 +131,7 @@ def solarize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) 
 )
 def posterize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     """Keep ``round(value)`` bits of each 8-bit grey level (torchvision's uint8 semantics); 8 bits is the identity."""
-    bits = _per_sample(value.detach(), images).round().clamp(0.0, 8.0)
+    bits = _per_sample(_detached(value), images).round().clamp(0.0, 8.0)
     step = torch.pow(2.0, 8.0 - bits)
     levels = (images * 255.0).round()
     hard = torch.where(bits >= 8.0, images, torch.floor(levels / step) * step / 255.0)
@@ -141,7 +151,7 @@ def auto_contrast(images: torch.Tensor, value: torch.Tensor, context: KernelCont
 @register_op("equalize", kind="color", default_range=None, signed=False, gradient="none", unit="none")
 def equalize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     """Histogram equalisation per channel on 8-bit levels (torchvision's PIL-exact kernel)."""
-    return F.equalize(images.detach())
+    return F.equalize(_detached(images))
 
 
 @register_op("invert", kind="color", default_range=None, signed=False, gradient="none", unit="none")

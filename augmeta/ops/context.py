@@ -8,11 +8,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import torch
 
 __all__ = ["CACHE_SIZE", "Interpolation", "KernelContext", "cached_tensor", "device_constant"]
+
+#: How many host-side answers (such as whether a fill is zero in a dtype) are kept.
+CACHE_SIZE_HOST = 256
 
 Interpolation = Literal["nearest", "bilinear"]
 
@@ -40,17 +44,25 @@ class KernelContext:
                 f"`fill` should have 1 value or one per channel ({channels}), but got {list(self.fill)} "
                 f"for images of shape {tuple(images.shape)} instead."
             )
-        return device_constant(self.fill, images.dtype, images.device).view(1, -1, 1, 1).expand(1, channels, 1, 1)
+        values, dtype, device = tuple(self.fill) * (channels // len(self.fill)), images.dtype, images.device
+        return cached_tensor(
+            ("fill", values, dtype, device), lambda: torch.tensor(values, dtype=dtype, device=device).view(1, -1, 1, 1)
+        )
 
     def fills_with_zero(self, dtype: torch.dtype) -> bool:
         """Whether the fill is 0 in ``dtype``, decided on the host (asking a GPU tensor would wait for the GPU)."""
-        return not torch.tensor(self.fill, dtype=dtype).any()
+        return _zero_in(tuple(self.fill), dtype)
 
     def subset(self, index: torch.Tensor) -> KernelContext:
         """The same context for the samples ``index`` of the batch."""
         if self.position is None:
             return self
         return KernelContext(self.fill, self.interpolation, self.position[index])
+
+
+@lru_cache(maxsize=CACHE_SIZE_HOST)
+def _zero_in(fill: tuple[float, ...], dtype: torch.dtype) -> bool:
+    return not torch.tensor(fill, dtype=dtype).any()
 
 
 _CONSTANTS: OrderedDict[tuple, torch.Tensor] = OrderedDict()

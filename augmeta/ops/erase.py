@@ -18,7 +18,7 @@ def cutout_box(value: torch.Tensor, position: torch.Tensor, height: int, width: 
         value: ``[B]`` side of the square as a fraction of ``min(height, width)``.
         position: ``[B, 2]`` uniform numbers in [0, 1) that pick the centre pixel (row, column).
     """
-    side = (value.detach().abs() * min(height, width)).round().long().unsqueeze(1)
+    side = ((value.detach() if value.requires_grad else value).abs() * min(height, width)).round().long().unsqueeze(1)
     size = device_constant((height, width), position.dtype, position.device)
     centre = (
         (position * size)

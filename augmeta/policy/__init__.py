@@ -1,6 +1,6 @@
 """Policy files: the data model, strict loading, atomic saving and batched per-sample application."""
 
-from augmeta.policy.applier import apply_draws, apply_step
+from augmeta.policy.applier import PATHS, ApplyPath, apply_draws, apply_step
 from augmeta.policy.errors import PolicyError
 from augmeta.policy.io import load_policy
 from augmeta.policy.policy import Policy, PolicyAugmentation
@@ -9,7 +9,9 @@ from augmeta.policy.schema import SCHEMA_VERSION, OpChoice, Provenance, Step, Su
 
 __all__ = [
     "OP_NAMES",
+    "PATHS",
     "SCHEMA_VERSION",
+    "ApplyPath",
     "Draws",
     "OpChoice",
     "Policy",

@@ -1,31 +1,64 @@
 """Apply per-sample draws to a batch: each image runs only the op it drew.
 
-Samples are grouped by op (one sort and one host read of the group sizes per step); all geometric ops of a step
+Two paths with one semantics: *grouped* (here) and *masked* (:mod:`augmeta.policy.masked`, fixed shapes, no host
+sync, every offered op on the whole batch). ``path="auto"`` takes the masked one on accelerators, where a step is
+bound by kernel launches, and the grouped one on the CPU, where it is bound by arithmetic.
+
+Grouped: samples are grouped by op (one sort and one host read of the group sizes per step); all geometric ops of a step
 share one affine warp, whose matrices come from one lookup of the ops' closed forms, so a step costs one warp plus
 one call per photometric op present in the batch. Only erasing ops get the patch positions (``context.position``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Literal
+
 import torch
 
 from augmeta.ops import OPS, KernelContext, device_constant, geometric_warp
+from augmeta.policy.masked import apply_step_masked
 from augmeta.policy.sampler import OP_NAMES, Draws, StepDraw
 
-__all__ = ["apply_draws", "apply_step"]
+__all__ = ["PATHS", "ApplyPath", "apply_draws", "apply_step"]
+
+ApplyPath = Literal["auto", "grouped", "masked"]
+#: The ways to apply a step (module docstring).
+PATHS: tuple[str, ...] = ("auto", "grouped", "masked")
 
 _GEOMETRIC = tuple(i for i, name in enumerate(OP_NAMES) if OPS[name].kind == "geometric")
 _IDENTITY = OP_NAMES.index("identity")
 _WARP_GROUP = len(OP_NAMES)  # group id shared by all geometric ops
 
 
+def _masked(path: str, images: torch.Tensor) -> bool:
+    if path not in PATHS:
+        raise ValueError(f"`path` should be one of {list(PATHS)}, but got {path!r} instead.")
+    return path == "masked" or (path == "auto" and images.device.type != "cpu")
+
+
 def apply_step(
-    images: torch.Tensor, step: StepDraw, fill: tuple[float, ...], interpolation: str, inplace: bool = False
+    images: torch.Tensor,
+    step: StepDraw,
+    fill: tuple[float, ...],
+    interpolation: str,
+    inplace: bool = False,
+    *,
+    ops: Iterable[str] | None = None,
+    path: ApplyPath = "auto",
 ) -> torch.Tensor:
     """Apply one step's draws to float ``[B, C, H, W]`` images.
 
-    Returns a new tensor, or ``images`` itself updated when ``inplace`` (for batches the caller owns).
+    Args:
+        ops: the ops the draws can hold (a policy's or a controller's op set; ``None``: any registered op); the
+            masked path runs one pass for each of them, so a smaller set costs fewer.
+        path: ``grouped``, ``masked`` or ``auto`` (module docstring); the result is the same.
+
+    Returns a new tensor, or (grouped path only) ``images`` itself updated when ``inplace`` (for batches the caller
+    owns).
     """
+    if _masked(path, images):
+        return apply_step_masked(images, step, fill, interpolation, ops)
     op_counts = torch.bincount(step.op, minlength=len(OP_NAMES)).tolist()  # the one host sync of a step
     geometric = torch.isin(step.op, device_constant(_GEOMETRIC, torch.long, step.op.device))
     group = torch.where(geometric, _WARP_GROUP, step.op)
@@ -59,14 +92,18 @@ def apply_draws(
     fill: tuple[float, ...] = (0.0,),
     interpolation: str = "nearest",
     inplace: bool = False,
+    *,
+    ops: Iterable[str] | None = None,
+    path: ApplyPath = "auto",
 ) -> torch.Tensor:
     """Apply every step of ``draws`` to float ``[B, C, H, W]`` images in [0, 1].
 
     ``images`` is not modified unless ``inplace`` (a batch the caller owns); later steps always work in place on
-    augmeta's own copy unless autograd needs the intermediate images.
+    augmeta's own copy unless autograd needs the intermediate images. ``ops`` and ``path``: as for
+    :func:`apply_step`.
     """
     out = images
     for number, step in enumerate(draws.steps):
         owned = inplace or number > 0  # `out` is a batch we may overwrite
-        out = apply_step(out, step, fill, interpolation, inplace=owned and not out.requires_grad)
+        out = apply_step(out, step, fill, interpolation, inplace=owned and not out.requires_grad, ops=ops, path=path)
     return out

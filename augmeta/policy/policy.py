@@ -12,7 +12,7 @@ import torch
 from pydantic import PrivateAttr
 
 from augmeta.ops import as_float_batch, restore_layout
-from augmeta.policy.applier import apply_draws
+from augmeta.policy.applier import ApplyPath, apply_draws
 from augmeta.policy.errors import shown, validated
 from augmeta.policy.sampler import CompiledPolicy, Draws, compile_policy, sample
 from augmeta.policy.schema import PolicyModel
@@ -30,6 +30,7 @@ class Policy(PolicyModel):
     """
 
     _compiled: dict[str, CompiledPolicy] = PrivateAttr(default_factory=dict)
+    _offered: tuple[str, ...] | None = PrivateAttr(default=None)
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "from a dict") -> Policy:
@@ -92,20 +93,36 @@ class Policy(PolicyModel):
         """Per-sample draws for ``batch_size`` images, made on ``device``."""
         return sample(self.compiled(device), batch_size, generator)
 
-    def apply_draws(self, images: torch.Tensor, draws: Draws, inplace: bool = False) -> torch.Tensor:
+    def offered_ops(self) -> tuple[str, ...]:
+        """The ops any step of the policy can draw, sorted (what the masked path runs a pass for)."""
+        if self._offered is None:
+            self._offered = tuple(
+                sorted({choice.op for sub in self.subpolicies for step in sub.steps for choice in step.ops})
+            )
+        return self._offered
+
+    def apply_draws(
+        self, images: torch.Tensor, draws: Draws, inplace: bool = False, *, path: ApplyPath = "auto"
+    ) -> torch.Tensor:
         """Apply given draws to float ``[B, C, H, W]`` images in [0, 1] (no randomness: replayable).
 
-        ``images`` is left as it is unless ``inplace`` says the caller hands its batch over.
+        ``images`` is left as it is unless ``inplace`` says the caller hands its batch over. ``path``: ``grouped``,
+        ``masked`` or ``auto`` (:mod:`augmeta.policy.applier`); the result is the same.
         """
-        return apply_draws(images, draws, tuple(self.fill), self.interpolation, inplace)
+        return apply_draws(
+            images, draws, tuple(self.fill), self.interpolation, inplace, ops=self.offered_ops(), path=path
+        )
 
-    def apply(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def apply(
+        self, images: torch.Tensor, generator: torch.Generator | None = None, *, path: ApplyPath = "auto"
+    ) -> torch.Tensor:
         """Augment each image with its own draw of sub-policy, gates, ops and magnitudes.
 
         Args:
             images: ``[C, H, W]`` or ``[B, C, H, W]``, C = 1 or 3; uint8 in [0, 255] or float in [0, 1].
                 Not modified.
             generator: optional ``torch.Generator`` for the draws (its device is used to draw).
+            path: how the draws are applied (:meth:`apply_draws`).
 
         Returns:
             Augmented images of the same shape, dtype and device.
@@ -114,7 +131,7 @@ class Policy(PolicyModel):
         self.check_images(*batch.shape[1:])
         draws = self.sample(batch.shape[0], batch.device, generator)
         fresh = batch is not images and batch.data_ptr() != images.data_ptr()  # converted from uint8: ours
-        return restore_layout(self.apply_draws(batch, draws, inplace=fresh), dtype, added)
+        return restore_layout(self.apply_draws(batch, draws, inplace=fresh, path=path), dtype, added)
 
 
 class PolicyAugmentation(torch.nn.Module):

@@ -1,0 +1,117 @@
+"""Apply one step's draws with fixed shapes: every op the draws *can* hold runs on the whole batch, and each image
+keeps the result of the op it drew (``torch.where``).
+
+The grouped applier (:mod:`augmeta.policy.applier`) gathers the images of each op drawn and scatters them back,
+which needs the group sizes on the host (one sync per step) and costs a gather, a kernel and a scatter per op
+present. Here the work depends only on which ops a policy offers, known before any draw: no host sync, the same
+launches every step (so a step can be captured), and no gathers. It does more arithmetic (every offered op on every
+image), which a GPU has to spare and a CPU does not; :func:`augmeta.policy.applier.apply_step` picks the path.
+
+Each op runs through its registered kernel, and kernels treat every image on its own, so an image comes out as the
+grouped path makes it. Ops of one form share a pass: all geometric ops one warp; brightness, contrast and color one
+blend towards a per-image degenerate image; solarize and invert one threshold (invert is a threshold of 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+import torch
+
+from augmeta.ops import OPS, KernelContext, device_constant, geometric_warp
+from augmeta.ops.color import blend_towards, greyscale
+from augmeta.policy.sampler import OP_NAMES, StepDraw
+
+__all__ = ["apply_step_masked", "pass_names"]
+
+#: Ops folded into one blend ``clamp(f * x + (1 - f) * degenerate)`` with ``f = 1 + value``.
+_BLEND = ("brightness", "contrast", "color")
+#: Ops folded into one threshold ``where(x >= t, 1 - x, x)``: solarize at its value, invert at 0.
+_THRESHOLD = ("solarize", "invert")
+
+
+def _pass_of(name: str, channels: int) -> str | None:
+    """The pass op ``name`` runs in on images of ``channels`` channels (``None``: it is the identity there)."""
+    if name == "identity" or (name == "color" and channels == 1):  # saturation is the identity on one channel
+        return None
+    if OPS[name].kind == "geometric":
+        return "geometric"
+    return "blend" if name in _BLEND else "threshold" if name in _THRESHOLD else name
+
+
+def pass_names(ops: Iterable[str] | None, channels: int) -> tuple[str, ...]:
+    """The passes a step runs for draws among ``ops`` (every registered op when ``None``) on images of ``channels``
+    channels: ``"geometric"``, ``"blend"``, ``"threshold"`` and each other op's own name, in registry order."""
+    return _passes(None if ops is None else frozenset(ops), channels)
+
+
+@lru_cache(maxsize=256)
+def _passes(ops: frozenset[str] | None, channels: int) -> tuple[str, ...]:
+    passes = [_pass_of(name, channels) for name in OP_NAMES if ops is None or name in ops]
+    return tuple(dict.fromkeys(p for p in passes if p is not None))
+
+
+def _pass_table(passes: tuple[str, ...], channels: int, device: torch.device) -> torch.Tensor:
+    """``[len(OP_NAMES), P]`` bool: whether op ``i`` runs in pass ``p``."""
+    rows = tuple(tuple(_pass_of(name, channels) == p for p in passes) for name in OP_NAMES)
+    return device_constant(rows, torch.bool, device)
+
+
+def _op_flags(names: tuple[str, ...], device: torch.device) -> torch.Tensor:
+    """``[len(OP_NAMES), len(names)]`` bool: whether op ``i`` is ``names[j]``."""
+    return device_constant(tuple(tuple(op == name for name in names) for op in OP_NAMES), torch.bool, device)
+
+
+def _blend(images: torch.Tensor, step: StepDraw) -> torch.Tensor:
+    """Brightness, contrast and color (on RGB) at once: each image blends towards its own op's degenerate image."""
+    grey = greyscale(images)
+    towards_mean, towards_grey = (
+        _op_flags(("contrast", "color"), images.device).index_select(0, step.op).view(-1, 2, 1, 1, 1).unbind(1)
+    )
+    degenerate = torch.where(towards_mean, grey.mean(dim=(1, 2, 3), keepdim=True), 0.0)
+    if images.shape[1] > 1:
+        degenerate = torch.where(towards_grey, grey, degenerate)
+    return blend_towards(images, degenerate, step.value)
+
+
+def _threshold(images: torch.Tensor, step: StepDraw) -> torch.Tensor:
+    """Solarize and invert at once: invert is solarize's threshold of 0 (every pixel in [0, 1] is at or above it)."""
+    is_solarize = _op_flags(("solarize",), images.device).index_select(0, step.op).squeeze(1)
+    return OPS["solarize"].kernel(images, torch.where(is_solarize, step.value, 0.0), KernelContext())
+
+
+def apply_step_masked(
+    images: torch.Tensor, step: StepDraw, fill: tuple[float, ...], interpolation: str, ops: Iterable[str] | None = None
+) -> torch.Tensor:
+    """Apply one step's draws to float ``[B, C, H, W]`` images, every pass on the whole batch.
+
+    Args:
+        images: float ``[B, C, H, W]`` in [0, 1]; not modified.
+        step: the draws; each ``step.op`` must be among ``ops``.
+        fill, interpolation: as for geometric and erasing ops.
+        ops: the ops the draws can hold (a policy's or a controller's op set); ``None`` for every registered op.
+
+    Returns:
+        A new tensor (the images themselves when ``ops`` offers nothing but the identity).
+    """
+    passes = pass_names(ops, images.shape[1])
+    if not passes:
+        return images
+    table = _pass_table(passes, images.shape[1], images.device)
+    selected = table.index_select(0, step.op).view(-1, len(passes), 1, 1, 1).unbind(1)
+    context = KernelContext(fill=fill, interpolation=interpolation)
+    out = images
+    for name, mask in zip(passes, selected, strict=True):
+        if name == "geometric":
+            piece = geometric_warp(images, OP_NAMES, step.op, step.value, context)
+        elif name == "blend":
+            piece = _blend(images, step)
+        elif name == "threshold":
+            piece = _threshold(images, step)
+        else:
+            spec = OPS[name]
+            own = KernelContext(fill, interpolation, step.position) if spec.kind == "erase" else context
+            piece = spec.kernel(images, step.value, own)
+        out = torch.where(mask, piece, out)
+    return out
