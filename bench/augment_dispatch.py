@@ -10,7 +10,10 @@ the number of ops a batch costs matters as much as their arithmetic. For each ro
 ``--calls`` calls). Rows: the published policies through ``Policy.apply``, and the default controller
 (``AugMetaModule``'s, for the shape's channels) as a base step augments (no gradient) and as a
 controller step does (with the graph for the backward pass, which is not timed).
-Last line: ``controller_ops_over_trivialaugment=<x>``: the controller's ops per base step over TrivialAugmentWide's.
+Each row runs on both paths (:mod:`augmeta.policy.applier`): ``grouped`` (the CPU's, and the baseline) and
+``masked`` (fixed shapes, no host sync: what an accelerator takes). Last line, for the masked path:
+``aten_ops_trivialaugment=<n> aten_ops_controller=<n>`` (TrivialAugmentWide's batch and the controller's base step),
+after the same figures of the grouped path.
 """
 
 from __future__ import annotations
@@ -92,15 +95,18 @@ def main() -> None:
     labels = torch.randint(0, 10, (args.batch,), device=device)
     print(f"batch {args.batch} x {tuple(args.shape)}, {device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")  # fmt: skip
-    print(f"{'augmentation':36s} {'aten ops/call':>13s} {'ms/call median (min-max)':>26s}")
-    counts = {}
-    for name, fn in rows(images, labels).items():
-        counts[name] = dispatched_ops(fn)
-        times = milliseconds_per_call(fn, device, args.repeats, args.calls)
-        spread = f"{statistics.median(times):.2f} ({min(times):.2f}-{max(times):.2f})"
-        print(f"{name:36s} {counts[name]:13d} {spread:>26s}")
-    ratio = counts["controller, base step (no grad)"] / counts["trivialaugment_wide"]
-    print(f"controller_ops_over_trivialaugment={ratio:.2f}")
+    print(f"{'augmentation':36s} {'path':>8s} {'aten ops/call':>13s} {'ms/call median (min-max)':>26s}")
+    counts: dict[tuple[str, str], int] = {}
+    for path in ("grouped", "masked"):
+        for name, fn in rows(images, labels, path).items():
+            counts[name, path] = dispatched_ops(fn)
+            times = milliseconds_per_call(fn, device, args.repeats, args.calls)
+            spread = f"{statistics.median(times):.2f} ({min(times):.2f}-{max(times):.2f})"
+            print(f"{name:36s} {path:>8s} {counts[name, path]:13d} {spread:>26s}")
+    base = "controller, base step (no grad)"
+    for path in ("grouped", "masked"):
+        line = f"aten_ops_trivialaugment={counts['trivialaugment_wide', path]} aten_ops_controller={counts[base, path]}"
+        print(line if path == "masked" else f"baseline, grouped path: {line}")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ torchvision.__version__, 'lightning', pl.__version__, 'cuda', torch.cuda.is_avai
 
 # 1. correctness: every op and published policy gives the CPU's result; the GPU-marked tests
 step parity 120 python bench/gpu_parity.py --device "$DEVICE"
-step gpu-tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests/policy/test_apply.py tests/lightning/test_module.py
+step gpu-tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests/policy/test_apply.py tests/policy/test_masked.py tests/lightning/test_module.py
 
 # 2. accuracy: one process per method group and seed, side by side; each rewrites its results file after every run.
 #    Measured (20 epochs): three processes on an H100 took about 75 s per fixed-policy run, 115 s per teacher run and

@@ -83,7 +83,8 @@ def _gumbel_straight_through(
     the same draw (the argmax of the perturbed logits), without the relaxation's ops.
     """
     u = torch.rand(logits.shape, generator=generator, device=_generator_device(generator, logits))
-    perturbed = logits - torch.log(-torch.log(u.to(logits.device).clamp(1e-10, 1.0 - 1e-7)))
+    u = u if u.device == logits.device else u.to(logits.device)
+    perturbed = logits - torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))
     if not (torch.is_grad_enabled() and logits.requires_grad):
         return None, perturbed.argmax(dim=-1)
     soft = torch.softmax(perturbed / temperature, dim=-1)
@@ -181,6 +182,11 @@ class MetaNetwork(nn.Module):
         self.register_buffer("range_lo", torch.tensor([self.ranges[op][0] for op in self.ops]), persistent=False)
         self.register_buffer("range_hi", torch.tensor([self.ranges[op][1] for op in self.ops]), persistent=False)
         self.register_buffer("signed", torch.tensor([OPS[op].signed for op in self.ops]), persistent=False)
+        # per op: range lo, span (hi - lo, in the buffers' dtype as a draw once computed it) and the uniform below
+        # which a value is negated (0.5 signed, 0 unsigned), so a step looks its draw's numbers up in one call
+        sign_below = torch.where(self.signed, 0.5, 0.0)
+        draw_table = torch.stack([self.range_lo, self.range_hi - self.range_lo, sign_below], dim=1)
+        self.register_buffer("draw_table", draw_table, persistent=False)
         identity_logit = math.log(init_identity * (n - 1) / (1.0 - init_identity))
         op_logits = torch.zeros(num_subpolicies, num_steps, n)
         op_logits[..., self.ops.index("identity")] = identity_logit
@@ -298,13 +304,13 @@ class MetaNetwork(nn.Module):
         hard, index = _gumbel_straight_through(logits, self.temperature, generator)
         gate = _gate(hard, index, gate_sub)
         u = torch.rand((images.shape[0], 4), generator=generator, device=_generator_device(generator, images))
-        u = u.to(images.device, images.dtype)
+        u = u if (u.device, u.dtype) == (images.device, images.dtype) else u.to(images.device, images.dtype)
+        u_magnitude, u_sign, _, _ = u.unbind(1)
         m_max = magnitudes.gather(1, index[:, None]).squeeze(1)
-        magnitude = m_max * u[:, 0] if self.magnitude_sampling == "uniform" else m_max
-        sign = torch.where(self.signed[index] & (u[:, 1] < 0.5), -1.0, 1.0)
-        lo, hi = self.range_lo[index], self.range_hi[index]
-        value = (lo + magnitude * (hi - lo)) * sign
-        draw = StepDraw(self.op_index[index], magnitude, value, u[:, 2:4])
+        magnitude = m_max * u_magnitude if self.magnitude_sampling == "uniform" else m_max
+        lo, span, sign_below = self.draw_table.index_select(0, index).unbind(1)
+        value = (lo + magnitude * span) * torch.where(u_sign < sign_below, -1.0, 1.0)
+        draw = StepDraw(self.op_index.index_select(0, index), magnitude, value, u[:, 2:4])
         if gate is None:  # no gradient to carry: the augmented images themselves
             inplace = owned and not images.requires_grad
             return apply_step(images, draw, fill, self.interpolation, inplace, ops=self.ops, path=self.path), index

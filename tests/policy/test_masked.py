@@ -196,3 +196,15 @@ def test_apply_draws_passes_the_path_to_every_step():
     fill = tuple(policy.fill)
     out = apply_draws(images, draws, fill, policy.interpolation, ops=policy.offered_ops(), path="masked")
     assert torch.equal(out, apply_draws(images, draws, fill, policy.interpolation, path="grouped"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["every_op_nearest_fill", "trivialaugment_wide", "autoaugment_cifar10"])
+def test_on_cuda_both_paths_give_the_same_images(name):
+    policy = POLICIES[name]()
+    images = smooth_uint8_images(256, 3, 32, 32, seed=2).cuda()
+    draws = policy.sample(256, "cuda", torch.Generator(device="cuda").manual_seed(0))
+    grouped, masked = both_paths(policy, images.float() / 255.0, draws)
+    assert masked.device == images.device
+    torch.testing.assert_close(grouped, masked, rtol=0.0, atol=1e-6)
