@@ -1,5 +1,7 @@
 """``bench/augment_dispatch.py`` counts the ops a call dispatches and covers the policies and the controller."""
 
+import re
+
 import pytest
 import torch
 
@@ -18,9 +20,21 @@ def test_counts_the_top_level_ops_only(dispatch):
     assert dispatch.dispatched_ops(lambda: torch.nn.functional.softmax(x * 2, dim=1)) == 2  # not softmax's inner ops
 
 
-def test_every_row_augments_and_dispatches_ops(dispatch):
+@pytest.mark.parametrize("path", ["grouped", "masked"])
+def test_every_row_augments_and_dispatches_ops(dispatch, path):
     images, labels = torch.rand(16, 1, 12, 12), torch.randint(0, 10, (16,))
-    rows = dispatch.rows(images, labels)
+    rows = dispatch.rows(images, labels, path)
     assert {"trivialaugment_wide", "controller, base step (no grad)", "controller, controller step (grad)"} <= set(rows)
     for name, call in rows.items():
         assert dispatch.dispatched_ops(call) > 10, name
+
+
+def test_the_last_lines_give_both_paths_counts(dispatch, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["augment_dispatch.py", "--batch", "8", "--shape", "1", "8", "8", "--repeats", "1",
+                                     "--calls", "1"])  # fmt: skip
+    dispatch.main()
+    *_, baseline, last = capsys.readouterr().out.strip().splitlines()
+    masked = re.fullmatch(r"aten_ops_trivialaugment=(\d+) aten_ops_controller=(\d+)", last)
+    grouped = re.fullmatch(r"baseline, grouped path: aten_ops_trivialaugment=(\d+) aten_ops_controller=(\d+)", baseline)
+    assert masked and grouped, (baseline, last)
+    assert min(int(n) for n in (*masked.groups(), *grouped.groups())) > 10
