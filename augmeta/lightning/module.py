@@ -31,7 +31,7 @@ from augmeta.meta import (
 )
 from augmeta.meta.tree import load_policy_or_meta_tree
 from augmeta.ops import OPS
-from augmeta.policy import Policy
+from augmeta.policy import PATHS, Policy
 from augmeta.policy.published import PUBLISHED
 
 __all__ = [
@@ -148,6 +148,10 @@ class AugMetaModule(pl.LightningModule):
             None: its defaults. Values are bools, ints, floats or strings, so that checkpoints, which hold the
             module's arguments, load with ``weights_only=True``. A key the objective does not take, or a value of
             another type, is a ValueError (``epsilon`` and ``teacher_decay`` are set by their own arguments).
+        apply_path: how the policy's draws are applied to a batch: ``masked`` (fixed shapes, no host sync: every
+            offered op runs on the whole batch), ``grouped`` (each op on the images that drew it) or ``auto`` (masked
+            on a GPU, grouped on the CPU). The images are the same; only the time differs
+            (:mod:`augmeta.policy.applier`; ``bench/augment_dispatch.py`` times both).
     """
 
     #: The arguments that only the learned policy depends on (a fixed policy's run is the same whatever they are).
@@ -190,6 +194,7 @@ class AugMetaModule(pl.LightningModule):
         objective: str = "gradient_matching",
         teacher_decay: float = 0.99,
         objective_args: dict | None = None,
+        apply_path: str = "auto",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -207,6 +212,8 @@ class AugMetaModule(pl.LightningModule):
                 f"{augment_from!r} instead."
             )
         self.augment_from = float(augment_from)
+        if apply_path not in PATHS:
+            raise ValueError(f"`apply_path` should be one of {list(PATHS)}, but got {apply_path!r} instead.")
         self.model = build_model(model, in_channels, num_classes, width)
         self.meta: MetaNetwork | None = None
         self.fixed_policy: Policy | MetaTree | None = None
@@ -226,6 +233,7 @@ class AugMetaModule(pl.LightningModule):
             )
             self.objective = build_objective(objective, self.model, epsilon, teacher_decay, objective_args)
             self.meta_every = int(settings["meta_every"])
+            self.meta.path = apply_path
             self.hparams["meta_ops"] = list(self.meta.ops)  # as resolved: a checkpoint outlives a change of default
             if self.objective.pulls_controller:
                 self._check_pulling_objective(objective, meta_mode, meta_lr)
@@ -265,7 +273,8 @@ class AugMetaModule(pl.LightningModule):
             if isinstance(self.fixed_policy, MetaTree) and self._augmenting():
                 images = self.fixed_policy.apply(images, labels)
             elif self.fixed_policy is not None and self._augmenting():  # no finiteness check: no host sync
-                images = self.fixed_policy.apply_draws(images, self.fixed_policy.sample(len(images), images.device))
+                draws = self.fixed_policy.sample(len(images), images.device)
+                images = self.fixed_policy.apply_draws(images, draws, path=self.hparams.apply_path)
             out = {"train": (images, labels)}
             if "meta" in batch:
                 out["meta"] = (_to_float(batch["meta"][0]), batch["meta"][1])
