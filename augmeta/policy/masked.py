@@ -54,13 +54,22 @@ def _passes(ops: frozenset[str] | None, channels: int) -> tuple[str, ...]:
 
 def _pass_table(passes: tuple[str, ...], channels: int, device: torch.device) -> torch.Tensor:
     """``[len(OP_NAMES), P]`` bool: whether op ``i`` runs in pass ``p``."""
-    rows = tuple(tuple(_pass_of(name, channels) == p for p in passes) for name in OP_NAMES)
-    return device_constant(rows, torch.bool, device)
+    return device_constant(_pass_rows(passes, channels), torch.bool, device)
+
+
+@lru_cache(maxsize=256)
+def _pass_rows(passes: tuple[str, ...], channels: int) -> tuple[tuple[bool, ...], ...]:
+    return tuple(tuple(_pass_of(name, channels) == p for p in passes) for name in OP_NAMES)
 
 
 def _op_flags(names: tuple[str, ...], device: torch.device) -> torch.Tensor:
     """``[len(OP_NAMES), len(names)]`` bool: whether op ``i`` is ``names[j]``."""
-    return device_constant(tuple(tuple(op == name for name in names) for op in OP_NAMES), torch.bool, device)
+    return device_constant(_flag_rows(names), torch.bool, device)
+
+
+@lru_cache(maxsize=64)
+def _flag_rows(names: tuple[str, ...]) -> tuple[tuple[bool, ...], ...]:
+    return tuple(tuple(op == name for name in names) for op in OP_NAMES)
 
 
 def _blend(images: torch.Tensor, step: StepDraw) -> torch.Tensor:
