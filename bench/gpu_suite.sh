@@ -121,6 +121,10 @@ step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
 # the ops (each a kernel launch or more on a GPU) and time one batch's augmentation costs (the joint step is bound by
 # the host on an H200: 807 launches per step against about 200 for `none`, 2026-11-27)
 step augment-dispatch 60 python bench/augment_dispatch.py --device "$DEVICE" $DISPATCH
+# both ways of applying draws (grouped, masked: a GPU's default) at the CIFAR size and at a large one, to
+# check that the masked path is the faster there (augmeta.policy.applier; `--model.apply_path` picks either)
+step augment-dispatch-cifar 60 python bench/augment_dispatch.py --device "$DEVICE" --batch 1024 --shape 3 32 32 $DISPATCH
+step augment-dispatch-large 60 python bench/augment_dispatch.py --device "$DEVICE" --batch 128 --shape 3 224 224 $DISPATCH
 # today's defaults, the policy on every step (H200, 2026-11-27: 1.57x none's epoch; H100 after the host-op cuts: 1.39x)
 step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
 [ -n "${OVERHEAD_META:-}" ] && step overhead-variant 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD \

@@ -87,6 +87,11 @@ TASKS = {
     "mirrored_300": Task(
         "mirrored_digits", destroying=("flip_y",), class_safe={"flip_x": (0, 1, 2, 3, 4, 5)}, train_subset=300
     ),
+    # the meta-tree's task with rotation: five digits turned at random (rotation safe and needed), five upright (a
+    # turn only makes images the data never holds; a turned 6 reads as a 9)
+    "turned": Task(
+        "turned_digits", meta_ranges=WIDE_ROTATION, class_safe={"rotate": (0, 1, 3, 8, 9)}
+    ),
     # the meta-tree's task at Fashion-MNIST's size: six clothes mirrored at random, sneakers and ankle boots as
     # they are (pointing left) or mirrored (four classes)
     "mirrored_fashion_mnist": Task(
@@ -191,7 +196,8 @@ def class_oracle_tree(task: Task) -> str:
         left, right = len(nodes) + 1, len(nodes) + 2
         nodes += [{"kind": "split", "feature": "label", "classes": list(classes), "left": left, "right": right}]
         nodes += [{"kind": "leaf", "policy": len(policies)}]
-        policies.append(load_policy(_policy_file(["identity", op], {}, f"{op}_half", 0.5, 0.999)).to_dict())
+        ranges = {name: lo_hi for name, lo_hi in task.meta_ranges.items() if name == op}  # the controller's range
+        policies.append(load_policy(_policy_file(["identity", op], ranges, f"{op}_half", 0.5, 0.999)).to_dict())
         if index == len(task.class_safe) - 1:
             nodes += [{"kind": "leaf", "policy": len(policies)}]
             identity = {"op": "identity", "weight": 1.0, "range": None, "signed": False}

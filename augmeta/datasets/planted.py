@@ -11,7 +11,12 @@ be checked against it (LILA's rotated MNIST and Fashion-MNIST; Augerino's uprigh
   for them a flip always changes the label. A global policy must drop the flip; a per-class one keeps it where it is
   safe (the meta-tree's planted task).
 
-Both are made from the base data set's images with a fixed seed, so the same files give the same planted data set on
+- ``turned``: the right policy depends on the class, by rotation. The images of some items are turned by their own
+  angle over the whole circle, so rotation is an invariance those classes need; the other items stay upright, so
+  for them a turn only makes images the data never holds (and an upright 6 turned half way is a 9). A global policy
+  must choose between the two; a per-class one rotates where it is safe (a meta-tree task with rotation's headroom).
+
+All are made from the base data set's images with a fixed seed, so the same files give the same planted data set on
 every machine; a run's own seed then picks its splits as for any data set.
 """
 
@@ -22,7 +27,7 @@ import math
 import torch
 import torch.nn.functional as nnf
 
-__all__ = ["PLANTED_SEED", "mirrored", "rotate_images", "rotated", "upside_down"]
+__all__ = ["PLANTED_SEED", "mirrored", "rotate_images", "rotated", "turned", "upside_down"]
 
 #: Seeds the planted angles and orientations; the train and test splits draw from their own streams.
 PLANTED_SEED = 20221
@@ -82,3 +87,13 @@ def mirrored(
     new[torch.tensor(chiral)] = len(symmetric) + 2 * torch.arange(len(chiral))
     is_chiral = torch.isin(labels, torch.tensor(chiral))
     return images, new[labels] + (is_chiral & flipped).long()
+
+
+def turned(
+    images: torch.Tensor, labels: torch.Tensor, split: str, items: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image of ``items`` turned by an angle uniform in [-180, 180) degrees, the others as they are; labels
+    unchanged."""
+    angles = torch.rand(len(images), generator=_generator(split)) * 360.0 - 180.0
+    angles = torch.where(torch.isin(labels, torch.tensor(items)), angles, 0.0)
+    return torch.where((angles != 0.0)[:, None, None, None], rotate_images(images, angles), images), labels

@@ -37,6 +37,9 @@ DIGITS_UPSIDE_DOWN_ITEMS = (2, 3, 4, 5, 7)
 #: classes); no 7, whose mirror image is close to a written 1 or 2 turned.
 DIGITS_MIRRORED_SYMMETRIC = (0, 1, 4, 5, 6, 8)
 DIGITS_MIRRORED_CHIRAL = (2, 3)
+#: Items of the turned task: digits turned at random, and (the rest) digits kept upright; 9 turns and 6 does not, so
+#: a turned 6 is read as a 9.
+DIGITS_TURNED_ITEMS = (0, 1, 3, 8, 9)
 #: Fashion-MNIST's mirrored task: clothes read the same mirrored; every sneaker and ankle boot points left, so a
 #: mirrored one is a class of its own.
 FASHION_MNIST_MIRRORED_SYMMETRIC = (0, 1, 2, 3, 4, 6)  # T-shirt/top, Trouser, Pullover, Dress, Coat, Shirt
@@ -81,7 +84,7 @@ class DatasetSpec:
         system_dir: a system-wide folder of the idx files, looked in last.
         system_package: the Debian package that fills ``system_dir``, named when the data set is missing.
         planted_from: ``planted`` only: the data set whose images it is made from (:mod:`augmeta.datasets.planted`).
-        planted_task: ``planted`` only: ``"rotated"``, ``"upside_down"`` or ``"mirrored"``.
+        planted_task: ``planted`` only: ``"rotated"``, ``"upside_down"``, ``"mirrored"`` or ``"turned"``.
         planted_items: ``upside_down`` and ``mirrored`` only: the base labels kept, each made two classes (upright
             and upside down; as written and mirrored).
         planted_symmetric: ``mirrored`` only: base labels kept as one class each, mirrored at random.
@@ -106,7 +109,7 @@ class DatasetSpec:
     system_dir: Path | None = None
     system_package: str | None = None
     planted_from: str | None = None
-    planted_task: Literal["rotated", "upside_down", "mirrored"] | None = None
+    planted_task: Literal["rotated", "upside_down", "mirrored", "turned"] | None = None
     planted_items: tuple[int, ...] | None = None
     planted_symmetric: tuple[int, ...] | None = None
     planted_jitter: float = 0.0
@@ -189,6 +192,10 @@ DATASET_SPECS: dict[str, DatasetSpec] = {
             class_names=_mirrored_names(DIGIT_CLASSES, DIGITS_MIRRORED_SYMMETRIC, DIGITS_MIRRORED_CHIRAL),
             test_fraction=0.25, planted_from="digits", planted_task="mirrored", planted_items=DIGITS_MIRRORED_CHIRAL,
             planted_symmetric=DIGITS_MIRRORED_SYMMETRIC,
+        ),
+        DatasetSpec(
+            "turned_digits", "planted", channels=1, image_size=8, num_classes=10, class_names=DIGIT_CLASSES,
+            test_fraction=0.25, planted_from="digits", planted_task="turned", planted_items=DIGITS_TURNED_ITEMS,
         ),
     )
 }  # fmt: skip

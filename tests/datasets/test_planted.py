@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from augmeta.datasets import load_dataset, planted
-from augmeta.datasets.specs import DIGITS_MIRRORED_CHIRAL, DIGITS_MIRRORED_SYMMETRIC, DIGITS_UPSIDE_DOWN_ITEMS
+from augmeta.datasets.specs import (
+    DIGITS_MIRRORED_CHIRAL,
+    DIGITS_MIRRORED_SYMMETRIC,
+    DIGITS_TURNED_ITEMS,
+    DIGITS_UPSIDE_DOWN_ITEMS,
+)
 
 
 def _asymmetric_images(count: int = 6, size: int = 16) -> torch.Tensor:
@@ -24,7 +29,7 @@ def test_rotate_images_by_quarter_turns_matches_rot90():
     assert torch.equal(planted.rotate_images(images, torch.zeros(len(images))), images)
 
 
-@pytest.mark.parametrize("name", ["rotated_digits", "upside_down_digits", "mirrored_digits"])
+@pytest.mark.parametrize("name", ["rotated_digits", "upside_down_digits", "mirrored_digits", "turned_digits"])
 def test_the_planted_data_set_is_the_same_every_time(name):
     first, second = load_dataset(name), load_dataset(name)
     assert torch.equal(first.train_images, second.train_images)
@@ -96,3 +101,23 @@ def test_mirrored_fashion_mnist_from_idx_files(tmp_path, monkeypatch):
     assert len(loaded.train_labels) == kept and int(loaded.train_labels.max()) <= 9
     again = load_dataset("mirrored_fashion_mnist", tmp_path / "fashion")
     assert torch.equal(again.train_images, loaded.train_images) and torch.equal(again.test_labels, loaded.test_labels)
+
+
+def test_turned_digits_turn_their_items_only_and_keep_every_label():
+    base, turned = load_dataset("digits"), load_dataset("turned_digits")
+    assert torch.equal(turned.train_labels, base.train_labels)
+    is_item = torch.isin(base.train_labels, torch.tensor(DIGITS_TURNED_ITEMS))
+    same = (turned.train_images == base.train_images).flatten(1).all(dim=1)
+    assert torch.equal(same[~is_item], torch.ones_like(same[~is_item]))  # the upright classes as they were
+    changed = (turned.train_images.float() - base.train_images.float()).abs().flatten(1).mean(dim=1) > 10
+    assert changed[is_item].float().mean() > 0.8  # almost every image of a turned item turned by a visible angle
+    assert set(DIGITS_TURNED_ITEMS) == {0, 1, 3, 8, 9} and 6 not in DIGITS_TURNED_ITEMS  # a turned 6 reads as a 9
+
+
+def test_turned_matches_rotate_images_with_its_own_angles():
+    images, labels = _asymmetric_images(8), torch.arange(8) % 2
+    out, same_labels = planted.turned(images, labels, "train", items=(1,))
+    angles = torch.rand(8, generator=torch.Generator().manual_seed(planted.PLANTED_SEED)) * 360.0 - 180.0
+    assert torch.equal(same_labels, labels)
+    assert torch.equal(out[labels == 0], images[labels == 0])
+    assert torch.equal(out[labels == 1], planted.rotate_images(images[labels == 1], angles[labels == 1]))

@@ -25,6 +25,7 @@ def test_the_table_names_every_data_set_once_in_order():
         "upside_down_digits",
         "mirrored_fashion_mnist",
         "mirrored_digits",
+        "turned_digits",
     )
     assert all(name == spec.name for name, spec in DATASET_SPECS.items())
 
@@ -36,8 +37,8 @@ def test_every_spec_is_consistent(spec: DatasetSpec):
         base = DATASET_SPECS[spec.planted_from]
         assert base.source != "planted" and (spec.channels, spec.image_size) == (base.channels, base.image_size)
         assert spec.test_fraction == base.test_fraction
-        assert spec.planted_task in ("rotated", "upside_down", "mirrored")
-        assert (spec.planted_items is not None) == (spec.planted_task in ("upside_down", "mirrored"))
+        assert spec.planted_task in ("rotated", "upside_down", "mirrored", "turned")
+        assert (spec.planted_items is not None) == (spec.planted_task in ("upside_down", "mirrored", "turned"))
         assert (spec.planted_symmetric is not None) == (spec.planted_task == "mirrored")
         assert len(spec.class_names) == spec.num_classes and len(set(spec.class_names)) == spec.num_classes
         return
@@ -77,9 +78,11 @@ def test_what_the_specs_say():
         10,
         10,
         10,
+        10,
     ]
     assert [(spec.channels, spec.image_size) for spec in DATASET_SPECS.values()] == [
         (1, 8), (1, 28), (1, 28), (3, 32), (3, 32), (3, 32), (3, 32), (1, 28), (1, 28), (1, 8), (1, 8), (1, 28), (1, 8),
+        (1, 8),
     ]  # fmt: skip
     assert DATASET_SPECS["upside_down_digits"].class_names[:2] == ("2 (upright)", "2 (upside down)")
     assert DATASET_SPECS["fashion_mnist"].system_dir == SYSTEM_FASHION_MNIST_DIR
@@ -98,7 +101,8 @@ def test_an_unknown_name(name):
     message = (
         "`dataset` should be one of ['digits', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'svhn', "
         "'image_folder', 'rotated_fashion_mnist', 'upside_down_fashion_mnist', 'rotated_digits', "
-        f"'upside_down_digits', 'mirrored_fashion_mnist', 'mirrored_digits'], but got {name!r} instead."
+        f"'upside_down_digits', 'mirrored_fashion_mnist', 'mirrored_digits', 'turned_digits'], but got {name!r} "
+        "instead."
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         dataset_spec(name)
