@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from augmeta.ops.context import KernelContext, device_constant
+from augmeta.ops.context import KernelContext, cached_tensor, device_constant
 from augmeta.ops.gradients import straight_through
 from augmeta.ops.registry import register_op
 
@@ -31,6 +31,11 @@ def cutout_box(value: torch.Tensor, position: torch.Tensor, height: int, width: 
     return box.clamp(min=low, max=high)
 
 
+def _indices(size: int, device: torch.device) -> torch.Tensor:
+    """``arange(size)`` on ``device``, made once (:func:`cached_tensor`)."""
+    return cached_tensor(("arange", size, device), lambda: torch.arange(size, device=device))
+
+
 def _long_constant(values: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return device_constant(values, torch.long, like.device)
 
@@ -51,11 +56,10 @@ def cutout(images: torch.Tensor, value: torch.Tensor, context: KernelContext) ->
     position = context.position
     if position is None:
         position = torch.full((batch, 2), 0.5, dtype=images.dtype, device=images.device)
-    box = cutout_box(value, position, height, width)
-    rows = torch.arange(height, device=images.device)
-    cols = torch.arange(width, device=images.device)
-    in_rows = (rows >= box[:, 0:1]) & (rows < box[:, 2:3])  # [B, H]
-    in_cols = (cols >= box[:, 1:2]) & (cols < box[:, 3:4])  # [B, W]
-    inside = (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)
+    top, left, bottom, right = cutout_box(value, position, height, width).view(-1, 4, 1).unbind(1)  # each [B, 1]
+    rows, cols = _indices(height, images.device), _indices(width, images.device)
+    in_rows = (rows >= top) & (rows < bottom)  # [B, H]
+    in_cols = (cols >= left) & (cols < right)  # [B, W]
+    inside = in_rows.view(batch, 1, height, 1) & in_cols.view(batch, 1, 1, width)
     hard = torch.where(inside, context.fill_tensor(images), images)
     return straight_through(hard, value)
