@@ -73,7 +73,27 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The file suffix each export target writes (a meta-tree's leaves are named with it).
+_TARGET_SUFFIX = {"torchvision-stock": ".py", "albumentations": ".json", "albumentations-yaml": ".yaml"}
+
+
 def _export(args: argparse.Namespace) -> int:
+    from augmeta.meta.tree import MetaTree, load_policy_or_meta_tree
+
+    loaded = load_policy_or_meta_tree(args.file)
+    if isinstance(loaded, MetaTree):
+        return _export_tree(loaded, args)
+    suffix = args.output.suffix.lower()
+    if args.to == "albumentations-yaml" and suffix not in (".yaml", ".yml"):
+        raise ValueError(f"--to albumentations-yaml writes YAML: name the output .yaml, not {str(args.output)!r}.")
+    if args.to == "albumentations" and suffix in (".yaml", ".yml"):
+        raise ValueError(f"--to albumentations writes JSON: name the output .json, not {str(args.output)!r}.")
+    print(f"wrote {_export_policy(loaded, args.output, args)}")
+    return 0
+
+
+def _export_policy(policy, path: Path, args: argparse.Namespace) -> Path:
+    """Write ``policy`` for ``args.to`` at ``path``."""
     size = tuple(args.image_size) if args.image_size else None
     if args.to == "torchvision-stock":
         from augmeta.export.torchvision_code import save_torchvision_stock
@@ -81,18 +101,75 @@ def _export(args: argparse.Namespace) -> int:
         options = {"image_size": size} if size else {}
         if args.strict:
             options["strict"] = True
-        path = save_torchvision_stock(args.file, args.output, **options)
-    else:
-        from augmeta.export.albumentations import save_albumentations
+        return save_torchvision_stock(policy, path, **options)
+    from augmeta.export.albumentations import save_albumentations
 
-        path = args.output
-        if args.to == "albumentations-yaml" and path.suffix.lower() not in (".yaml", ".yml"):
-            raise ValueError(f"--to albumentations-yaml writes YAML: name the output .yaml, not {str(path)!r}.")
-        if args.to == "albumentations" and path.suffix.lower() in (".yaml", ".yml"):
-            raise ValueError(f"--to albumentations writes JSON: name the output .json, not {str(path)!r}.")
-        path = save_albumentations(args.file, path, image_size=size, strict=args.strict)
-    print(f"wrote {path}")
+    return save_albumentations(policy, path, image_size=size, strict=args.strict)
+
+
+def _export_tree(tree, args: argparse.Namespace) -> int:
+    """A meta-tree: one pipeline file per leaf (``OUTPUT_leaf<N>`` with the target's suffix) and, at ``OUTPUT``
+    (.json), the routing: the tree's questions, which leaf file each path ends at, and what needs augmeta."""
+    import json
+
+    from augmeta.meta.tree import LeafNode
+    from augmeta.utils import atomic_write_text
+
+    output = args.output
+    if output.suffix.lower() != ".json":
+        raise ValueError(f"a meta-tree exports its routing as JSON: name the output .json, not {str(output)!r}.")
+    leaves = {}
+    for index, node in enumerate(tree.nodes):
+        if isinstance(node, LeafNode):
+            path = output.with_name(f"{output.stem}_leaf{index}{_TARGET_SUFFIX[args.to]}")
+            leaves[index] = _export_policy(tree.policies[node.policy], path, args)
+    routing = _routing(tree, {index: path.name for index, path in leaves.items()}, args.to)
+    atomic_write_text(output, json.dumps(routing, indent=2) + "\n")
+    for index, path in leaves.items():
+        print(f"wrote {path} (leaf {index})")
+    print(
+        f"wrote {output} (routing: {'needs augmeta for image features' if routing['needs_augmeta'] else 'labels only'})"
+    )
     return 0
+
+
+def _routing(tree, leaf_files: dict[int, str], target: str) -> dict:
+    """The routing of an exported meta-tree, readable without augmeta."""
+    from augmeta.meta.tree import LeafNode
+
+    nodes, features = [], set()
+    for index, node in enumerate(tree.nodes):
+        if isinstance(node, LeafNode):
+            nodes.append({"node": index, "leaf": leaf_files[index], "policy": tree.policies[node.policy].name})
+            continue
+        if node.feature == "label":
+            question = {"label_in": list(node.classes)}
+        else:
+            features.add(node.feature)
+            question = {"feature": node.feature, "at_most": node.threshold}
+        nodes.append({"node": index, **question, "yes": node.left, "no": node.right})
+    needs = sorted(features)
+    how = (
+        "Start at node 0. At a split, go to `yes` when its question holds for the image (`label_in`: its label is "
+        "one of these; `feature` / `at_most`: that image feature is at most this), else to `no`. At a leaf, "
+        f"augment the image with that leaf's {target} file."
+    )
+    if needs:
+        how += (
+            f" The features {needs} are augmeta's: compute them with augmeta.meta.image_features (float images in "
+            "[0, 1], shape [B, C, H, W]; columns in augmeta.meta.FEATURE_NAMES order), or apply the tree with "
+            "augmeta.load_meta_tree(...).apply(images, labels); the leaf files themselves need no augmeta."
+        )
+    else:
+        how += " Every question is about the label: applying the leaves needs no augmeta."
+    return {
+        "meta_tree": tree.name,
+        "num_classes": tree.num_classes,
+        "target": target,
+        "needs_augmeta": bool(needs),
+        "how_to_apply": how,
+        "nodes": nodes,
+    }
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -124,7 +201,9 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
             "instead, listing every field in one error."
         ),
     )
-    export.add_argument("file", metavar="FILE", help="policy file")
+    export.add_argument(
+        "file", metavar="FILE", help="policy file, or meta_tree.json (one file per leaf and OUTPUT: the routing)"
+    )
     export.add_argument("--to", required=True, choices=EXPORT_TARGETS, help="target format")
     export.add_argument("-o", "--output", required=True, type=Path, help="file to write (.json, .yaml or .py)")
     export.add_argument(

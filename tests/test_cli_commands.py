@@ -259,6 +259,58 @@ class TestMetaTree:
         assert main(["validate", str(tree_file)]) == 1
         assert "`nodes[0].classes` should be labels below num_classes = 10, but got [12]" in capsys.readouterr().err
 
+    @pytest.mark.filterwarnings("ignore:albumentations export:UserWarning")
+    def test_export_writes_a_pipeline_per_leaf_and_the_routing(self, tree_file, tmp_path, capsys):
+        pytest.importorskip("albumentations")
+        import albumentations as A
+
+        output = tmp_path / "tree_export.json"
+        assert main(["export", str(tree_file), "--to", "albumentations", "-o", str(output), "--image-size", "32",
+                     "32"]) == 0  # fmt: skip
+        leaves = sorted(p.name for p in tmp_path.glob("tree_export_leaf*.json"))
+        assert leaves == ["tree_export_leaf1.json", "tree_export_leaf2.json"]
+        single = tmp_path / "single.json"
+        assert main(["export", SVHN, "--to", "albumentations", "-o", str(single), "--image-size", "32", "32"]) == 0
+        for leaf in leaves:  # each leaf is the leaf policy's own export, and albumentations reads it alone
+            assert (tmp_path / leaf).read_text(encoding="utf-8") == single.read_text(encoding="utf-8")
+            A.load(str(tmp_path / leaf))
+        routing = json.loads(output.read_text(encoding="utf-8"))
+        assert routing["needs_augmeta"] is False and routing["target"] == "albumentations"
+        assert routing["nodes"] == [
+            {"node": 0, "label_in": [1, 7], "yes": 1, "no": 2},
+            {"node": 1, "leaf": "tree_export_leaf1.json", "policy": "autoaugment_svhn"},
+            {"node": 2, "leaf": "tree_export_leaf2.json", "policy": "autoaugment_svhn"},
+        ]
+        assert "needs no augmeta" in routing["how_to_apply"]
+        assert "routing: labels only" in capsys.readouterr().out
+
+    def test_a_tree_on_image_features_says_that_routing_needs_augmeta(self, tmp_path, capsys):
+        from augmeta.meta import MetaTree
+
+        policy = json.loads((POLICY_DIR / "autoaugment_svhn.json").read_text(encoding="utf-8"))
+        tree = MetaTree.from_dict(
+            {
+                "schema_version": 1, "name": "by_mean", "num_classes": 10,
+                "nodes": [
+                    {"kind": "split", "feature": "mean", "threshold": 0.25, "left": 1, "right": 2},
+                    {"kind": "leaf", "policy": 0}, {"kind": "leaf", "policy": 0},
+                ],
+                "policies": [policy], "provenance": {"source": "test", "method": "hand-made"},
+            }
+        )  # fmt: skip
+        path = tree.save(tmp_path / "meta_tree.json")
+        output = tmp_path / "routing.json"
+        assert (
+            main(["export", str(path), "--to", "torchvision-stock", "-o", str(output), "--image-size", "32", "32"]) == 0
+        )
+        assert sorted(p.name for p in tmp_path.glob("routing_leaf*.py")) == ["routing_leaf1.py", "routing_leaf2.py"]
+        routing = json.loads(output.read_text(encoding="utf-8"))
+        assert routing["needs_augmeta"] is True
+        assert routing["nodes"][0] == {"node": 0, "feature": "mean", "at_most": 0.25, "yes": 1, "no": 2}
+        assert "augmeta.meta.image_features" in routing["how_to_apply"]
+        assert main(["export", str(path), "--to", "torchvision-stock", "-o", str(tmp_path / "routing.py")]) == 1
+        assert "a meta-tree exports its routing as JSON: name the output .json" in capsys.readouterr().err
+
     def test_show_draws_one_grid_per_leaf(self, tree_file, tmp_path, capsys):
         output = tmp_path / "grid.png"
         assert main(["show", str(tree_file), "-n", "2", "--draws", "2", "-o", str(output)]) == 0
