@@ -117,7 +117,7 @@ DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
 ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
     "joint_tolerance02", "retrain", "oracle", "joint_class", "tree", "class_oracle", "joint_readmit",
-    "joint_averaged", "joint_accuracy", "joint_trial",
+    "joint_averaged", "joint_accuracy",
 ]  # fmt: skip
 #: Arms without a controller: the dose (the controller's start) does not change them.
 FIXED_ARMS = ("none", "randaugment", "trivialaugment", "uniform")
@@ -132,7 +132,6 @@ JOINT_SETTINGS = {
     "joint_readmit": {"objective_args": {"readmit": True}},
     "joint_averaged": {"objective_args": {"averaged": True}},
     "joint_accuracy": {"objective_args": {"measure": "accuracy"}},
-    "joint_trial": {"objective_args": {"trial": 0.3}},
 }
 #: The tree arms: a fresh model trained with the meta-tree of the class-mode arm named.
 TREE_SOURCES = {"tree": "joint_class"}

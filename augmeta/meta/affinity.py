@@ -65,11 +65,6 @@ class AffinityObjective(nn.Module, MetaObjective):
         averaged: judge keeping an op up to a magnitude by the mean cost of the magnitudes the policy then draws
             (uniform from 0 to it, where the controller samples magnitudes so; the cost read linearly between the
             probed levels, from none at 0), not by the cost of that largest magnitude alone.
-        trial: the largest cost at an op's smallest probed magnitude that keeps it *on trial* (0: none): the model
-            cannot read it yet, but nearly, as with an invariance the data needs that it has never been shown (a
-            small turn of a tiny image). The op is applied at that magnitude, weighted by the share of ``trial``
-            its cost leaves, and judged again as the model trains with it: its range grows once the cost falls
-            within ``tolerance``, and it is let go if the cost at its smallest magnitude rises above ``trial``.
     """
 
     #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
@@ -89,7 +84,6 @@ class AffinityObjective(nn.Module, MetaObjective):
         probes: int = 0,
         averaged: bool = False,
         measure: str = "probability",
-        trial: float = 0.0,
     ) -> None:
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
@@ -101,9 +95,6 @@ class AffinityObjective(nn.Module, MetaObjective):
         if measure not in ("probability", "accuracy"):
             raise ValueError(f"`measure` should be 'probability' or 'accuracy', but got {measure!r} instead.")
         self.measure = measure
-        if not 0.0 <= trial < 1.0:
-            raise ValueError(f"`trial` should be in [0, 1) (0: no op on trial), but got {trial!r} instead.")
-        self.trial = trial
         if weighting not in ("diversity", "invariance"):
             raise ValueError(f"`weighting` should be 'diversity' or 'invariance', but got {weighting!r} instead.")
         self.weighting, self.grow, self.readmit, self.averaged = weighting, grow, readmit, averaged
@@ -268,17 +259,9 @@ class AffinityObjective(nn.Module, MetaObjective):
         tolerated = ((cost <= self.tolerance) & valid).long().cumprod(dim=-1).sum(dim=-1)  # leading levels, [G, n]
         last = (tolerated - 1).clamp_min(0)[..., None]
         kept = tolerated > 0
-        first = cost[..., 0]  # the cost at an op's smallest probed magnitude
-        if self.trial > 0:  # ops the model cannot read yet, but nearly: kept at their smallest magnitude, to learn
-            kept = kept | (valid[..., 0] & (first <= self.trial))
         if self.kept_ops is not None:  # growing: the burn-in's ops, never below the burn-in's magnitudes
             kept = (self.kept_ops.view_as(kept) | kept) if self.readmit else self.kept_ops.view_as(kept)
-            if self.trial > 0:  # an op the model, trained with it, still cannot read nearly is let go
-                kept = kept & (first <= max(self.trial, self.tolerance))
-        cost_kept = cost.gather(-1, last).squeeze(-1).clamp_min(0.0)
-        slack = 1.0 - cost_kept / self.tolerance
-        if self.trial > 0:  # on trial: its share of the trial's bound left unused
-            slack = torch.where(cost_kept > self.tolerance, 1.0 - cost_kept / max(self.trial, self.tolerance), slack)
+        slack = 1.0 - cost.gather(-1, last).squeeze(-1).clamp_min(0.0) / self.tolerance
         weight = change.gather(-1, last).squeeze(-1) * (slack if self.weighting == "invariance" else 1.0)
         weight = torch.where(kept, weight.clamp_min(1e-6), torch.zeros_like(weight))
         kept_magnitude = levels.expand_as(cost).gather(-1, last).squeeze(-1)

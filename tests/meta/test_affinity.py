@@ -127,7 +127,7 @@ def test_its_state_round_trips_through_the_state_dict():
 def test_it_is_built_by_name_with_its_settings():
     assert set(objective_arguments("affinity")) == {
         "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting", "grow",
-        "readmit", "probes", "averaged", "measure", "trial",
+        "readmit", "probes", "averaged", "measure",
     }  # fmt: skip
     objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
     assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)
@@ -228,34 +228,3 @@ def test_the_accuracy_measure_counts_right_choices_not_probabilities():
         ValueError, match=r"^`measure` should be 'probability' or 'accuracy', but got 'loss' instead\.$"
     ):
         AffinityObjective(measure="loss")
-
-
-def test_an_op_nearly_read_is_kept_on_trial_at_its_smallest_magnitude_and_judged_again():
-    meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
-    objective = _objective(tolerance=0.05, trial=0.3, weighting="invariance", rate=1.0)
-    # rotate costs 0.2 already at its smallest level (a model that never saw a turn); flip_y 0.6 (beyond the trial)
-    _set_costs(objective, meta, {"flip_y": [0.6], "rotate": [0.2, 0.4, 0.6, 0.8], "brightness": [0, 0, 0, 0.01]})
-    probabilities, magnitudes = objective.target(meta)
-    assert probabilities[OPS.index("flip_y")] == 0.0
-    assert 0.0 < probabilities[OPS.index("rotate")] < probabilities[OPS.index("brightness")]  # a third of its slack
-    assert magnitudes[OPS.index("rotate")] == pytest.approx(1 / 8)  # the smallest probed magnitude
-    without = _objective(tolerance=0.05, weighting="invariance")
-    _set_costs(without, meta, {"flip_y": [0.6], "rotate": [0.2, 0.4, 0.6, 0.8], "brightness": [0, 0, 0, 0.01]})
-    assert without.target(meta)[0][OPS.index("rotate")] == 0.0  # without a trial it is dropped
-    # the verdict keeps it; trained with it, the model reads turns to 1/4 of the range: it grows
-    objective.observe = lambda *args: True
-    objective.pull(meta, None, None, None)
-    objective.pull(meta, None, None, None, policy_on=True)
-    assert objective.kept_ops.tolist() == [False, False, True, True]
-    _set_costs(objective, meta, {"flip_y": [0.0], "rotate": [0.01, 0.03, 0.4, 0.8], "brightness": [0, 0, 0, 0.01]})
-    assert objective.target(meta)[1][OPS.index("rotate")] == pytest.approx(1 / 4)
-    # ... or it still cannot read it, worse than the trial allows: let go
-    _set_costs(objective, meta, {"flip_y": [0.0], "rotate": [0.35, 0.5, 0.6, 0.8], "brightness": [0, 0, 0, 0.01]})
-    assert objective.target(meta)[0][OPS.index("rotate")] == 0.0
-
-
-def test_trial_is_a_cost_below_one():
-    with pytest.raises(
-        ValueError, match=r"^`trial` should be in \[0, 1\) \(0: no op on trial\), but got 1.0 instead\.$"
-    ):
-        AffinityObjective(trial=1.0)
