@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as nnf
 
-from augmeta.ops.context import KernelContext, cached_tensor
-from augmeta.ops.gradients import straight_through
+from augmeta.ops.context import KernelContext, as_dtype, cached_tensor
+from augmeta.ops.gradients import detached, straight_through
 from augmeta.ops.registry import register_op
 
 __all__ = ["blend_towards", "greyscale"]
@@ -27,12 +27,7 @@ def _enhance_op(name: str):
 
 
 def _per_sample(value: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    return (value if value.dtype == images.dtype else value.to(images.dtype)).view(-1, 1, 1, 1)
-
-
-def _detached(value: torch.Tensor) -> torch.Tensor:
-    """``value`` without its graph (the same tensor when it has none: a detach is a dispatched op too)."""
-    return value.detach() if value.requires_grad else value
+    return as_dtype(value, images.dtype).view(-1, 1, 1, 1)
 
 
 def blend_towards(images: torch.Tensor, degenerate: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
@@ -115,7 +110,7 @@ def _make_interior_mask(height: int, width: int, device: torch.device) -> torch.
 )
 def solarize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     """Invert pixels ``>= threshold``; threshold 1.0 inverts only pure white, as in the published policies."""
-    hard = torch.where(images >= _per_sample(_detached(value), images), 1.0 - images, images)
+    hard = torch.where(images >= _per_sample(detached(value), images), 1.0 - images, images)
     return straight_through(hard, value)
 
 
@@ -130,7 +125,7 @@ def solarize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) 
 )
 def posterize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) -> torch.Tensor:
     """Keep ``round(value)`` bits of each 8-bit grey level (torchvision's uint8 semantics); 8 bits is the identity."""
-    bits = _per_sample(_detached(value), images).round().clamp(0.0, 8.0)
+    bits = _per_sample(detached(value), images).round().clamp(0.0, 8.0)
     step = torch.pow(2.0, 8.0 - bits)
     levels = (images * 255.0).round()
     hard = torch.where(bits >= 8.0, images, torch.floor(levels / step) * step / 255.0)
@@ -152,7 +147,7 @@ def equalize(images: torch.Tensor, value: torch.Tensor, context: KernelContext) 
     """Histogram equalisation per channel on 8-bit levels: torchvision's PIL-exact kernel (``F.equalize``), the same
     numbers in fewer dispatched ops (the lookup table padded rather than concatenated, one lookup of the largest
     level's count)."""
-    images = _detached(images)
+    images = detached(images)
     if images.numel() == 0:
         return images
     # torchvision's float -> uint8 conversion (through uint8: a half-precision 255.999 rounds to 256, which wraps)

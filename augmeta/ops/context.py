@@ -13,7 +13,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["CACHE_SIZE", "Interpolation", "KernelContext", "cached_tensor", "device_constant"]
+__all__ = ["CACHE_SIZE", "Interpolation", "KernelContext", "as_dtype", "cached_tensor", "device_constant"]
 
 #: How many host-side answers (such as whether a fill is zero in a dtype) are kept.
 CACHE_SIZE_HOST = 256
@@ -58,6 +58,12 @@ class KernelContext:
         if self.position is None:
             return self
         return KernelContext(self.fill, self.interpolation, self.position[index])
+
+
+def as_dtype(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor`` in ``dtype``: itself when it already is (``Tensor.to`` would still dispatch an op, a launch's worth of
+    host time on a GPU)."""
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
 
 
 @lru_cache(maxsize=CACHE_SIZE_HOST)

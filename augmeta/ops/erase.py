@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from augmeta.ops.context import KernelContext, cached_tensor, device_constant
-from augmeta.ops.gradients import straight_through
+from augmeta.ops.gradients import detached, straight_through
 from augmeta.ops.registry import register_op
 
 __all__ = ["cutout_box"]
@@ -18,7 +18,7 @@ def cutout_box(value: torch.Tensor, position: torch.Tensor, height: int, width: 
         value: ``[B]`` side of the square as a fraction of ``min(height, width)``.
         position: ``[B, 2]`` uniform numbers in [0, 1) that pick the centre pixel (row, column).
     """
-    side = ((value.detach() if value.requires_grad else value).abs() * min(height, width)).round().long().unsqueeze(1)
+    side = (detached(value).abs() * min(height, width)).round().long().unsqueeze(1)
     size = device_constant((height, width), position.dtype, position.device)
     centre = (
         (position * size)

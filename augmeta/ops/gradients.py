@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["straight_through"]
+__all__ = ["detached", "straight_through"]
+
+
+def detached(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` without its graph: the same tensor when it has none (a detach is a dispatched op too)."""
+    return tensor.detach() if tensor.requires_grad else tensor
 
 
 def straight_through(hard: torch.Tensor, value: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as nnf
 
-from augmeta.ops.context import KernelContext, cached_tensor, device_constant
+from augmeta.ops.context import KernelContext, as_dtype, cached_tensor, device_constant
 
 __all__ = ["warp"]
 
@@ -21,8 +21,7 @@ def _sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor
         ("affine_grid_base", height, width, dtype, device), lambda: _base_grid(height, width, dtype, device)
     )
     scale = device_constant((0.5 * width, 0.5 * height), dtype, device)
-    theta = theta if theta.dtype == dtype else theta.to(dtype)
-    grid = base @ (theta.transpose(1, 2) / scale)
+    grid = base @ (as_dtype(theta, dtype).transpose(1, 2) / scale)
     return grid.reshape(-1, height, width, 2)
 
 
@@ -64,8 +63,7 @@ def warp(images: torch.Tensor, theta: torch.Tensor, context: KernelContext) -> t
     if images.dtype in (torch.float16, torch.bfloat16):
         return warp(images.float(), theta, context).to(images.dtype)
     with torch.autocast(images.device.type, enabled=False):  # a bf16 grid would be off by a tenth of a pixel
-        grid = _sampling_grid(theta, images.shape[-2], images.shape[-1])
-        grid = grid if grid.dtype == images.dtype else grid.to(images.dtype)
+        grid = as_dtype(_sampling_grid(theta, images.shape[-2], images.shape[-1]), images.dtype)
     fill = context.fill_tensor(images)  # checks the fill against the channels, whatever its value
     fill = None if context.fills_with_zero(images.dtype) else fill
     out = _sample(images, grid, context.interpolation, fill)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from augmeta.ops import OPS
+from augmeta.ops.context import as_dtype
 from augmeta.policy.schema import PolicyModel, UniformMagnitude
 
 __all__ = ["OP_NAMES", "CompiledPolicy", "Draws", "StepDraw", "StepTables", "compile_policy", "sample"]
@@ -179,11 +180,7 @@ def _sample_step(tables: StepTables, rows: torch.Tensor | None, u: torch.Tensor,
     sign = torch.where(u_sign < sign_below, -1.0, 1.0)
     value = (range_lo + magnitude * range_span) * sign
     op = torch.where(u_gate < p, op.long(), _IDENTITY)
-    return StepDraw(op, _as(magnitude, dtype), _as(value, dtype), _as(u[:, 4:6], dtype))
-
-
-def _as(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return tensor if tensor.dtype == dtype else tensor.to(dtype)
+    return StepDraw(op, as_dtype(magnitude, dtype), as_dtype(value, dtype), as_dtype(u[:, 4:6], dtype))
 
 
 def sample(
