@@ -43,6 +43,7 @@ import torch
 from script_setup import fit_and_test, ignore_expected_warnings, quiet_trainer
 
 from augmeta import load_policy
+from augmeta.datasets.specs import DIGITS_TURNED_ITEMS
 from augmeta.lightning import AugDataModule, AugMetaModule
 from augmeta.meta import MetaNetwork, default_ops
 from augmeta.utils import atomic_write_text
@@ -89,9 +90,7 @@ TASKS = {
     ),
     # the meta-tree's task with rotation: five digits turned at random (rotation safe and needed), five upright (a
     # turn only makes images the data never holds; a turned 6 reads as a 9)
-    "turned": Task(
-        "turned_digits", meta_ranges=WIDE_ROTATION, class_safe={"rotate": (0, 1, 3, 8, 9)}
-    ),
+    "turned": Task("turned_digits", meta_ranges=WIDE_ROTATION, class_safe={"rotate": DIGITS_TURNED_ITEMS}),
     # the meta-tree's task at Fashion-MNIST's size: six clothes mirrored at random, sneakers and ankle boots as
     # they are (pointing left) or mirrored (four classes)
     "mirrored_fashion_mnist": Task(
@@ -196,7 +195,7 @@ def class_oracle_tree(task: Task) -> str:
         left, right = len(nodes) + 1, len(nodes) + 2
         nodes += [{"kind": "split", "feature": "label", "classes": list(classes), "left": left, "right": right}]
         nodes += [{"kind": "leaf", "policy": len(policies)}]
-        ranges = {name: lo_hi for name, lo_hi in task.meta_ranges.items() if name == op}  # the controller's range
+        ranges = {op: task.meta_ranges[op]} if op in task.meta_ranges else {}  # the controller's range
         policies.append(load_policy(_policy_file(["identity", op], ranges, f"{op}_half", 0.5, 0.999)).to_dict())
         if index == len(task.class_safe) - 1:
             nodes += [{"kind": "leaf", "policy": len(policies)}]
