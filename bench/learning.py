@@ -116,7 +116,7 @@ DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
 ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
     "joint_tolerance02", "retrain", "oracle", "joint_class", "tree", "class_oracle", "joint_readmit",
-    "joint_averaged", "joint_accuracy",
+    "joint_averaged", "joint_accuracy", "joint_resampled",
 ]  # fmt: skip
 #: Arms without a controller: the dose (the controller's start) does not change them.
 FIXED_ARMS = ("none", "randaugment", "trivialaugment", "uniform")
@@ -131,6 +131,7 @@ JOINT_SETTINGS = {
     "joint_readmit": {"objective_args": {"readmit": True}},
     "joint_averaged": {"objective_args": {"averaged": True}},
     "joint_accuracy": {"objective_args": {"measure": "accuracy"}},
+    "joint_resampled": {"objective_args": {"reference": "resampled"}},
 }
 #: The tree arms: a fresh model trained with the meta-tree of the class-mode arm named.
 TREE_SOURCES = {"tree": "joint_class"}

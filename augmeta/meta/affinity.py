@@ -65,6 +65,10 @@ class AffinityObjective(nn.Module, MetaObjective):
         averaged: judge keeping an op up to a magnitude by the mean cost of the magnitudes the policy then draws
             (uniform from 0 to it, where the controller samples magnitudes so; the cost read linearly between the
             probed levels, from none at 0), not by the cost of that largest magnitude alone.
+        reference: what a probed image is compared with: the ``clean`` image, or for a geometric op the
+            ``resampled`` one (the op and then its inverse: the same resampling, twice, and no change of pose), so
+            that a turn or a shear is judged by what it changes, not by the blur of resampling a small image, which
+            a model trained with it learns to read (other ops are compared with the clean image either way).
     """
 
     #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
@@ -84,6 +88,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         probes: int = 0,
         averaged: bool = False,
         measure: str = "probability",
+        reference: str = "clean",
     ) -> None:
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
@@ -95,6 +100,9 @@ class AffinityObjective(nn.Module, MetaObjective):
         if measure not in ("probability", "accuracy"):
             raise ValueError(f"`measure` should be 'probability' or 'accuracy', but got {measure!r} instead.")
         self.measure = measure
+        if reference not in ("clean", "resampled"):
+            raise ValueError(f"`reference` should be 'clean' or 'resampled', but got {reference!r} instead.")
+        self.reference = reference
         if weighting not in ("diversity", "invariance"):
             raise ValueError(f"`weighting` should be 'diversity' or 'invariance', but got {weighting!r} instead.")
         self.weighting, self.grow, self.readmit, self.averaged = weighting, grow, readmit, averaged
@@ -184,10 +192,14 @@ class AffinityObjective(nn.Module, MetaObjective):
         value = (meta.range_lo[op] + magnitude * (meta.range_hi[op] - meta.range_lo[op])).to(images.dtype) * sign
         draw = StepDraw(meta.op_index[op], magnitude, value, torch.rand(batch, 2, device=device, dtype=images.dtype))
         augmented = apply_step(images, draw, (0.0,), meta.interpolation, ops=meta.ops)
+        reference = self._resampled(meta, images, augmented, draw) if self.reference == "resampled" else None
         was_training = model.training
         model.eval()
         try:
-            clean = self._score(model(clean_images).float(), clean_labels).repeat(repeats)
+            if reference is None:
+                clean = self._score(model(clean_images).float(), clean_labels).repeat(repeats)
+            else:
+                clean = self._score(model(reference).float(), labels)
             probed = self._score(model(augmented).float(), labels)
         finally:
             model.train(was_training)
@@ -214,6 +226,21 @@ class AffinityObjective(nn.Module, MetaObjective):
             total.mul_(self.forgetting).view(-1).index_add_(0, slot, sample)
         self.seen.view(-1).index_add_(0, slot, torch.ones_like(clean))
         return True
+
+    def _resampled(
+        self, meta: MetaNetwork, images: torch.Tensor, augmented: torch.Tensor, draw: StepDraw
+    ) -> torch.Tensor:
+        """Where a probe's op is geometric, the probed image taken back by its inverse (the op at its value negated:
+        every geometric op's inverse); elsewhere the clean image."""
+        geometric = self._geometric(meta, augmented.device).index_select(0, draw.op)
+        identity = meta.op_index[meta.ops.index("identity")]
+        back = StepDraw(torch.where(geometric, draw.op, identity), draw.magnitude, -draw.value, draw.position)
+        restored = apply_step(augmented, back, (0.0,), meta.interpolation, ops=meta.ops)
+        return torch.where(geometric[:, None, None, None], restored, images)
+
+    def _geometric(self, meta: MetaNetwork, device: torch.device) -> torch.Tensor:
+        """``[len(OP_NAMES)]`` bool: whether each registered op (by index) is geometric."""
+        return torch.tensor([spec.kind == "geometric" for spec in OPS.values()], device=device)
 
     def _score(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Per image, what the probes compare: the true class's probability, or 1 where the model's choice is right

@@ -127,7 +127,7 @@ def test_its_state_round_trips_through_the_state_dict():
 def test_it_is_built_by_name_with_its_settings():
     assert set(objective_arguments("affinity")) == {
         "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting", "grow",
-        "readmit", "probes", "averaged", "measure",
+        "readmit", "probes", "averaged", "measure", "reference",
     }  # fmt: skip
     objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
     assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)
@@ -228,3 +228,55 @@ def test_the_accuracy_measure_counts_right_choices_not_probabilities():
         ValueError, match=r"^`measure` should be 'probability' or 'accuracy', but got 'loss' instead\.$"
     ):
         AffinityObjective(measure="loss")
+
+
+class _Sharpness(nn.Module):
+    """Class 1 the sharper an image is (its mean absolute difference between neighbouring pixels): a model that
+    pays for the blur of resampling, as one trained on crisp small images does."""
+
+    def forward(self, images):
+        edges = (images[..., 1:, :] - images[..., :-1, :]).abs().mean(dim=(1, 2, 3))
+        return torch.stack([torch.zeros_like(edges), 40 * (edges - 0.3)], dim=1)
+
+
+def _probed_costs(reference: str, ops: list[str]) -> dict[str, float]:
+    torch.manual_seed(0)
+    images = (torch.rand(256, 1, 16, 16) > 0.5).float()  # crisp: every pixel 0 or 1
+    labels = torch.ones(256, dtype=torch.long)
+    meta = MetaNetwork(ops=ops, ranges={"rotate": [0.0, 30.0]})
+    objective = AffinityObjective(levels=1, min_probes=1, reference=reference)
+    objective.observe(meta, _Sharpness(), images, labels)
+    cells, _ = objective._probe_cells(meta)
+    return {meta.ops[op]: cost for op, cost in zip(cells, objective.costs().tolist(), strict=True)}
+
+
+def test_the_resampled_reference_judges_a_turn_by_more_than_its_blur():
+    """A turn blurs crisp images, which this model pays for; against the image turned and turned back (the same
+    blur, no turn) it costs nothing. Ops without a resampling keep the clean image as their reference."""
+    ops = ["identity", "rotate", "flip_y", "brightness"]
+    clean, resampled = _probed_costs("clean", ops), _probed_costs("resampled", ops)
+    assert clean["rotate"] > 0.3
+    assert resampled["rotate"] < 0.05
+    assert resampled["flip_y"] == pytest.approx(clean["flip_y"], abs=1e-6)  # a flip's round trip is exact
+    assert resampled["brightness"] == pytest.approx(clean["brightness"], abs=1e-6)
+    with pytest.raises(ValueError, match=r"^`reference` should be 'clean' or 'resampled', but got 'x' instead\.$"):
+        AffinityObjective(reference="x")
+
+
+def test_the_resampled_reference_is_the_round_trip_for_geometric_ops_and_the_clean_image_otherwise():
+    from augmeta.policy import StepDraw, apply_step
+    from augmeta.policy.sampler import OP_NAMES
+
+    torch.manual_seed(0)
+    images = torch.rand(3, 1, 8, 8)
+    ops = ["identity", "rotate", "flip_x", "brightness"]
+    meta = MetaNetwork(ops=ops)
+    op = torch.tensor([OP_NAMES.index(name) for name in ("rotate", "flip_x", "brightness")])
+    draw = StepDraw(op, torch.ones(3), torch.tensor([20.0, 0.0, 0.5]), torch.zeros(3, 2))
+    augmented = apply_step(images, draw, (0.0,), "bilinear")
+    reference = AffinityObjective(reference="resampled")._resampled(meta, images, augmented, draw)
+    turned_back = apply_step(augmented[:1], StepDraw(op[:1], torch.ones(1), torch.tensor([-20.0]), torch.zeros(1, 2)),
+                             (0.0,), "bilinear")  # fmt: skip
+    assert torch.equal(reference[0], turned_back[0])
+    assert not torch.equal(reference[0], images[0])  # the round trip blurs
+    assert torch.equal(reference[1:], images[1:])  # a flip's round trip is exact; brightness keeps the clean image

@@ -9,7 +9,9 @@ import pytest
 from .helpers import RESEARCH
 
 
-@pytest.mark.parametrize("name", ["controller_signal", "neumann_series", "paired", "pick_learned", "policy_drift"])
+@pytest.mark.parametrize(
+    "name", ["controller_signal", "neumann_series", "paired", "pick_learned", "policy_drift", "resampling_cost"]
+)
 def test_the_script_starts_from_the_repository_root(name):
     command = [sys.executable, f"research/{name}.py", "--help"]
     done = subprocess.run(command, cwd=RESEARCH.parent, capture_output=True, text=True)
