@@ -8,7 +8,8 @@ Tasks (digits-sized, so a run takes seconds on a CPU; the ``_fashion_mnist`` var
 - ``harmful``: plain digits, but the controller is offered ops that make images the test set never holds (both flips,
   inversion, rotations up to 180 degrees): the learner must drop them.
 - ``rotated``: every training and test digit turned by its own angle (LILA's rotated MNIST): the learner must keep
-  rotations, at a large range.
+  rotations, at a large range. ``rotated_300``: the same from 300 training images, where every pose is not in the
+  data already, so turns pay.
 - ``upside_down``: five digits, upright or upside down (+/- 25 degrees of jitter), are ten classes: rotations past
   the boundary and vertical flips change the label, so the learned rotation range must stay below it.
 - ``plain``, ``plain_fashion_mnist``: digits, and 4,000 Fashion-MNIST images, with the controller's default ops,
@@ -78,6 +79,9 @@ TASKS = {
     "harmful": Task("digits", HARMFUL_OPS, WIDE_ROTATION, dose=0.5),
     "rotated": Task("rotated_digits", HARMFUL_OPS, WIDE_ROTATION),
     "upside_down": Task("upside_down_digits", HARMFUL_OPS, WIDE_ROTATION),
+    # rotated digits with 300 training images (100 epochs: about as many steps as the others): the data alone
+    # cannot teach the invariance, and turns pay (the needed invariance with headroom)
+    "rotated_300": Task("rotated_digits", HARMFUL_OPS, WIDE_ROTATION, train_subset=300, epochs=100),
     "plain": Task("digits"),
     # the meta-tree's task: flipping is safe for six digits (mirrored at random in the data) and changes the label
     # of the other two (as written / mirrored: four classes)
@@ -112,7 +116,7 @@ TASKS = {
 #: The dose-response of the harmful task: the start's probability of a destroying op per step (``harmful``: 0.5).
 DOSES = {"harmful_dose0": 0.0, "harmful_dose10": 0.1, "harmful_dose30": 0.3, "harmful": 0.5}
 TASKS.update({name: Task(**{**TASKS["harmful"].__dict__, "dose": dose}) for name, dose in DOSES.items()})
-DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "plain"]
+DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "rotated_300", "plain"]
 ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
     "joint_tolerance02", "retrain", "oracle", "joint_class", "tree", "class_oracle", "joint_readmit",
