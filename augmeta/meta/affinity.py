@@ -23,13 +23,16 @@ from torch import nn
 
 from augmeta.meta.network import MetaNetwork
 from augmeta.meta.objective_protocol import MetaObjective
-from augmeta.ops import OPS
-from augmeta.policy import StepDraw, apply_step
+from augmeta.ops import OPS, device_constant
+from augmeta.policy import OP_NAMES, StepDraw, apply_step
 
 __all__ = ["PRIOR_PROBES", "AffinityObjective"]
 
 #: Per class, the probes' worth of all classes' rate each class's cost starts from (:meth:`AffinityObjective.costs`).
 PRIOR_PROBES = 2.0
+#: Per registered op (by index into :data:`OP_NAMES`), whether it is geometric (a warp its value negated undoes).
+_GEOMETRIC = tuple(OPS[name].kind == "geometric" for name in OP_NAMES)
+_IDENTITY = OP_NAMES.index("identity")
 
 
 def _processes() -> int:
@@ -232,15 +235,10 @@ class AffinityObjective(nn.Module, MetaObjective):
     ) -> torch.Tensor:
         """Where a probe's op is geometric, the probed image taken back by its inverse (the op at its value negated:
         every geometric op's inverse); elsewhere the clean image."""
-        geometric = self._geometric(meta, augmented.device).index_select(0, draw.op)
-        identity = meta.op_index[meta.ops.index("identity")]
-        back = StepDraw(torch.where(geometric, draw.op, identity), draw.magnitude, -draw.value, draw.position)
+        geometric = device_constant(_GEOMETRIC, torch.bool, augmented.device).index_select(0, draw.op)
+        back = StepDraw(torch.where(geometric, draw.op, _IDENTITY), draw.magnitude, -draw.value, draw.position)
         restored = apply_step(augmented, back, (0.0,), meta.interpolation, ops=meta.ops)
         return torch.where(geometric[:, None, None, None], restored, images)
-
-    def _geometric(self, meta: MetaNetwork, device: torch.device) -> torch.Tensor:
-        """``[len(OP_NAMES)]`` bool: whether each registered op (by index) is geometric."""
-        return torch.tensor([spec.kind == "geometric" for spec in OPS.values()], device=device)
 
     def _score(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Per image, what the probes compare: the true class's probability, or 1 where the model's choice is right
