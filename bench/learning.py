@@ -8,8 +8,8 @@ Tasks (digits-sized, so a run takes seconds on a CPU; the ``_fashion_mnist`` var
 - ``harmful``: plain digits, but the controller is offered ops that make images the test set never holds (both flips,
   inversion, rotations up to 180 degrees): the learner must drop them.
 - ``rotated``: every training and test digit turned by its own angle (LILA's rotated MNIST): the learner must keep
-  rotations, at a large range. ``rotated_300``: the same from 300 training images, where every pose is not in the
-  data already, so turns pay.
+  rotations, at a large range. ``rotated_300``: the same from 300 training images, which do not already hold every
+  pose, so turns pay.
 - ``upside_down``: five digits, upright or upside down (+/- 25 degrees of jitter), are ten classes: rotations past
   the boundary and vertical flips change the label, so the learned rotation range must stay below it.
 - ``plain``, ``plain_fashion_mnist``: digits, and 4,000 Fashion-MNIST images, with the controller's default ops,

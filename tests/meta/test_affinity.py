@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from augmeta.meta import AffinityObjective, MetaNetwork, build_objective, objective_arguments
+from augmeta.policy import OP_NAMES, StepDraw, apply_step
 
 OPS = ["identity", "flip_y", "rotate", "brightness"]
 
@@ -263,20 +264,22 @@ def test_the_resampled_reference_judges_a_turn_by_more_than_its_blur():
         AffinityObjective(reference="x")
 
 
-def test_the_resampled_reference_is_the_round_trip_for_geometric_ops_and_the_clean_image_otherwise():
-    from augmeta.policy import StepDraw, apply_step
-    from augmeta.policy.sampler import OP_NAMES
+def _warp(images: torch.Tensor, ops: tuple[str, ...], values: list[float]) -> torch.Tensor:
+    """Image ``i`` through op ``ops[i]`` at ``values[i]``, bilinear."""
+    op = torch.tensor([OP_NAMES.index(name) for name in ops])
+    draw = StepDraw(op, torch.ones(len(ops)), torch.tensor(values), torch.zeros(len(ops), 2))
+    return apply_step(images, draw, (0.0,), "bilinear")
 
+
+def test_the_resampled_reference_is_the_round_trip_for_geometric_ops_and_the_clean_image_otherwise():
     torch.manual_seed(0)
     images = torch.rand(3, 1, 8, 8)
-    ops = ["identity", "rotate", "flip_x", "brightness"]
-    meta = MetaNetwork(ops=ops)
-    op = torch.tensor([OP_NAMES.index(name) for name in ("rotate", "flip_x", "brightness")])
-    draw = StepDraw(op, torch.ones(3), torch.tensor([20.0, 0.0, 0.5]), torch.zeros(3, 2))
-    augmented = apply_step(images, draw, (0.0,), "bilinear")
+    ops, values = ("rotate", "flip_x", "brightness"), [20.0, 0.0, 0.5]
+    augmented = _warp(images, ops, values)
+    op = torch.tensor([OP_NAMES.index(name) for name in ops])
+    draw = StepDraw(op, torch.ones(3), torch.tensor(values), torch.zeros(3, 2))
+    meta = MetaNetwork(ops=["identity", *ops])
     reference = AffinityObjective(reference="resampled")._resampled(meta, images, augmented, draw)
-    turned_back = apply_step(augmented[:1], StepDraw(op[:1], torch.ones(1), torch.tensor([-20.0]), torch.zeros(1, 2)),
-                             (0.0,), "bilinear")  # fmt: skip
-    assert torch.equal(reference[0], turned_back[0])
+    assert torch.equal(reference[0], _warp(augmented[:1], ("rotate",), [-20.0])[0])  # turned, then turned back
     assert not torch.equal(reference[0], images[0])  # the round trip blurs
     assert torch.equal(reference[1:], images[1:])  # a flip's round trip is exact; brightness keeps the clean image
