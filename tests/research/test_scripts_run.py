@@ -10,7 +10,8 @@ from .helpers import RESEARCH
 
 
 @pytest.mark.parametrize(
-    "name", ["controller_signal", "neumann_series", "paired", "pick_learned", "policy_drift", "resampling_cost"]
+    "name",
+    ["controller_signal", "neumann_series", "op_trials", "paired", "pick_learned", "policy_drift", "resampling_cost"],
 )
 def test_the_script_starts_from_the_repository_root(name):
     command = [sys.executable, f"research/{name}.py", "--help"]
