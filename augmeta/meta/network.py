@@ -21,6 +21,7 @@ from torch import nn
 
 from augmeta.meta.features import FEATURE_NAMES, image_features
 from augmeta.ops import OPS
+from augmeta.ops.context import on_device
 from augmeta.policy import OP_NAMES, ApplyPath, Policy, StepDraw, apply_step
 from augmeta.policy.published import STANDARD_OPS
 from augmeta.policy.schema import SCHEMA_VERSION
@@ -83,8 +84,7 @@ def _gumbel_straight_through(
     the same draw (the argmax of the perturbed logits), without the relaxation's ops.
     """
     u = torch.rand(logits.shape, generator=generator, device=_generator_device(generator, logits))
-    u = u if u.device == logits.device else u.to(logits.device)
-    perturbed = logits - torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))
+    perturbed = logits - torch.log(-torch.log(on_device(u, logits.device).clamp(1e-10, 1.0 - 1e-7)))
     if not (torch.is_grad_enabled() and logits.requires_grad):
         return None, perturbed.argmax(dim=-1)
     soft = torch.softmax(perturbed / temperature, dim=-1)
@@ -304,7 +304,7 @@ class MetaNetwork(nn.Module):
         hard, index = _gumbel_straight_through(logits, self.temperature, generator)
         gate = _gate(hard, index, gate_sub)
         u = torch.rand((images.shape[0], 4), generator=generator, device=_generator_device(generator, images))
-        u = u if (u.device, u.dtype) == (images.device, images.dtype) else u.to(images.device, images.dtype)
+        u = on_device(u, images.device, images.dtype)
         u_magnitude, u_sign, _, _ = u.unbind(1)
         m_max = magnitudes.gather(1, index[:, None]).squeeze(1)
         magnitude = m_max * u_magnitude if self.magnitude_sampling == "uniform" else m_max

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from augmeta.ops.context import as_dtype
+
 __all__ = ["AffineForm", "FORM_WIDTH", "inverse_matrices"]
 
 Entries = tuple[float, float, float, float, float, float]
@@ -44,7 +46,7 @@ def inverse_matrices(rows: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     Computed in float64, like torchvision's Python floats, so that nearest sampling breaks ties the same way. Terms
     whose coefficient is 0 add exact zeros, so each op gets the same numbers as its own formula.
     """
-    v = (value if value.dtype == torch.float64 else value.double()).unsqueeze(1)
+    v = as_dtype(value, torch.float64).unsqueeze(1)
     base, linear, cosine, sine, angle = rows.split((6, 6, 6, 6, 1), dim=1)
     radians = v * angle
     return (base + linear * v + cosine * torch.cos(radians) + sine * torch.sin(radians)).view(-1, 2, 3)

@@ -13,7 +13,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["CACHE_SIZE", "Interpolation", "KernelContext", "as_dtype", "cached_tensor", "device_constant"]
+__all__ = ["CACHE_SIZE", "Interpolation", "KernelContext", "as_dtype", "cached_tensor", "device_constant", "on_device"]
 
 #: How many host-side answers (such as whether a fill is zero in a dtype) are kept.
 CACHE_SIZE_HOST = 256
@@ -64,6 +64,12 @@ def as_dtype(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``tensor`` in ``dtype``: itself when it already is (``Tensor.to`` would still dispatch an op, a launch's worth of
     host time on a GPU)."""
     return tensor if tensor.dtype == dtype else tensor.to(dtype)
+
+
+def on_device(tensor: torch.Tensor, device: torch.device | str, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``tensor`` on ``device`` (and in ``dtype``, if given): itself when it already is, as for :func:`as_dtype`."""
+    device, dtype = torch.device(device), dtype or tensor.dtype
+    return tensor if (tensor.device, tensor.dtype) == (device, dtype) else tensor.to(device, dtype)
 
 
 @lru_cache(maxsize=CACHE_SIZE_HOST)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from augmeta.ops import OPS
-from augmeta.ops.context import as_dtype
+from augmeta.ops.context import as_dtype, on_device
 from augmeta.policy.schema import PolicyModel, UniformMagnitude
 
 __all__ = ["OP_NAMES", "CompiledPolicy", "Draws", "StepDraw", "StepTables", "compile_policy", "sample"]
@@ -148,7 +148,7 @@ def _choice_row(choice) -> torch.Tensor:
 def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     gen_device = generator.device if generator is not None else device
     u = torch.rand(shape, generator=generator, device=gen_device, dtype=torch.float64)
-    return u if u.device == torch.device(device) else u.to(device)
+    return on_device(u, device)
 
 
 def _pick_bin(cdf: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
