@@ -11,7 +11,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from augmeta.lightning import AugDataModule
+from augmeta.lightning import AugDataModule, AugMetaModule
 
 #: Module settings of the timing and signal scripts: the policy on every step (``train.py`` stops it after 80 % of
 #: the steps by default), so they measure what augmenting costs and what the controller sees, as they did before.
@@ -55,6 +55,28 @@ def quiet_trainer(**settings: Any) -> pl.Trainer:
         "num_sanity_val_steps": 0,
     }
     return pl.Trainer(**{**defaults, **settings})
+
+
+def fit_without_augmentation(
+    dataset: str, seed: int, epochs: int, train_subset: int | None = None
+) -> tuple[AugMetaModule, AugDataModule]:
+    """The learning benchmark's recipe (small ResNet width 16, batch 64, lr 0.05, crop padding 1, no flip) trained
+    ``epochs`` on ``dataset`` without augmentation, seeded: what the affinity objective's burn-in trains (the
+    research scripts that probe such a model start from it)."""
+    pl.seed_everything(seed, verbose=False)
+    data = AugDataModule(dataset, batch_size=64, train_subset=train_subset, seed=seed)
+    module = AugMetaModule(
+        policy="none", width=16, lr=0.05, crop_padding=1, flip=False,
+        num_classes=data.num_classes, in_channels=data.in_channels,
+    )  # fmt: skip
+    quiet_trainer(max_epochs=epochs, check_val_every_n_epoch=epochs).fit(module, datamodule=data)
+    return module, data
+
+
+def loader_tensors(loader) -> tuple[torch.Tensor, torch.Tensor]:
+    """A loader's ``(uint8 images, labels)`` batches as one float batch in [0, 1] and its labels."""
+    batches = list(loader)
+    return torch.cat([b[0] for b in batches]).float() / 255.0, torch.cat([b[1] for b in batches])
 
 
 def fit_and_test(trainer: pl.Trainer, module: pl.LightningModule, data: pl.LightningDataModule) -> dict[str, float]:

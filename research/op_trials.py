@@ -20,13 +20,11 @@ import statistics
 import sys
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from script_setup import ignore_expected_warnings, quiet_trainer  # noqa: E402
+from script_setup import fit_without_augmentation, ignore_expected_warnings, loader_tensors  # noqa: E402
 
-from augmeta.lightning import AugDataModule, AugMetaModule  # noqa: E402
 from augmeta.lightning.base_augment import random_crop_flip  # noqa: E402
 from augmeta.ops import OPS  # noqa: E402
 from augmeta.policy import OP_NAMES, StepDraw, apply_step  # noqa: E402
@@ -89,17 +87,9 @@ def main() -> None:
     ignore_expected_warnings()
     results: dict[str, list[tuple[float, float]]] = {f"{op} {value:g}": [] for op, value in TRIALS}
     for seed in range(args.seeds):
-        pl.seed_everything(seed, verbose=False)
-        data = AugDataModule(args.dataset, batch_size=64, train_subset=args.train_subset or None, seed=seed)
-        module = AugMetaModule(
-            policy="none", width=16, lr=0.05, crop_padding=1, flip=False,
-            num_classes=data.num_classes, in_channels=data.in_channels,
-        )  # fmt: skip
-        quiet_trainer(max_epochs=args.epochs, check_val_every_n_epoch=args.epochs).fit(module, datamodule=data)
+        module, data = fit_without_augmentation(args.dataset, seed, args.epochs, args.train_subset or None)
         batches = [(b[0].float() / 255.0, b[1]) for b in data.train_dataloader()["train"]]
-        held_out = [b for b in data.val_dataloader()]
-        val_images = torch.cat([b[0] for b in held_out]).float() / 255.0
-        val_labels = torch.cat([b[1] for b in held_out])
+        val_images, val_labels = loader_tensors(data.val_dataloader())
         for op, value in TRIALS:
             model = trial(module.model, batches, op, value, args.trial_epochs, args.lr, seed)
             results[f"{op} {value:g}"].append(evaluate(model, val_images, val_labels))

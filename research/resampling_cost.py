@@ -16,13 +16,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from script_setup import ignore_expected_warnings, quiet_trainer  # noqa: E402
+from script_setup import fit_without_augmentation, ignore_expected_warnings, loader_tensors  # noqa: E402
 
-from augmeta.lightning import AugDataModule, AugMetaModule  # noqa: E402
 from augmeta.policy import StepDraw, apply_step  # noqa: E402
 from augmeta.policy.sampler import OP_NAMES  # noqa: E402
 
@@ -56,16 +54,8 @@ def main() -> None:
     parser.add_argument("--interpolation", default="bilinear", choices=["bilinear", "nearest"])
     args = parser.parse_args()
     ignore_expected_warnings()
-    pl.seed_everything(args.seed, verbose=False)
-    data = AugDataModule(args.dataset, batch_size=64, seed=args.seed)
-    module = AugMetaModule(
-        policy="none", width=16, lr=0.05, crop_padding=1, flip=False,
-        num_classes=data.num_classes, in_channels=data.in_channels,
-    )  # fmt: skip
-    quiet_trainer(max_epochs=args.epochs, check_val_every_n_epoch=args.epochs).fit(module, datamodule=data)
-    batches = [batch for batch in data.val_dataloader()]
-    images = torch.cat([b[0] for b in batches]).float() / 255.0
-    labels = torch.cat([b[1] for b in batches])
+    module, data = fit_without_augmentation(args.dataset, args.seed, args.epochs)
+    images, labels = loader_tensors(data.val_dataloader())
     model = module.model.eval()
     print(f"{args.dataset}, seed {args.seed}, {args.epochs} epochs without augmentation, {len(images)} validation "
           f"images, {args.interpolation}")  # fmt: skip
