@@ -120,7 +120,7 @@ DEFAULT_TASKS = ["harmful", "rotated", "upside_down", "rotated_300", "plain"]
 ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
     "joint_tolerance02", "retrain", "oracle", "joint_class", "tree", "class_oracle", "joint_readmit",
-    "joint_averaged", "joint_accuracy", "joint_resampled",
+    "joint_averaged", "joint_accuracy", "joint_resampled", "joint_trials", "joint_trials_resampled",
 ]  # fmt: skip
 #: Arms without a controller: the dose (the controller's start) does not change them.
 FIXED_ARMS = ("none", "randaugment", "trivialaugment", "uniform")
@@ -136,6 +136,8 @@ JOINT_SETTINGS = {
     "joint_averaged": {"objective_args": {"averaged": True}},
     "joint_accuracy": {"objective_args": {"measure": "accuracy"}},
     "joint_resampled": {"objective_args": {"reference": "resampled"}},
+    "joint_trials": {"policy_trials": 0.25},
+    "joint_trials_resampled": {"policy_trials": 0.25, "objective_args": {"reference": "resampled"}},
 }
 #: The tree arms: a fresh model trained with the meta-tree of the class-mode arm named.
 TREE_SOURCES = {"tree": "joint_class"}
@@ -259,6 +261,8 @@ def run_one(task: Task, policy: str, seed: int, controller: dict | None = None, 
             result["fidelity"] = tree.fidelity
             result["per_class_flip_x"] = _per_class(module, "flip_x")
         result["policy"] = {k.split("/", 1)[1]: round(v, 4) for k, v in module.policy_summary().items()}
+        if getattr(module.objective, "trial_losses", None):
+            result["trials"] = {name: [round(v, 4) for v in row] for name, row in module.objective.trial_losses.items()}
     return result
 
 
@@ -319,7 +323,8 @@ def oracle_rows(results: list[dict], task: str) -> list[dict]:
     return [{**row, "arm": "oracle*"} for row in rows if row["candidate"] == best]
 
 
-def report(results: list[dict], tasks: list[str]) -> list[str]:
+def report(results: list[dict], tasks: list[str], learned: str = "joint") -> list[str]:
+    """The tables, and the last lines, with ``learned`` as the learned arm (``joint``, or an option's arm)."""
     lines = []
     for task in tasks:
         # the dose changes only the controller's start: every dose shares the harmful task's fixed-policy arms
@@ -341,10 +346,10 @@ def report(results: list[dict], tasks: list[str]) -> list[str]:
             val = statistics.fmean(r["val_acc"] for r in chosen)
             secs = statistics.fmean(r["seconds"] for r in chosen)
             print(f"| {arm} | {statistics.fmean(tests):.2f} +/- {spread:.2f} | {val:.2f} | {len(tests)} | {secs:.0f} |")
-        joint = [r for r in rows if r["arm"] == "joint" and "policy" in r]
+        joint = [r for r in rows if r["arm"] == learned and "policy" in r]
         if joint:
             ops = [k[2:] for k in joint[0]["policy"] if k.startswith("p_")]
-            print("\nlearned policy per seed (P(op) per step; m: magnitude as a fraction of the range):")
+            print(f"\n{learned}: learned policy per seed (P(op) per step; m: magnitude as a fraction of the range):")
             for r in joint:
                 kept = [f"{op} {r['policy'][f'p_{op}']:.2f}" for op in ops if r["policy"][f"p_{op}"] >= 0.01]
                 rotate = r["policy"].get("m_rotate")
@@ -367,9 +372,16 @@ def report(results: list[dict], tasks: list[str]) -> list[str]:
             print(f"\n{task}: control_minus_frozen={control[0]:.2f} +/- {control[1]:.2f} seeds={control[2]}")
             against = _paired(results, task, "joint", "control")
             print(f"{task}: joint_minus_control={against[0]:.2f} +/- {against[1]:.2f} seeds={against[2]}")
-        diff, se, n = _paired(results, task, "joint", "frozen")
+        nothing = [r for r in results if r["task"] == task and r["arm"] == "none"] or [
+            {**r, "arm": "none"} for r in results if r["task"] == task and r.get("candidate") == "none"
+        ]  # the oracle's grid holds no augmentation too
+        floor = _paired([*results, *nothing], task, learned, "none")
+        if floor[2]:
+            print(f"{task}: {learned}_minus_none={floor[0]:.2f} +/- {floor[1]:.2f} seeds={floor[2]}")
+        diff, se, n = _paired(results, task, learned, "frozen")
         by_arm = {
-            arm: {r["seed"]: r["test_acc"] for r in rows if r["arm"] == arm} for arm in ("joint", "frozen", "oracle*")
+            arm: {r["seed"]: r["test_acc"] for r in rows if r["arm"] == (learned if arm == "joint" else arm)}
+            for arm in ("joint", "frozen", "oracle*")
         }
         shared = sorted(set.intersection(*(set(seeds) for seeds in by_arm.values())))
         recovered = _recovered(by_arm, shared)
@@ -455,6 +467,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (one per process side by side)")
     parser.add_argument("--report", nargs="+", type=Path, default=None, help="tabulate these results files only")
     parser.add_argument("--plot", type=Path, default=None, help="with --report: draw the learned policies here (PNG)")
+    parser.add_argument("--learned", default="joint", choices=ARMS, help="the learned arm the last lines measure")
     args = parser.parse_args()
     ignore_expected_warnings()
     global DATA_DIR
@@ -464,7 +477,7 @@ def main() -> None:
     if args.report:
         results = [row for path in args.report for row in json.loads(path.read_text())["results"]]
         tasks = [t for t in TASKS if any(r["task"] == t for r in results)]
-        print("\n".join(report(results, tasks)))
+        print("\n".join(report(results, tasks, args.learned)))
         if args.plot:  # the harmful task at its own dose only
             plot_policies(results, [t for t in tasks if t not in DOSES or t == "harmful"], args.plot)
         return
@@ -486,7 +499,7 @@ def main() -> None:
                 if args.out:
                     meta = {"command": " ".join(sys.argv), "machine": platform.platform(), "torch": torch.__version__}
                     atomic_write_text(args.out, json.dumps({"meta": meta, "results": results}, indent=1))
-    print("\n".join(report(results, args.tasks)))
+    print("\n".join(report(results, args.tasks, args.learned)))
 
 
 if __name__ == "__main__":

@@ -360,6 +360,10 @@ class AugDataModule(pl.LightningDataModule):
         splits = self._ready_splits()
         return {"train": self._loader(splits.train, stream=0), "meta": self._loader(splits.meta, stream=1)}
 
+    def meta_dataloader(self) -> DataLoader:
+        """The split a learned policy learns from, in order (held-out trials score on all of it once)."""
+        return self._loader(self._ready_splits().meta, stream=None)
+
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._ready_splits().val, stream=None)
 

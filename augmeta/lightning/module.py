@@ -7,6 +7,7 @@ schedule, base crop/flip and data, with augmentation batched on the device.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from pathlib import Path
@@ -19,6 +20,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from augmeta.lightning.base_augment import random_crop_flip
 from augmeta.lightning.checkpoint_io import require_weights_only
 from augmeta.lightning.models import build_model
+from augmeta.lightning.policy_trials import chosen, trial_losses
 from augmeta.meta import (
     OBJECTIVE_BURN_IN,
     MetaNetwork,
@@ -152,6 +154,12 @@ class AugMetaModule(pl.LightningModule):
             offered op runs on the whole batch), ``grouped`` (each op on the images that drew it) or ``auto`` (masked
             on a GPU, grouped on the CPU). The images are the same; only the time differs
             (:mod:`augmeta.policy.applier`; ``bench/augment_dispatch.py`` times both).
+        policy_trials: ``affinity`` only: at the burn-in's end, train a copy of the model this fraction of the run
+            (of its base steps) under each of a few candidate policies (no augmentation, the screen's, and its
+            ``trial_ops`` leading ops alone; :meth:`augmeta.meta.AffinityObjective.candidates`) and keep the one
+            whose copy has the lowest held-out loss (:mod:`augmeta.lightning.policy_trials`). Each candidate costs
+            this fraction of a run more; 0: no trials, the screen's verdict stands.
+        trial_ops: how many of the screen's ops (those with the largest shares) are tried alone.
     """
 
     #: The arguments that only the learned policy depends on (a fixed policy's run is the same whatever they are).
@@ -195,6 +203,8 @@ class AugMetaModule(pl.LightningModule):
         teacher_decay: float = 0.99,
         objective_args: dict | None = None,
         apply_path: str = "auto",
+        policy_trials: float = 0.0,
+        trial_ops: int = 3,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -241,11 +251,26 @@ class AugMetaModule(pl.LightningModule):
                 self.meta.requires_grad_(False)
         else:
             self.fixed_policy = resolve_policy(policy)
+        self._check_trials(policy_trials, trial_ops, meta_mode)
+        if policy_trials:  # the trials offer the other reference's screen too (AffinityObjective.candidates)
+            self.objective.both_references = True
         self.base_flip = flip if flip is not None else (data_flip if self.meta is None else False)
         self.base_steps = 0
         self.skipped_controller_steps = 0  # controller steps skipped for a non-finite loss, gradient or probe
         self.controller_updates = 0  # controller steps that changed its parameters
         self._loss_finite: torch.Tensor | None = None  # all training losses since the last check finite (on device)
+
+    def _check_trials(self, policy_trials: float, trial_ops: int, meta_mode: str) -> None:
+        if isinstance(policy_trials, bool) or not (isinstance(policy_trials, (int, float)) and 0 <= policy_trials < 1):
+            raise ValueError(f"`policy_trials` should be a fraction in [0, 1), but got {policy_trials!r} instead.")
+        if type(trial_ops) is not int or trial_ops < 0:
+            raise ValueError(f"`trial_ops` should be an integer >= 0, but got {trial_ops!r} instead.")
+        if policy_trials and (self.meta is None or not hasattr(self.objective, "candidates") or meta_mode != "global"):
+            raise ValueError(
+                "`policy_trials` should be 0 unless the policy is learned by objective 'affinity' in meta_mode "
+                f"'global' (the trials compare the candidates of its verdict), but got policy_trials={policy_trials!r} "
+                f"with policy {self.hparams.policy!r}, objective {self.hparams.objective!r}, meta_mode {meta_mode!r}."
+            )
 
     def _check_pulling_objective(self, objective: str, meta_mode: str, meta_lr: float) -> None:
         """An objective that moves the controller itself learns during the burn-in, into the global table only; its
@@ -423,10 +448,72 @@ class AugMetaModule(pl.LightningModule):
             buffers = [b for b in self.model.buffers() if b.is_floating_point() or b.dtype == torch.long]
             for buffer in buffers:
                 torch.distributed.broadcast(buffer, 0)
-        moves = self.objective.moves
+        moves, verdict = self.objective.moves, getattr(self.objective, "kept_ops", None)
         if not self.objective.pull(self.meta, self.model, images[:n], labels[:n], policy_on=self._augmenting()):
             self._skip_controller_step("probe of the model (its outputs)")
         self.controller_updates += self.objective.moves - moves
+        if self.hparams.policy_trials and verdict is None and self.objective.kept_ops is not None:
+            self._settle_by_trials()
+
+    def _settle_by_trials(self) -> None:
+        """The verdict was just given: train a copy of the model under each candidate policy and keep the one with
+        the lowest held-out loss (:mod:`augmeta.lightning.policy_trials`)."""
+        data = getattr(self.trainer, "datamodule", None)
+        if data is None or not hasattr(data, "meta_dataloader"):
+            raise ConfigurationError(
+                "`policy_trials` needs an AugDataModule (or a data module with `train_dataloader()['train']` and "
+                f"`meta_dataloader()`) to draw its trial batches from, but the trainer has {type(data).__name__}."
+            )
+        candidates = self.objective.candidates(self.meta, self.hparams.trial_ops)
+        policies = []
+        for _, kept, reference in candidates:
+            policy = copy.deepcopy(self.meta)
+            self.objective.move_to(policy, self.objective.candidate_target(self.meta, kept, reference), 1.0)
+            policies.append(policy)
+        # each trial is the rest of the run in brief: the schedule from here to its end over ``steps`` steps, so
+        # that a copy is judged where the run would end with its policy, at a low learning rate
+        start, total = self.base_steps, self.total_steps
+        steps = max(1, round(self.hparams.policy_trials * total))
+
+        def at(step: int) -> int:  # the run's step that a trial's ``step`` stands for
+            return start + 1 + (total - start - 1) * step // steps
+
+        optimizers = self.optimizers()
+        base = optimizers[0] if isinstance(optimizers, list) else optimizers
+
+        def prepare(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            images = random_crop_flip(_to_float(images.to(self.device)), self.hparams.crop_padding, self.base_flip)
+            return images, labels.to(self.device)
+
+        incumbent = [name for name, _, _ in candidates].index("screen")
+        scores = trial_losses(
+            self.model,
+            getattr(base, "optimizer", base),
+            policies,
+            lambda: data.train_dataloader()["train"],
+            prepare,
+            data.meta_dataloader,
+            steps,
+            lambda step: one_cycle_factor(at(step), total),
+            self.criterion,
+            reduce=self._summed if self._world()[0] > 1 else None,
+            augmenting=lambda step: at(step) < self.hparams.augment_until * total,
+            reference=incumbent,
+        )
+        record = {
+            name: [float(loss), float(gain), float(error)]
+            for (name, _, _), loss, gain, error in zip(
+                candidates, scores.losses, scores.gains, scores.errors, strict=True
+            )
+        }
+        _, kept, reference = candidates[chosen(scores, incumbent)]
+        self.objective.settle(self.meta, kept, reference, record)
+
+    @staticmethod
+    def _summed(values: torch.Tensor) -> torch.Tensor:
+        """``values`` summed over the processes (in place)."""
+        torch.distributed.all_reduce(values)
+        return values
 
     def _loss_is_scaled(self) -> bool:
         """fp16 training scales the loss before backward, so the base step's gradients are not the loss's."""

@@ -14,6 +14,11 @@ paper pairs with affinity), and augments a fraction ``augment_probability`` of t
 step moves the meta-network's parameters a fraction ``rate`` of the way to that target (an exponential average of
 targets, so a single noisy estimate cannot throw it); no gradient flows through the model, and the controller's
 optimiser is not used.
+
+The screen ranks nothing by usefulness: it keeps what the model can read, not what helps it. Where a run can afford
+held-out trials (``AugMetaModule(policy_trials=...)``), the verdict at the burn-in's end is the winner of a few
+candidates (:meth:`AffinityObjective.candidates`: no augmentation, the screen's policy, and its leading ops alone),
+each trained on a copy of the model and judged by its held-out loss; :meth:`AffinityObjective.settle` keeps it.
 """
 
 from __future__ import annotations
@@ -123,22 +128,31 @@ class AffinityObjective(nn.Module, MetaObjective):
         self._table_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clean_sum = self.probed_sum = self.change_sum = self.count = self.seen = None
         self.kept_ops = self.floor = None  # the burn-in's verdict, fixed when the policy starts (:meth:`pull`)
+        #: also measure every probe against the other reference (``other_sum``), so that trials can offer the other
+        #: reference's screen too (:meth:`candidates`); the module sets it where it runs trials
+        self.both_references = False
+        self.other_sum = None
         self.moves = 0  # pulls that moved the controller
+        # where trials chose the verdict (:meth:`settle`): per candidate, [held-out loss, gain over the screen's
+        # policy, its standard error]
+        self.trial_losses = None
 
     def image_gradient(self, *args, **kwargs) -> torch.Tensor:
         raise NotImplementedError("the affinity objective moves the controller with `pull`, not an image gradient.")
 
-    _STATE = ("clean_sum", "probed_sum", "change_sum", "count", "seen", "kept_ops", "floor")
+    _STATE = ("clean_sum", "probed_sum", "change_sum", "count", "seen", "kept_ops", "floor", "other_sum")
 
     def get_extra_state(self) -> dict:
         """What the probes measured so far, so that a resumed run continues from it (tensors: ``weights_only``)."""
         state = {name: getattr(self, name) for name in self._STATE if getattr(self, name) is not None}
-        return {**state, "moves": self.moves}
+        return {**state, "moves": self.moves, "trial_losses": self.trial_losses, "reference": self.reference}
 
     def set_extra_state(self, state: dict) -> None:
         for name in self._STATE:
             setattr(self, name, state.get(name))
         self.moves = int(state.get("moves", 0))
+        self.trial_losses = state.get("trial_losses")
+        self.reference = state.get("reference", self.reference)  # trials may have chosen the other
 
     # ------------------------------------------------------------------------------------------------ the probes
     def _probe_cells(self, meta: MetaNetwork) -> tuple[list[int], list[float]]:
@@ -179,6 +193,7 @@ class AffinityObjective(nn.Module, MetaObjective):
             shape = (meta.num_classes, cells) if meta.mode == "class" else (cells,)
             state = (torch.zeros(shape, device=device) for _ in range(5))
             self.clean_sum, self.probed_sum, self.change_sum, self.count, self.seen = state
+            self.other_sum = torch.zeros_like(self.count) if self.both_references else None
         elif self.count.device != device:  # restored from a checkpoint on another device
             for name in self._STATE:
                 if getattr(self, name) is not None:
@@ -195,22 +210,27 @@ class AffinityObjective(nn.Module, MetaObjective):
         value = (meta.range_lo[op] + magnitude * (meta.range_hi[op] - meta.range_lo[op])).to(images.dtype) * sign
         draw = StepDraw(meta.op_index[op], magnitude, value, torch.rand(batch, 2, device=device, dtype=images.dtype))
         augmented = apply_step(images, draw, (0.0,), meta.interpolation, ops=meta.ops)
-        reference = self._resampled(meta, images, augmented, draw) if self.reference == "resampled" else None
+        scores = {}  # per reference measured: the score of the image each probe is compared with
         was_training = model.training
         model.eval()
         try:
-            if reference is None:
-                clean = self._score(model(clean_images).float(), clean_labels).repeat(repeats)
-            else:
-                clean = self._score(model(reference).float(), labels)
+            if self.reference == "clean" or self.other_sum is not None:
+                scores["clean"] = self._score(model(clean_images).float(), clean_labels).repeat(repeats)
+            if self.reference == "resampled" or self.other_sum is not None:
+                resampled = self._resampled(meta, images, augmented, draw)
+                scores["resampled"] = self._score(model(resampled).float(), labels)
             probed = self._score(model(augmented).float(), labels)
         finally:
             model.train(was_training)
+        clean = scores[self.reference]
         change = (augmented - images).abs().flatten(1).mean(dim=1).float()
         slot = cell + labels.long() * cells if self.count.dim() == 2 else cell  # the (class, cell) of each probe
-        bad = (~(torch.isfinite(clean) & torch.isfinite(probed) & torch.isfinite(change))).sum()
-        totals = (self.clean_sum, self.probed_sum, self.change_sum, self.count)
-        samples = (clean, probed, change, torch.ones_like(clean))
+        totals = [self.clean_sum, self.probed_sum, self.change_sum, self.count]
+        samples = [clean, probed, change, torch.ones_like(clean)]
+        if self.other_sum is not None:
+            totals.append(self.other_sum)
+            samples.append(scores[self._other_reference()])
+        bad = sum((~torch.isfinite(sample)).sum() for sample in samples)
         if _processes() > 1:  # DDP: every process adds what all measured, so all controllers stay the same
             increments = torch.zeros(len(totals), self.count.numel() + 1, device=device)
             for row, sample in zip(increments, samples, strict=True):
@@ -221,7 +241,7 @@ class AffinityObjective(nn.Module, MetaObjective):
                 return False
             for total, row in zip(totals, increments, strict=True):
                 total.mul_(self.forgetting).view(-1).add_(row[:-1])
-            self.seen.view(-1).add_(increments[-1, :-1])
+            self.seen.view(-1).add_(increments[3, :-1])  # the count's row
             return True
         if bool(bad > 0):  # one host sync
             return False
@@ -247,13 +267,17 @@ class AffinityObjective(nn.Module, MetaObjective):
             return (logits.argmax(dim=1) == labels).float() + 0.0 * logits[:, 0]  # NaN logits stay NaN
         return torch.softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
 
-    def costs(self) -> torch.Tensor:
-        """Per cell, the relative drop of the true class's probability: ``1 - sum(probed) / sum(clean)``.
+    def _other_reference(self) -> str:
+        return "clean" if self.reference == "resampled" else "resampled"
+
+    def costs(self, other: bool = False) -> torch.Tensor:
+        """Per cell, the relative drop of the true class's probability: ``1 - sum(probed) / sum(clean)``, against
+        the ``reference`` (``other``: against the other one, where :attr:`both_references` measured it).
 
         Per class (``[classes, cells]``), each class's sums are shrunk towards the rate of all classes by
         :data:`PRIOR_PROBES` probes' worth, so a class probed once or twice reads mostly as the others do until
         its own probes say otherwise."""
-        clean, probed = self.clean_sum, self.probed_sum
+        clean, probed = (self.other_sum if other else self.clean_sum), self.probed_sum
         if clean.dim() == 2:
             count = self.count.sum(dim=0).clamp_min(1e-12)
             clean = clean + PRIOR_PROBES * clean.sum(dim=0) / count
@@ -261,9 +285,10 @@ class AffinityObjective(nn.Module, MetaObjective):
         return 1.0 - probed / clean.clamp_min(1e-12)
 
     # ------------------------------------------------------------------------------------------------ the target
-    def target(self, meta: MetaNetwork) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def target(self, meta: MetaNetwork, other: bool = False) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Target op probabilities and magnitudes over ``meta.ops``, ``[n]`` (``[classes, n]`` per class); None
-        until every cell is probed (by all classes together)."""
+        until every cell is probed (by all classes together). ``other``: from the costs against the other reference
+        (:meth:`costs`)."""
         if self.seen is None:
             return None
         per_class = self.seen.dim() == 2
@@ -272,7 +297,7 @@ class AffinityObjective(nn.Module, MetaObjective):
             return None
         table, levels = self._table(meta, self.count.device)
         padded = table.clamp_min(0)
-        cost = self.costs()
+        cost = self.costs(other)
         cost = cost[:, padded] if per_class else cost[padded][None]  # [G, n, levels]
         change_sum, count = (
             (self.change_sum.sum(dim=0), self.count.sum(dim=0)) if per_class else (self.change_sum, self.count)
@@ -341,24 +366,99 @@ class AffinityObjective(nn.Module, MetaObjective):
         if target is None:
             return True
         if policy_on and self.kept_ops is None:  # the verdict: at the burn-in's end, or later if its probes were few
-            identity = torch.arange(len(meta.ops), device=target[0].device) == meta.ops.index("identity")
-            self.kept_ops, self.floor = (target[0] > 1e-4) & ~identity, target[1]  # [n] or [classes, n]
+            self.kept_ops, self.floor = self._verdict(target, meta), target[1]  # [n] or [classes, n]
         self.moves += 1
+        self.move_to(meta, target, self.rate)
+        return True
+
+    def move_to(self, meta: MetaNetwork, target: tuple[torch.Tensor, torch.Tensor], rate: float) -> None:
+        """Move ``meta`` a fraction ``rate`` of the way to ``target`` (op probabilities, magnitudes)."""
         probabilities, magnitudes = target
         log_q = torch.log(probabilities.clamp_min(1e-4)).to(meta.op_logits.dtype)
         log_q = log_q - log_q.mean(dim=-1, keepdim=True)
         kept = (probabilities > 1e-4) & (meta.range_lo != meta.range_hi)  # kept ops that have a magnitude
         goal = torch.logit(magnitudes.clamp(0.02, 0.98)).to(meta.magnitude_logits.dtype)
         if meta.mode == "class":  # [classes, n]: each class's offsets move its own table
-            self._pull_classes(meta, log_q, goal, kept)
-            return True
+            self._pull_classes(meta, log_q, goal, kept, rate)
+            return
         logits = meta.op_logits - meta.op_logits.mean(dim=-1, keepdim=True)
-        meta.op_logits.copy_(logits + self.rate * (log_q - logits))
-        moved = meta.magnitude_logits + self.rate * (goal - meta.magnitude_logits)
+        meta.op_logits.copy_(logits + rate * (log_q - logits))
+        moved = meta.magnitude_logits + rate * (goal - meta.magnitude_logits)
         meta.magnitude_logits.copy_(torch.where(kept, moved, meta.magnitude_logits))
-        return True
 
-    def _pull_classes(self, meta: MetaNetwork, log_q: torch.Tensor, goal: torch.Tensor, kept: torch.Tensor) -> None:
+    # ------------------------------------------------------------------------------------------------ the trials
+    def candidates(self, meta: MetaNetwork, single_ops: int) -> list[tuple[str, torch.Tensor, str]]:
+        """The policies held-out trials compare once the verdict is in, as ``(name, kept ops, reference)`` (kept
+        ops: a bool ``[n]`` over ``meta.ops``; reference: the costs its ranges come from, :meth:`costs`):
+
+        - ``none``;
+        - ``screen``, the verdict's own ops;
+        - each of the ``single_ops`` ops with the largest share alone (``only_<op>``), at its kept range and the
+          whole of ``augment_probability``, from the ``resampled`` screen where :attr:`both_references` measured it
+          (it judges a turn by the turn, not by the blur of resampling it: rotated digits from a few hundred images
+          need turns the clean screen drops).
+
+        The screen finds what the model can read; a trial finds what helps it (a needed invariance, or nothing).
+        """
+        if self.kept_ops is None or self.kept_ops.dim() != 1:
+            raise RuntimeError("`candidates` needs a global controller's verdict: call it once `pull` has given one.")
+        empty = torch.zeros_like(self.kept_ops)
+        found = [("none", empty, self.reference), ("screen", self.kept_ops.clone(), self.reference)]
+        singles = "resampled" if self.other_sum is not None else self.reference
+        screen = self._verdict(self.candidate_target(meta, None, singles), meta)
+        probabilities, _ = self.candidate_target(meta, screen, singles)
+        ranked = sorted(
+            (index for index in range(len(meta.ops)) if bool(screen[index])),
+            key=lambda index: -float(probabilities[index]),
+        )
+        for index in ranked[:single_ops]:
+            alone = empty.clone()
+            alone[index] = True
+            found.append((f"only_{meta.ops[index]}", alone, singles))
+        return found
+
+    @staticmethod
+    def _verdict(target: tuple[torch.Tensor, torch.Tensor], meta: MetaNetwork) -> torch.Tensor:
+        """The ops a target keeps (identity aside)."""
+        identity = torch.arange(len(meta.ops), device=target[0].device) == meta.ops.index("identity")
+        return (target[0] > 1e-4) & ~identity
+
+    @torch.no_grad()
+    def candidate_target(
+        self, meta: MetaNetwork, kept: torch.Tensor | None, reference: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The target policy were ``kept`` the verdict's ops (None: no verdict yet, the ops the costs tolerate), its
+        ranges read off the costs against ``reference`` (None: the objective's own) as they stand now."""
+        verdict, floor = self.kept_ops, self.floor
+        try:
+            self.kept_ops, self.floor = kept, None
+            return self.target(meta, other=reference not in (None, self.reference))
+        finally:
+            self.kept_ops, self.floor = verdict, floor
+
+    @torch.no_grad()
+    def settle(self, meta: MetaNetwork, kept: torch.Tensor, reference: str, record: dict[str, list[float]]) -> None:
+        """Make ``kept`` the verdict, with ``reference`` the objective's from here on (the trials' winner; what
+        they measured, by candidate name, is kept as :attr:`trial_losses`). Where the screen's own verdict won,
+        nothing changes (the pulls go on moving the controller towards it at ``rate``); another winner is applied
+        as it was tried: the controller moves all the way to its target at once."""
+        if reference not in ("clean", "resampled"):
+            raise ValueError(f"`reference` should be 'clean' or 'resampled', but got {reference!r} instead.")
+        self.trial_losses = dict(record)
+        kept = kept.to(self.kept_ops.device)
+        if reference == self.reference and torch.equal(kept, self.kept_ops):
+            return
+        if reference != self.reference:
+            if self.other_sum is None:
+                raise ValueError(f"`reference` {reference!r} was not measured: set `both_references` before probing.")
+            self.clean_sum, self.other_sum, self.reference = self.other_sum, self.clean_sum, reference
+        target = self.candidate_target(meta, kept)
+        self.kept_ops, self.floor = kept, target[1]
+        self.move_to(meta, target, 1.0)
+
+    def _pull_classes(
+        self, meta: MetaNetwork, log_q: torch.Tensor, goal: torch.Tensor, kept: torch.Tensor, rate: float
+    ) -> None:
         """Move each class's table (the shared one plus its offsets) towards its own target, by its offsets."""
         table = meta.adapter.table  # [classes, K + 2 * K * L * n]: sub-policy, op and magnitude offsets
         k, shape = meta.num_subpolicies, meta.op_logits.shape
@@ -367,8 +467,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         mags = table[:, k + size :].view(-1, *shape)
         logits = meta.op_logits[None] + ops
         logits = logits - logits.mean(dim=-1, keepdim=True)
-        moved = logits + self.rate * (log_q[:, None, None] - logits)
+        moved = logits + rate * (log_q[:, None, None] - logits)
         ops.copy_(moved - meta.op_logits[None])
         current = meta.magnitude_logits[None] + mags
-        moved = current + self.rate * (goal[:, None, None] - current)
+        moved = current + rate * (goal[:, None, None] - current)
         mags.copy_(torch.where(kept[:, None, None], moved, current) - meta.magnitude_logits[None])
