@@ -156,9 +156,10 @@ class AugMetaModule(pl.LightningModule):
             (:mod:`augmeta.policy.applier`; ``bench/augment_dispatch.py`` times both).
         policy_trials: ``affinity`` only: at the burn-in's end, train a copy of the model this fraction of the run
             (of its base steps) under each of a few candidate policies (no augmentation, the screen's, and its
-            ``trial_ops`` leading ops alone; :meth:`augmeta.meta.AffinityObjective.candidates`) and keep the one
-            whose copy has the lowest held-out loss (:mod:`augmeta.lightning.policy_trials`). Each candidate costs
-            this fraction of a run more; 0: no trials, the screen's verdict stands.
+            ``trial_ops`` leading ops alone; :meth:`augmeta.meta.AffinityObjective.candidates`), and keep the
+            screen's unless a candidate's held-out loss is lower by more than two paired standard errors
+            (:mod:`augmeta.lightning.policy_trials`). Each candidate costs this fraction of a run more; 0: no
+            trials, the screen's verdict stands.
         trial_ops: how many of the screen's ops (those with the largest shares) are tried alone.
     """
 
@@ -252,7 +253,7 @@ class AugMetaModule(pl.LightningModule):
         else:
             self.fixed_policy = resolve_policy(policy)
         self._check_trials(policy_trials, trial_ops, meta_mode)
-        if policy_trials:  # the trials offer the other reference's screen too (AffinityObjective.candidates)
+        if policy_trials:  # single-op candidates come from the resampled screen (AffinityObjective.candidates)
             self.objective.both_references = True
         self.base_flip = flip if flip is not None else (data_flip if self.meta is None else False)
         self.base_steps = 0
@@ -456,13 +457,14 @@ class AugMetaModule(pl.LightningModule):
             self._settle_by_trials()
 
     def _settle_by_trials(self) -> None:
-        """The verdict was just given: train a copy of the model under each candidate policy and keep the one with
-        the lowest held-out loss (:mod:`augmeta.lightning.policy_trials`)."""
+        """The verdict was just given: train a copy of the model under each candidate policy and keep the screen's,
+        or a candidate clearly better on the held-out split (:mod:`augmeta.lightning.policy_trials`)."""
         data = getattr(self.trainer, "datamodule", None)
         if data is None or not hasattr(data, "meta_dataloader"):
             raise ConfigurationError(
                 "`policy_trials` needs an AugDataModule (or a data module with `train_dataloader()['train']` and "
-                f"`meta_dataloader()`) to draw its trial batches from, but the trainer has {type(data).__name__}."
+                f"`meta_dataloader()`) to draw its trial batches from, but the trainer has "
+                f"{type(data).__name__ if data is not None else 'no data module (loaders passed to fit?)'}."
             )
         candidates = self.objective.candidates(self.meta, self.hparams.trial_ops)
         policies = []
@@ -496,7 +498,7 @@ class AugMetaModule(pl.LightningModule):
             steps,
             lambda step: one_cycle_factor(at(step), total),
             self.criterion,
-            reduce=self._summed if self._world()[0] > 1 else None,
+            average=self._averaged if self._world()[0] > 1 else None,
             augmenting=lambda step: at(step) < self.hparams.augment_until * total,
             reference=incumbent,
         )
@@ -506,14 +508,14 @@ class AugMetaModule(pl.LightningModule):
                 candidates, scores.losses, scores.gains, scores.errors, strict=True
             )
         }
-        _, kept, reference = candidates[chosen(scores, incumbent)]
-        self.objective.settle(self.meta, kept, reference, record)
+        winner, kept, reference = candidates[chosen(scores, incumbent)]
+        self.objective.settle(self.meta, kept, reference, record, winner)
 
-    @staticmethod
-    def _summed(values: torch.Tensor) -> torch.Tensor:
-        """``values`` summed over the processes (in place)."""
+    def _averaged(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean of ``values`` over the processes."""
+        values = values.to(self.device).clone()
         torch.distributed.all_reduce(values)
-        return values
+        return values / self._world()[0]
 
     def _loss_is_scaled(self) -> bool:
         """fp16 training scales the loss before backward, so the base step's gradients are not the loss's."""
@@ -616,6 +618,9 @@ class AugMetaModule(pl.LightningModule):
             notes += f"; applied to the first {self.hparams.augment_until:.0%} of the training steps (augment_until)"
         if self.augment_from > 0.0:
             notes += f"; not applied to the first {self.augment_from:.0%} (augment_from)"
+        if getattr(self.objective, "trial_winner", None):
+            trials = self.hparams.policy_trials
+            notes += f"; held-out trials ({trials:g} of the run each) kept {self.objective.trial_winner!r}"
         provenance = {"notes": notes}
         logged = self._trainer.callback_metrics if self._trainer is not None else {}
         provenance["metrics"] = {k: float(v) for k, v in logged.items() if k.startswith(("val_", "train_"))}

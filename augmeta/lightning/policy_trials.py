@@ -75,7 +75,7 @@ def trial_losses(
     steps: int,
     lr_factor: Callable[[int], float],
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    average: Callable[[torch.Tensor], torch.Tensor] | None = None,
     augmenting: Callable[[int], bool] = lambda step: True,
     reference: int = 0,
 ) -> TrialScores:
@@ -93,7 +93,8 @@ def trial_losses(
         steps: base steps each copy trains.
         lr_factor: the learning-rate factor (of each group's ``initial_lr``) at the ``i``-th trial step.
         criterion: the run's training loss.
-        reduce: sums a tensor over processes (DDP), so that every process reaches the same verdict; None: one.
+        average: the mean of a tensor over processes (DDP: each trains its copies on its own share of the batches
+            and scores them on the whole held-out split), so that every process reaches the same verdict; None: one.
         augmenting: whether the ``i``-th trial step applies the policy (the run's ``augment_until``, in brief).
         reference: the index of the policy the others' gains are measured against.
     """
@@ -120,17 +121,13 @@ def trial_losses(
                 loss.backward()
                 trial_optimizer.step()
             per_image.append(_held_out_losses(copied.eval(), held_out, device))
-    losses = torch.stack(per_image)  # [C, images]
+    losses = torch.stack(per_image)  # [C, images], the same images in every process
+    if average is not None:
+        losses = average(losses)
     gains = losses[reference] - losses
-    totals = torch.stack(
-        [losses.sum(1), gains.sum(1), gains.square().sum(1), torch.full_like(gains[:, 0], gains.shape[1])], 1
-    )
-    if reduce is not None:  # every process's share of the held-out images
-        totals = reduce(totals)
-    count = totals[:, 3].clamp_min(1)
-    mean_gain = totals[:, 1] / count
-    variance = (totals[:, 2] / count - mean_gain.square()).clamp_min(0) * count / (count - 1).clamp_min(1)
-    return TrialScores((totals[:, 0] / count).cpu(), mean_gain.cpu(), (variance / count).sqrt().cpu())
+    count = gains.shape[1]
+    spread = gains.std(dim=1, correction=1) if count > 1 else torch.zeros_like(gains[:, 0])
+    return TrialScores(losses.mean(1).cpu(), gains.mean(1).cpu(), (spread / count**0.5).cpu())
 
 
 def _copied_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> torch.optim.Optimizer:

@@ -128,14 +128,15 @@ class AffinityObjective(nn.Module, MetaObjective):
         self._table_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clean_sum = self.probed_sum = self.change_sum = self.count = self.seen = None
         self.kept_ops = self.floor = None  # the burn-in's verdict, fixed when the policy starts (:meth:`pull`)
-        #: also measure every probe against the other reference (``other_sum``), so that trials can offer the other
-        #: reference's screen too (:meth:`candidates`); the module sets it where it runs trials
+        #: also measure every probe against the other reference (``other_sum``), so that trials can take their
+        #: single-op candidates from the resampled screen (:meth:`candidates`); the module sets it for trials
         self.both_references = False
         self.other_sum = None
         self.moves = 0  # pulls that moved the controller
         # where trials chose the verdict (:meth:`settle`): per candidate, [held-out loss, gain over the screen's
         # policy, its standard error]
         self.trial_losses = None
+        self.trial_winner = None  # the candidate the trials kept (its name)
 
     def image_gradient(self, *args, **kwargs) -> torch.Tensor:
         raise NotImplementedError("the affinity objective moves the controller with `pull`, not an image gradient.")
@@ -145,13 +146,14 @@ class AffinityObjective(nn.Module, MetaObjective):
     def get_extra_state(self) -> dict:
         """What the probes measured so far, so that a resumed run continues from it (tensors: ``weights_only``)."""
         state = {name: getattr(self, name) for name in self._STATE if getattr(self, name) is not None}
-        return {**state, "moves": self.moves, "trial_losses": self.trial_losses, "reference": self.reference}
+        trials = {"trial_losses": self.trial_losses, "trial_winner": self.trial_winner}
+        return {**state, "moves": self.moves, **trials, "reference": self.reference}
 
     def set_extra_state(self, state: dict) -> None:
         for name in self._STATE:
             setattr(self, name, state.get(name))
         self.moves = int(state.get("moves", 0))
-        self.trial_losses = state.get("trial_losses")
+        self.trial_losses, self.trial_winner = state.get("trial_losses"), state.get("trial_winner")
         self.reference = state.get("reference", self.reference)  # trials may have chosen the other
 
     # ------------------------------------------------------------------------------------------------ the probes
@@ -437,14 +439,17 @@ class AffinityObjective(nn.Module, MetaObjective):
             self.kept_ops, self.floor = verdict, floor
 
     @torch.no_grad()
-    def settle(self, meta: MetaNetwork, kept: torch.Tensor, reference: str, record: dict[str, list[float]]) -> None:
+    def settle(
+        self, meta: MetaNetwork, kept: torch.Tensor, reference: str, record: dict[str, list[float]], winner: str = ""
+    ) -> None:
         """Make ``kept`` the verdict, with ``reference`` the objective's from here on (the trials' winner; what
         they measured, by candidate name, is kept as :attr:`trial_losses`). Where the screen's own verdict won,
         nothing changes (the pulls go on moving the controller towards it at ``rate``); another winner is applied
-        as it was tried: the controller moves all the way to its target at once."""
+        as it was tried: the controller moves all the way to its target at once. ``winner``: its name, for the
+        record (:attr:`trial_winner`)."""
         if reference not in ("clean", "resampled"):
             raise ValueError(f"`reference` should be 'clean' or 'resampled', but got {reference!r} instead.")
-        self.trial_losses = dict(record)
+        self.trial_losses, self.trial_winner = dict(record), winner
         kept = kept.to(self.kept_ops.device)
         if reference == self.reference and torch.equal(kept, self.kept_ops):
             return

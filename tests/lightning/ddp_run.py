@@ -1,4 +1,5 @@
-"""A two-process DDP run on the CPU (gloo), for ``test_ddp.py``: ``python ddp_run.py OUT EPOCHS [CKPT]``.
+"""A two-process DDP run on the CPU (gloo), for ``test_ddp.py``: ``python ddp_run.py OUT EPOCHS [CKPT|-] [trials]``
+(``trials``: with held-out trials at the burn-in's end).
 
 Each process writes ``OUT/rank<k>.json``: its controller's and model's parameters, what its RNG draws after the run,
 and how many policy files it saved."""
@@ -17,7 +18,7 @@ from augmeta.lightning import AugDataModule, AugMetaModule, PolicyArtifacts
 from augmeta.policy import Policy
 
 
-def main(out: Path, epochs: int, ckpt: str | None) -> None:
+def main(out: Path, epochs: int, ckpt: str | None, trials: bool = False) -> None:
     saves = {"n": 0}
     save = Policy.save
 
@@ -27,7 +28,8 @@ def main(out: Path, epochs: int, ckpt: str | None) -> None:
 
     Policy.save = counted
     pl.seed_everything(0, verbose=False)
-    module = AugMetaModule(width=8, policy="augmeta", objective="affinity", meta_every=1, augment_from=0.25)
+    settings = {"policy_trials": 0.25, "objective_args": {"min_probes": 1, "levels": 2}} if trials else {}
+    module = AugMetaModule(width=8, policy="augmeta", objective="affinity", meta_every=1, augment_from=0.25, **settings)
     data = AugDataModule(dataset="digits", batch_size=64)
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -53,9 +55,15 @@ def main(out: Path, epochs: int, ckpt: str | None) -> None:
         "moves": module.objective.moves,
         "policy_saves": saves["n"],
         "sampler": list(iter(trainer.train_dataloader["train"].sampler))[:8],
+        "trials": module.objective.trial_losses,
+        "kept": None if module.objective.kept_ops is None else module.objective.kept_ops.tolist(),
     }
     (out / f"rank{rank}.json").write_text(json.dumps(result))
+    if torch.distributed.is_initialized():  # a clean teardown: gloo can abort a process that exits with it open
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
+    checkpoint = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "-" else None
+    main(Path(sys.argv[1]), int(sys.argv[2]), checkpoint, trials=sys.argv[4:] == ["trials"])

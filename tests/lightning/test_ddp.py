@@ -27,8 +27,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _run(out: Path, epochs: int, ckpt: Path | None = None) -> list[dict]:
-    command = [sys.executable, str(SCRIPT), str(out), str(epochs), *([str(ckpt)] if ckpt else [])]
+def _run(out: Path, epochs: int, ckpt: Path | None = None, trials: bool = False) -> list[dict]:
+    command = [sys.executable, str(SCRIPT), str(out), str(epochs), str(ckpt) if ckpt else "-", *(["trials"] * trials)]
     environment = {**ENVIRONMENT, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
     done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     errors = [line for line in done.stderr.splitlines() if "Error" in line or "error" in line]
@@ -68,3 +68,12 @@ def test_a_resumed_run_ends_exactly_where_the_uninterrupted_one_ends(runs):
     for straight, resumed in zip(runs["straight"], runs["resumed"], strict=True):
         assert resumed["meta"] == straight["meta"] and resumed["model"] == straight["model"]
         assert resumed["draw"] == straight["draw"] and resumed["base_steps"] == straight["base_steps"] == 12
+
+
+def test_held_out_trials_reach_one_verdict_in_both_processes(tmp_path):
+    """Each process trains its copies on its own share of the batches; the held-out losses are averaged over both,
+    so both keep the same candidate and end with one controller."""
+    first, second = _run(tmp_path / "trials", 2, trials=True)
+    assert first["trials"] is not None and first["trials"] == second["trials"]
+    assert list(first["trials"])[:2] == ["none", "screen"]
+    assert first["kept"] == second["kept"] and first["meta"] == second["meta"]

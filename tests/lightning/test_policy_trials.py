@@ -139,6 +139,8 @@ def test_the_verdict_is_the_candidate_the_trials_chose_and_the_controller_moves_
     assert all(name.startswith("only_") for name in names[2:])
     scores = TrialScores(*(torch.tensor(column, dtype=torch.float64) for column in zip(*record.values(), strict=True)))
     winner = names[chosen(scores, reference=1)]
+    assert module.objective.trial_winner == winner
+    assert f"held-out trials (0.25 of the run each) kept {winner!r}" in module.current_policy().provenance.notes
     kept = {op for op, keep in zip(module.meta.ops, module.objective.kept_ops.tolist(), strict=True) if keep}
     if winner == "none":
         assert kept == set()
