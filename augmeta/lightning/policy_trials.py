@@ -3,7 +3,8 @@
 The affinity screen keeps the ops a model can read on held-out images; it cannot tell which of them help, nor whether
 any does. A trial answers that directly, as a search over fixed policies does (PBA, Hyperband), but inside the run and
 from where the run is: each candidate trains a copy of the model (and of its optimiser's state) for a number of base
-steps on the run's own training batches, following the run's learning-rate schedule, and is scored by the copy's
+steps on the run's own training batches, with the rest of the run's learning-rate schedule compressed into those
+steps (so that a copy is judged where the run would end, at a low rate), and is scored by the copy's
 mean cross-entropy on the held-out split the controller learns from. Every candidate sees the same batches and the same
 random draws (common random numbers), and all are scored on the same held-out images, so the comparison is paired:
 :func:`chosen` keeps the reference (the screen's own policy) unless another candidate's per-image losses are lower
@@ -55,10 +56,12 @@ def chosen(scores: TrialScores, reference: int, z: float = 2.0) -> int:
 
 
 def _cycled(make_loader: Callable[[], object]) -> Iterator:
-    """Batches of a fresh loader, over and over (a new pass when one ends)."""
+    """Batches of one fresh loader, pass after pass (a shuffled loader draws a new order, and leaves out other
+    images, on each pass)."""
+    loader = make_loader()
     while True:
         empty = True
-        for batch in make_loader():
+        for batch in loader:
             empty = False
             yield batch
         if empty:
@@ -86,7 +89,8 @@ def trial_losses(
         model: the run's model; it is copied, never changed.
         optimizer: the run's base optimiser; each copy gets one of its class, with its state and hyper-parameters.
         policies: the candidates, as controllers (applied without gradients, as a fixed policy would be).
-        train_batches: makes a fresh loader of ``(images, labels)`` training batches (the same order each time).
+        train_batches: makes a fresh loader of ``(images, labels)`` training batches (the same batches for every
+            candidate: a new loader each, iterated pass after pass).
         prepare: a loader's batch as the run trains on it before augmentation (on the device, float, the base
             recipe's crop and flip).
         held_out: makes a loader of ``(images, labels)`` held-out batches.

@@ -7,7 +7,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from augmeta.lightning.policy_trials import TrialScores, chosen, trial_losses
+from augmeta.lightning import AugDataModule
+from augmeta.lightning.policy_trials import TrialScores, _cycled, chosen, trial_losses
 from augmeta.meta import AffinityObjective, MetaNetwork
 
 from .helpers import changed, cloned_state, digits, exactly, small_module, small_trainer
@@ -206,3 +207,13 @@ def test_a_resumed_run_ends_where_the_uninterrupted_run_ends_trials_and_all(tmp_
     assert resumed.objective.trial_losses == straight.objective.trial_losses is not None
     assert changed(cloned_state(straight.model), cloned_state(resumed.model)) == []
     assert changed(cloned_state(straight.meta), cloned_state(resumed.meta)) == []
+
+
+def test_a_trial_draws_a_new_order_on_each_pass_so_drop_last_leaves_out_other_images():
+    data = AugDataModule(dataset="digits", batch_size=64, train_subset=100)
+    data.setup("fit")
+    batches = _cycled(lambda: data.train_dataloader()["train"])
+    passes = [next(batches)[0].flatten(1) for _ in range(2)]  # 100 images, batch 64, drop_last: one batch a pass
+    assert not torch.equal(passes[0], passes[1])
+    again = _cycled(lambda: data.train_dataloader()["train"])
+    assert torch.equal(next(again)[0].flatten(1), passes[0])  # a fresh loader: the same batches for every candidate
