@@ -484,8 +484,12 @@ class AugMetaModule(pl.LightningModule):
         base = optimizers[0] if isinstance(optimizers, list) else optimizers
 
         def prepare(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            images = random_crop_flip(_to_float(images.to(self.device)), self.hparams.crop_padding, self.base_flip)
-            return images, labels.to(self.device)
+            # what a training batch goes through before the policy: the run's own hook (crop and flip)
+            return self.on_after_batch_transfer({"train": (images.to(self.device), labels.to(self.device))}, 0)["train"]
+
+        def held_out():  # the held-out batches as the run's hook hands them over (float, on the device)
+            for images, labels in data.meta_dataloader():
+                yield self.on_after_batch_transfer((images.to(self.device), labels.to(self.device)), 0)
 
         incumbent = [name for name, _, _ in candidates].index("screen")
         scores = trial_losses(
@@ -494,7 +498,7 @@ class AugMetaModule(pl.LightningModule):
             policies,
             lambda: data.train_dataloader()["train"],
             prepare,
-            data.meta_dataloader,
+            held_out,
             steps,
             lambda step: one_cycle_factor(at(step), total),
             self.criterion,

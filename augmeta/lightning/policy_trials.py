@@ -93,7 +93,8 @@ def trial_losses(
             candidate: a new loader each, iterated pass after pass).
         prepare: a loader's batch as the run trains on it before augmentation (on the device, float, the base
             recipe's crop and flip).
-        held_out: makes a loader of ``(images, labels)`` held-out batches.
+        held_out: makes an iterable of ``(images, labels)`` held-out batches as the model reads them (on the
+            device, float).
         steps: base steps each copy trains.
         lr_factor: the learning-rate factor (of each group's ``initial_lr``) at the ``i``-th trial step.
         criterion: the run's training loss.
@@ -124,7 +125,7 @@ def trial_losses(
                 trial_optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 trial_optimizer.step()
-            per_image.append(_held_out_losses(copied.eval(), held_out, device))
+            per_image.append(_held_out_losses(copied.eval(), held_out))
     losses = torch.stack(per_image)  # [C, images], the same images in every process
     if average is not None:
         losses = average(losses)
@@ -142,13 +143,10 @@ def _copied_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> tor
 
 
 @torch.no_grad()
-def _held_out_losses(model: nn.Module, held_out: Callable[[], object], device: torch.device) -> torch.Tensor:
-    """Per held-out image, in the loader's order, the cross-entropy of ``model`` (float64, on ``device``)."""
+def _held_out_losses(model: nn.Module, held_out: Callable[[], object]) -> torch.Tensor:
+    """Per held-out image, in the loader's order, the cross-entropy of ``model`` (float64, on its device)."""
     losses = []
     for images, labels in held_out():
-        images, labels = images.to(device), labels.to(device)
-        if images.dtype == torch.uint8:
-            images = images.float().div_(255.0)
         losses.append(nnf.cross_entropy(model(images).float(), labels, reduction="none").double())
     if not losses:
         raise ValueError("the held-out loader of the policy trials yielded no batch: the split is empty.")

@@ -291,6 +291,12 @@ class AffinityObjective(nn.Module, MetaObjective):
         """Target op probabilities and magnitudes over ``meta.ops``, ``[n]`` (``[classes, n]`` per class); None
         until every cell is probed (by all classes together). ``other``: from the costs against the other reference
         (:meth:`costs`)."""
+        return self._target(meta, other, self.kept_ops, self.floor)
+
+    def _target(
+        self, meta: MetaNetwork, other: bool, kept_ops: torch.Tensor | None, floor: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """:meth:`target` with the verdict's ops and magnitudes given (None: no verdict yet)."""
         if self.seen is None:
             return None
         per_class = self.seen.dim() == 2
@@ -311,15 +317,15 @@ class AffinityObjective(nn.Module, MetaObjective):
         tolerated = ((cost <= self.tolerance) & valid).long().cumprod(dim=-1).sum(dim=-1)  # leading levels, [G, n]
         last = (tolerated - 1).clamp_min(0)[..., None]
         kept = tolerated > 0
-        if self.kept_ops is not None:  # growing: the burn-in's ops, never below the burn-in's magnitudes
-            kept = (self.kept_ops.view_as(kept) | kept) if self.readmit else self.kept_ops.view_as(kept)
+        if kept_ops is not None:  # growing: the burn-in's ops, never below the burn-in's magnitudes
+            kept = (kept_ops.view_as(kept) | kept) if self.readmit else kept_ops.view_as(kept)
         slack = 1.0 - cost.gather(-1, last).squeeze(-1).clamp_min(0.0) / self.tolerance
         weight = change.gather(-1, last).squeeze(-1) * (slack if self.weighting == "invariance" else 1.0)
         weight = torch.where(kept, weight.clamp_min(1e-6), torch.zeros_like(weight))
         kept_magnitude = levels.expand_as(cost).gather(-1, last).squeeze(-1)
         kept_magnitude = torch.where(kept, kept_magnitude, torch.zeros_like(weight))
-        if self.floor is not None:
-            kept_magnitude = torch.maximum(kept_magnitude, self.floor.view_as(kept_magnitude))
+        if floor is not None:
+            kept_magnitude = torch.maximum(kept_magnitude, floor.view_as(kept_magnitude))
         identity = torch.nn.functional.one_hot(torch.tensor(meta.ops.index("identity")), len(meta.ops))
         identity = identity.to(weight.device, weight.dtype)
         total = weight.sum(dim=-1, keepdim=True)
@@ -431,12 +437,7 @@ class AffinityObjective(nn.Module, MetaObjective):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The target policy were ``kept`` the verdict's ops (None: no verdict yet, the ops the costs tolerate), its
         ranges read off the costs against ``reference`` (None: the objective's own) as they stand now."""
-        verdict, floor = self.kept_ops, self.floor
-        try:
-            self.kept_ops, self.floor = kept, None
-            return self.target(meta, other=reference not in (None, self.reference))
-        finally:
-            self.kept_ops, self.floor = verdict, floor
+        return self._target(meta, reference not in (None, self.reference), kept, None)
 
     @torch.no_grad()
     def settle(
