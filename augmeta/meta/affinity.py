@@ -153,8 +153,18 @@ class AffinityObjective(nn.Module, MetaObjective):
         for name in self._STATE:
             setattr(self, name, state.get(name))
         self.moves = int(state.get("moves", 0))
-        self.trial_losses, self.trial_winner = state.get("trial_losses"), state.get("trial_winner")
-        self.reference = state.get("reference", self.reference)  # trials may have chosen the other
+        reference, winner = state.get("reference", self.reference), state.get("trial_winner")
+        if reference not in ("clean", "resampled"):  # trials may have chosen the other; a file says which
+            raise ValueError(
+                f"the checkpoint's affinity state `reference` should be 'clean' or 'resampled', but got "
+                f"{str(reference)[:80]!r} instead."
+            )
+        if winner is not None and not (winner in ("", "none", "screen") or winner.removeprefix("only_") in OPS):
+            raise ValueError(
+                "the checkpoint's affinity state `trial_winner` should be 'none', 'screen' or 'only_<op>' with an op "
+                f"from {sorted(OPS)}, but got {str(winner)[:80]!r} instead."
+            )
+        self.reference, self.trial_losses, self.trial_winner = reference, state.get("trial_losses"), winner
 
     # ------------------------------------------------------------------------------------------------ the probes
     def _probe_cells(self, meta: MetaNetwork) -> tuple[list[int], list[float]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -283,3 +285,17 @@ def test_the_resampled_reference_is_the_round_trip_for_geometric_ops_and_the_cle
     assert torch.equal(reference[0], _warp(augmented[:1], ("rotate",), [-20.0])[0])  # turned, then turned back
     assert not torch.equal(reference[0], images[0])  # the round trip blurs
     assert torch.equal(reference[1:], images[1:])  # a flip's round trip is exact; brightness keeps the clean image
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("reference", "x" * 200, "`reference` should be 'clean' or 'resampled', but got '" + "x" * 80 + "' instead."),
+        ("trial_winner", "only_nothing", "`trial_winner` should be 'none', 'screen' or 'only_<op>'"),
+    ],
+)
+def test_a_checkpoint_s_reference_and_trial_winner_are_checked_on_load(field, value, message):
+    objective = AffinityObjective()
+    state = {**objective.get_extra_state(), field: value}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        objective.set_extra_state(state)
