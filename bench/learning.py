@@ -64,6 +64,7 @@ class Task:
     controller: dict = field(default_factory=dict)  # the controller's settings over the arms' (frozen or not)
     dose: float | None = None  # the start's probability per step of the ``destroying`` ops (None: the default start)
     class_safe: dict = field(default_factory=dict)  # op -> the classes it is safe for (the per-class oracle's tree)
+    class_rest: dict = field(default_factory=dict)  # op -> the range the per-class oracle gives the other classes
     destroying: tuple[str, ...] = DIGIT_DESTROYING  # ops the oracle's grid leaves out
     train_subset: int | None = None
     epochs: int = 20
@@ -95,6 +96,13 @@ TASKS = {
     # the meta-tree's task with rotation: five digits turned at random (rotation safe and needed), five upright (a
     # turn only makes images the data never holds; a turned 6 reads as a 9)
     "turned": Task("turned_digits", meta_ranges=WIDE_ROTATION, class_safe={"rotate": DIGITS_TURNED_ITEMS}),
+    # the meta-tree's task with a label at stake: six digits turned over the whole circle (rotation safe and
+    # needed), two upright or upside down (four classes: a turn past 90 degrees changes the label), 300 training
+    # images (100 epochs), where turns pay
+    "oriented_300": Task(
+        "oriented_digits", HARMFUL_OPS, WIDE_ROTATION, class_safe={"rotate": (0, 1, 2, 3, 4, 5)},
+        class_rest={"rotate": [0.0, 30.0]}, train_subset=300, epochs=100,
+    ),
     # the meta-tree's task at Fashion-MNIST's size: six clothes mirrored at random, sneakers and ankle boots as
     # they are (pointing left) or mirrored (four classes)
     "mirrored_fashion_mnist": Task(
@@ -121,6 +129,7 @@ ARMS = [
     "none", "randaugment", "trivialaugment", "uniform", "frozen", "joint", "control", "joint_diversity",
     "joint_tolerance02", "retrain", "oracle", "joint_class", "tree", "class_oracle", "joint_readmit",
     "joint_averaged", "joint_accuracy", "joint_resampled", "joint_trials", "joint_trials_resampled",
+    "joint_contiguous",
 ]  # fmt: skip
 #: Arms without a controller: the dose (the controller's start) does not change them.
 FIXED_ARMS = ("none", "randaugment", "trivialaugment", "uniform")
@@ -132,6 +141,7 @@ JOINT_SETTINGS = {
     "joint_diversity": {"objective_args": {"weighting": "diversity"}},
     "joint_tolerance02": {"objective_args": {"tolerance": 0.02}},
     "joint_class": {"meta_mode": "class"},
+    "joint_contiguous": {"objective_args": {"contiguous": True}},  # the verdict rule before 2026-12-07
     "joint_readmit": {"objective_args": {"readmit": True}},
     "joint_averaged": {"objective_args": {"averaged": True}},
     "joint_accuracy": {"objective_args": {"measure": "accuracy"}},
@@ -194,7 +204,8 @@ def dose_start(meta: MetaNetwork, destroying: tuple[str, ...], dose: float) -> N
 
 def class_oracle_tree(task: Task) -> str:
     """The per-class oracle: a meta-tree that gives the classes each ``class_safe`` op suits that op at half the
-    steps (full range) and every other class no augmentation (the plain digits' best)."""
+    steps (full range) and every other class no augmentation (the plain digits' best), or, where ``class_rest``
+    names an op, that op at half the steps up to its range there (a bound the other classes' labels need)."""
     from augmeta.meta.tree import MetaTree
 
     nodes, policies = [], []
@@ -207,9 +218,12 @@ def class_oracle_tree(task: Task) -> str:
         if index == len(task.class_safe) - 1:
             nodes += [{"kind": "leaf", "policy": len(policies)}]
             identity = {"op": "identity", "weight": 1.0, "range": None, "signed": False}
-            policies.append(
-                {**policies[0], "name": "none", "subpolicies": [{"steps": [{"p": 1.0, "ops": [identity]}]}]}
-            )
+            none = {**policies[0], "name": "none", "subpolicies": [{"steps": [{"p": 1.0, "ops": [identity]}]}]}
+            rest = [
+                load_policy(_policy_file(["identity", op], {op: bound}, f"{op}_rest", 0.5, 0.999)).to_dict()
+                for op, bound in task.class_rest.items()
+            ]
+            policies.append(rest[0] if rest else none)
     tree = MetaTree.from_dict(
         {
             "schema_version": 1, "name": "class_oracle", "num_classes": 10, "nodes": nodes, "policies": policies,
@@ -259,19 +273,24 @@ def run_one(task: Task, policy: str, seed: int, controller: dict | None = None, 
         if tree is not None:
             result["tree_file"] = str(tree.save(path.with_name(f"tree_seed{seed}.json")))
             result["fidelity"] = tree.fidelity
-            result["per_class_flip_x"] = _per_class(module, "flip_x")
+            for op in task.class_safe or {"flip_x": ()}:
+                result[f"per_class_{op}"], result[f"per_class_m_{op}"] = _per_class(module, op)
         result["policy"] = {k.split("/", 1)[1]: round(v, 4) for k, v in module.policy_summary().items()}
         if getattr(module.objective, "trial_losses", None):
             result["trials"] = {name: [round(v, 4) for v in row] for name, row in module.objective.trial_losses.items()}
     return result
 
 
-def _per_class(module: AugMetaModule, op: str) -> list[float]:
-    """The class-mode controller's chance per step of ``op``, per class."""
+def _per_class(module: AugMetaModule, op: str) -> tuple[list[float], list[float]]:
+    """The class-mode controller's chance per step of ``op``, and its magnitude (a fraction of the range), per
+    class."""
     meta = module.meta
     labels = torch.arange(meta.num_classes)
-    _, ops, _ = meta.distribution(labels=labels)
-    return [round(v, 4) for v in torch.softmax(ops, dim=-1)[..., meta.ops.index(op)].mean(dim=(1, 2)).tolist()]
+    _, ops, magnitudes = meta.distribution(labels=labels)
+    index = meta.ops.index(op)
+    chance = torch.softmax(ops, dim=-1)[..., index].mean(dim=(1, 2))
+    magnitude = magnitudes[..., index].mean(dim=(1, 2))
+    return [round(v, 4) for v in chance.tolist()], [round(v, 4) for v in magnitude.tolist()]
 
 
 def run_arm(name: str, task: Task, arm: str, seed: int, results: list[dict]) -> list[dict]:
@@ -354,19 +373,24 @@ def report(results: list[dict], tasks: list[str], learned: str = "joint") -> lis
                 kept = [f"{op} {r['policy'][f'p_{op}']:.2f}" for op in ops if r["policy"][f"p_{op}"] >= 0.01]
                 rotate = r["policy"].get("m_rotate")
                 print(f"  seed {r['seed']}: " + ", ".join(kept) + (f"; m_rotate {rotate:.2f}" if rotate else ""))
-        classed = [r for r in rows if r["arm"] == "joint_class" and "per_class_flip_x" in r]
+        classed = [r for r in rows if r["arm"] == "joint_class" and "fidelity" in r]
         if classed:
-            print("\nclass-mode controller, P(flip_x) per step for each class, per seed (tree fidelity):")
-            for r in classed:
+            for op in (TASKS[task].class_safe if task in TASKS else None) or ["flip_x"]:
                 print(
-                    f"  seed {r['seed']}: "
-                    + " ".join(f"{p:.2f}" for p in r["per_class_flip_x"])
-                    + f" ({r['fidelity']:.2f})"
+                    f"\nclass-mode controller, P({op}) per step for each class, per seed (tree fidelity; m: magnitude):"
                 )
-            for arm, base in (("joint_class", "joint"), ("tree", "joint"), ("class_oracle", "joint")):
-                diff, se, n = _paired(results, task, arm, base)
+                for r in classed:
+                    magnitudes = r.get(f"per_class_m_{op}")
+                    print(
+                        f"  seed {r['seed']}: "
+                        + " ".join(f"{p:.2f}" for p in r.get(f"per_class_{op}", []))
+                        + f" ({r['fidelity']:.2f})"
+                        + ("; m " + " ".join(f"{m:.2f}" for m in magnitudes) if magnitudes else "")
+                    )
+            for arm in ("joint_class", "tree", "class_oracle"):
+                diff, se, n = _paired(results, task, arm, "joint")
                 if n:
-                    print(f"{task}: {arm}_minus_{base}={diff:.2f} +/- {se:.2f} seeds={n}")
+                    print(f"{task}: {arm}_minus_joint={diff:.2f} +/- {se:.2f} seeds={n}")
         control = _paired(results, task, "control", "frozen")
         if control[2]:
             print(f"\n{task}: control_minus_frozen={control[0]:.2f} +/- {control[1]:.2f} seeds={control[2]}")

@@ -367,6 +367,10 @@ def _load_planted(spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
             return planted.mirrored(images, labels, split, spec.planted_symmetric, spec.planted_items)
         if spec.planted_task == "turned":
             return planted.turned(images, labels, split, spec.planted_items)
+        if spec.planted_task == "oriented":
+            return planted.oriented(
+                images, labels, split, spec.planted_symmetric, spec.planted_items, spec.planted_jitter
+            )
         return planted.upside_down(images, labels, split, spec.planted_items, spec.planted_jitter)
 
     train = plant(base.train_images, base.train_labels, "train")

@@ -15,6 +15,10 @@ be checked against it (LILA's rotated MNIST and Fashion-MNIST; Augerino's uprigh
   angle over the whole circle, so rotation is an invariance those classes need; the other items stay upright, so
   for them a turn only makes images the data never holds (and an upright 6 turned half way is a 9). A global policy
   must choose between the two; a per-class one rotates where it is safe (a meta-tree task with rotation's headroom).
+- ``oriented``: the same choice with a label at stake. Some items are turned over the whole circle (rotation is an
+  invariance their classes need); the others, upright or upside down with some jitter, are two classes each (as in
+  ``upside_down``), so for them a turn past the boundary changes the label. A global policy must bound its turns
+  for the second group; a per-class one turns the first group all the way round.
 
 All are made from the base data set's images with a fixed seed, so the same files give the same planted data set on
 every machine; a run's own seed then picks its splits as for any data set.
@@ -27,7 +31,7 @@ import math
 import torch
 import torch.nn.functional as nnf
 
-__all__ = ["PLANTED_SEED", "mirrored", "rotate_images", "rotated", "turned", "upside_down"]
+__all__ = ["PLANTED_SEED", "mirrored", "oriented", "rotate_images", "rotated", "turned", "upside_down"]
 
 #: Seeds the planted angles and orientations; the train and test splits draw from their own streams.
 PLANTED_SEED = 20221
@@ -97,3 +101,29 @@ def turned(
     angles = torch.rand(len(images), generator=_generator(split)) * 360.0 - 180.0
     angles = torch.where(torch.isin(labels, torch.tensor(items)), angles, 0.0)
     return torch.where((angles != 0.0)[:, None, None, None], rotate_images(images, angles), images), labels
+
+
+def oriented(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    split: str,
+    turned: tuple[int, ...],
+    oriented: tuple[int, ...],
+    jitter: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of ``turned`` and ``oriented`` items only. Item ``turned[k]`` is label ``k``, each image turned by
+    an angle uniform in [-180, 180) degrees; item ``oriented[k]`` is label ``T + 2 k`` upright and ``T + 2 k + 1``
+    upside down (even odds), turned by up to ``jitter`` degrees either way of that (T = ``len(turned)``)."""
+    items = (*turned, *oriented)
+    keep = torch.isin(labels, torch.tensor(items))
+    images, labels = images[keep], labels[keep]
+    generator = _generator(split)
+    whole_circle = torch.rand(len(images), generator=generator) * 360.0 - 180.0
+    flipped = torch.rand(len(images), generator=generator) < 0.5
+    jittered = (torch.rand(len(images), generator=generator) * 2.0 - 1.0) * jitter + 180.0 * flipped
+    is_oriented = torch.isin(labels, torch.tensor(oriented))
+    new = torch.full((max(items) + 1,), -1, dtype=torch.long)
+    new[torch.tensor(turned)] = torch.arange(len(turned))
+    new[torch.tensor(oriented)] = len(turned) + 2 * torch.arange(len(oriented))
+    angles = torch.where(is_oriented, jittered, whole_circle)
+    return rotate_images(images, angles), new[labels] + (is_oriented & flipped).long()

@@ -40,6 +40,10 @@ DIGITS_MIRRORED_CHIRAL = (2, 3)
 #: Items of the turned task: digits turned at random, and (the rest) digits kept upright; 9 turns and 6 does not, so
 #: a turned 6 is read as a 9.
 DIGITS_TURNED_ITEMS = (0, 1, 3, 8, 9)
+#: Items of the oriented task: six digits turned over the whole circle (no 6 with the 9: a turned 6 is a 9), and
+#: two, upright or upside down, that are two classes each (items of the upside-down task).
+DIGITS_ORIENTED_TURNED = (0, 1, 2, 3, 5, 8)
+DIGITS_ORIENTED_ITEMS = (4, 7)
 #: Fashion-MNIST's mirrored task: clothes read the same mirrored; every sneaker and ankle boot points left, so a
 #: mirrored one is a class of its own.
 FASHION_MNIST_MIRRORED_SYMMETRIC = (0, 1, 2, 3, 4, 6)  # T-shirt/top, Trouser, Pullover, Dress, Coat, Shirt
@@ -84,11 +88,14 @@ class DatasetSpec:
         system_dir: a system-wide folder of the idx files, looked in last.
         system_package: the Debian package that fills ``system_dir``, named when the data set is missing.
         planted_from: ``planted`` only: the data set whose images it is made from (:mod:`augmeta.datasets.planted`).
-        planted_task: ``planted`` only: ``"rotated"``, ``"upside_down"``, ``"mirrored"`` or ``"turned"``.
-        planted_items: ``upside_down`` and ``mirrored`` only: the base labels kept, each made two classes (upright
-            and upside down; as written and mirrored).
-        planted_symmetric: ``mirrored`` only: base labels kept as one class each, mirrored at random.
-        planted_jitter: ``upside_down`` only: the largest turn, in degrees, either way of upright or upside down.
+        planted_task: ``planted`` only: ``"rotated"``, ``"upside_down"``, ``"mirrored"``, ``"turned"`` or
+            ``"oriented"``.
+        planted_items: ``upside_down``, ``mirrored`` and ``oriented``: the base labels kept, each made two classes
+            (upright and upside down; as written and mirrored); ``turned``: the base labels turned.
+        planted_symmetric: ``mirrored`` and ``oriented`` only: base labels kept as one class each, mirrored at random
+            (``oriented``: turned over the whole circle).
+        planted_jitter: ``upside_down`` and ``oriented`` only: the largest turn, in degrees, either way of upright or
+            upside down.
         base_flip: the data set's convention for the base recipe of fixed-policy runs: a random horizontal flip
             where a mirrored image is still an image of its class (clothes, objects), none where it is not (digits,
             house numbers, unknown folders). A learned policy decides flips itself.
@@ -109,7 +116,7 @@ class DatasetSpec:
     system_dir: Path | None = None
     system_package: str | None = None
     planted_from: str | None = None
-    planted_task: Literal["rotated", "upside_down", "mirrored", "turned"] | None = None
+    planted_task: Literal["rotated", "upside_down", "mirrored", "turned", "oriented"] | None = None
     planted_items: tuple[int, ...] | None = None
     planted_symmetric: tuple[int, ...] | None = None
     planted_jitter: float = 0.0
@@ -196,6 +203,15 @@ DATASET_SPECS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "turned_digits", "planted", channels=1, image_size=8, num_classes=10, class_names=DIGIT_CLASSES,
             test_fraction=0.25, planted_from="digits", planted_task="turned", planted_items=DIGITS_TURNED_ITEMS,
+        ),
+        DatasetSpec(
+            "oriented_digits", "planted", channels=1, image_size=8, num_classes=10,
+            class_names=(
+                *(DIGIT_CLASSES[item] for item in DIGITS_ORIENTED_TURNED),
+                *_upside_down_names(DIGIT_CLASSES, DIGITS_ORIENTED_ITEMS),
+            ),
+            test_fraction=0.25, planted_from="digits", planted_task="oriented", planted_items=DIGITS_ORIENTED_ITEMS,
+            planted_symmetric=DIGITS_ORIENTED_TURNED, planted_jitter=25.0,
         ),
     )
 }  # fmt: skip

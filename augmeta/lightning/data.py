@@ -193,8 +193,8 @@ class AugDataModule(pl.LightningDataModule):
 
     Args:
         dataset: a name of ``DATASETS``: digits, fashion_mnist, mnist, cifar10, cifar100, svhn, image_folder, or a
-            planted task (rotated_digits, upside_down_digits, mirrored_digits, turned_digits, rotated_fashion_mnist,
-            upside_down_fashion_mnist, mirrored_fashion_mnist).
+            planted task (rotated_digits, upside_down_digits, mirrored_digits, turned_digits, oriented_digits,
+            rotated_fashion_mnist, upside_down_fashion_mnist, mirrored_fashion_mnist).
         data_dir: where the files are (or go, with ``download``); not needed for ``digits``.
         batch_size: images per batch, for every loader.
         val_size: the validation split, held out of the training data: a fraction in (0, 1) or a count (int).

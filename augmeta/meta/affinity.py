@@ -64,7 +64,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         grow: once the policy is on, keep probing and let the kept ops' ranges grow as far as the model tolerates
             (:meth:`pull`); False: the burn-in's policy stays as it is.
         readmit: while growing, an op the burn-in dropped comes back once the model, trained with the kept ops,
-            tolerates its smallest magnitude (an op whose images it could not read yet, not one it never will).
+            tolerates one of its magnitudes (with ``contiguous``, its smallest): an op whose images it could not read
+            yet, not one it never will.
         probes: cells probed per held-out image at each controller step (each a forward pass of the batch); 0:
             1 for a global controller, 4 for one in ``class`` mode, whose every class needs its own probes.
         measure: what a probe compares on an image, clean and probed: ``probability`` (of the true class) or
@@ -77,6 +78,11 @@ class AffinityObjective(nn.Module, MetaObjective):
             ``resampled`` one (the op and then its inverse: the same resampling, twice, and no change of pose), so
             that a turn or a shear is judged by what it changes, not by the blur of resampling a small image, which
             a model trained with it learns to read (other ops are compared with the clean image either way).
+        contiguous: False (the default): an op is kept up to its largest tolerated level, whatever the levels
+            below it cost, so a pose the data holds is kept even where the sizes between it and none blur a small
+            image (a turn of 90 or 180 degrees moves pixels exactly; those between resample them, which costs a
+            model that never saw such blur and which a model trained with the op learns to read). True: up to the
+            largest of its *leading* tolerated levels only (a magnitude is kept only if every smaller one is).
     """
 
     #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
@@ -97,6 +103,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         averaged: bool = False,
         measure: str = "probability",
         reference: str = "clean",
+        contiguous: bool = False,
     ) -> None:
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
@@ -114,6 +121,9 @@ class AffinityObjective(nn.Module, MetaObjective):
         if weighting not in ("diversity", "invariance"):
             raise ValueError(f"`weighting` should be 'diversity' or 'invariance', but got {weighting!r} instead.")
         self.weighting, self.grow, self.readmit, self.averaged = weighting, grow, readmit, averaged
+        if not isinstance(contiguous, bool):
+            raise ValueError(f"`contiguous` should be True or False, but got {contiguous!r} instead.")
+        self.contiguous = contiguous
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"`rate` should be in [0, 1] (0: the controller never moves), but got {rate!r} instead.")
         for name, value in (("levels", levels), ("min_probes", min_probes)):
@@ -324,7 +334,11 @@ class AffinityObjective(nn.Module, MetaObjective):
         valid = (table >= 0).expand_as(cost)
         if self.averaged and meta.magnitude_sampling == "uniform":
             cost = self._averaged(cost, levels.expand_as(cost))
-        tolerated = ((cost <= self.tolerance) & valid).long().cumprod(dim=-1).sum(dim=-1)  # leading levels, [G, n]
+        passed = ((cost <= self.tolerance) & valid).long()
+        if self.contiguous:
+            tolerated = passed.cumprod(dim=-1).sum(dim=-1)  # leading levels, [G, n]
+        else:  # the number of levels up to the largest tolerated one
+            tolerated = (passed * torch.arange(1, passed.shape[-1] + 1, device=passed.device)).amax(dim=-1)
         last = (tolerated - 1).clamp_min(0)[..., None]
         kept = tolerated > 0
         if kept_ops is not None:  # growing: the burn-in's ops, never below the burn-in's magnitudes

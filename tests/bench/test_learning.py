@@ -117,3 +117,23 @@ def test_the_dose_response_shares_the_harmful_tasks_oracle():
         "dose 0.5: frozen=90.50 joint=98.25 oracle=99.00 oracle_minus_frozen=8.50 "
         "learned_minus_frozen=7.75 +/- 0.25 seeds=2",
     ]
+
+
+def test_the_per_class_oracle_turns_the_safe_classes_fully_and_bounds_the_rest():
+    """oriented_300: the six turned classes rotate over 180 degrees, the four oriented ones up to 30 (``class_rest``);
+    mirrored: the safe classes flip, the others get no augmentation."""
+    from augmeta import load_meta_tree
+
+    with bench_script("learning") as learning:
+        oriented = load_meta_tree(learning.class_oracle_tree(learning.TASKS["oriented_300"]))
+        mirrored = load_meta_tree(learning.class_oracle_tree(learning.TASKS["mirrored"]))
+
+    def ops_of(tree, label):
+        from augmeta.meta.features import FEATURE_NAMES
+
+        leaf = tree.route(torch.zeros(1, len(FEATURE_NAMES)), torch.tensor([label]))[0]
+        steps = tree.leaf_policy(int(leaf)).subpolicies[0].steps
+        return {choice.op: choice.range for step in steps for choice in step.ops}
+
+    assert [ops_of(oriented, label)["rotate"] for label in (0, 5, 6, 9)] == [[0.0, 180.0]] * 2 + [[0.0, 30.0]] * 2
+    assert "flip_x" in ops_of(mirrored, 0) and set(ops_of(mirrored, 6)) == {"identity"}

@@ -9,6 +9,8 @@ from augmeta.datasets import load_dataset, planted
 from augmeta.datasets.specs import (
     DIGITS_MIRRORED_CHIRAL,
     DIGITS_MIRRORED_SYMMETRIC,
+    DIGITS_ORIENTED_ITEMS,
+    DIGITS_ORIENTED_TURNED,
     DIGITS_TURNED_ITEMS,
     DIGITS_UPSIDE_DOWN_ITEMS,
 )
@@ -29,7 +31,9 @@ def test_rotate_images_by_quarter_turns_matches_rot90():
     assert torch.equal(planted.rotate_images(images, torch.zeros(len(images))), images)
 
 
-@pytest.mark.parametrize("name", ["rotated_digits", "upside_down_digits", "mirrored_digits", "turned_digits"])
+@pytest.mark.parametrize(
+    "name", ["rotated_digits", "upside_down_digits", "mirrored_digits", "turned_digits", "oriented_digits"]
+)
 def test_the_planted_data_set_is_the_same_every_time(name):
     first, second = load_dataset(name), load_dataset(name)
     assert torch.equal(first.train_images, second.train_images)
@@ -121,3 +125,33 @@ def test_turned_matches_rotate_images_with_its_own_angles():
     assert torch.equal(same_labels, labels)
     assert torch.equal(out[labels == 0], images[labels == 0])
     assert torch.equal(out[labels == 1], planted.rotate_images(images[labels == 1], angles[labels == 1]))
+
+
+def test_oriented_labels_follow_the_rule():
+    """Turned items keep one label whatever the angle; an oriented item's label says upright or upside down, and
+    with no jitter its image is the base image or that image turned by 180 degrees."""
+    base = load_dataset("digits")
+    turned, oriented = DIGITS_ORIENTED_TURNED, DIGITS_ORIENTED_ITEMS
+    images, labels = planted.oriented(base.train_images, base.train_labels, "train", turned, oriented, jitter=0.0)
+    keep = torch.isin(base.train_labels, torch.tensor((*turned, *oriented)))
+    originals, items = base.train_images[keep], base.train_labels[keep]
+    assert images.shape == originals.shape and set(labels.tolist()) == set(range(10))
+    is_turned = labels < len(turned)
+    assert torch.equal(torch.tensor(turned)[labels[is_turned]], items[is_turned])  # label k is turned[k]
+    position = (labels[~is_turned] - len(turned)) // 2
+    assert torch.equal(torch.tensor(oriented)[position], items[~is_turned])  # label T + 2k (+1) is oriented[k]
+    upside_down = torch.zeros_like(is_turned)
+    upside_down[~is_turned] = (labels[~is_turned] - len(turned)) % 2 == 1
+    assert 0.35 < upside_down[~is_turned].float().mean() < 0.65
+    assert torch.equal(images[upside_down], torch.rot90(originals[upside_down], 2, dims=(-2, -1)))
+    upright = ~is_turned & ~upside_down
+    assert torch.equal(images[upright], originals[upright])
+    changed = (images.float() - originals.float()).abs().flatten(1).mean(dim=1) > 10
+    assert changed[is_turned].float().mean() > 0.8  # almost every turned item's image turned by a visible angle
+
+
+def test_oriented_digits_as_loaded():
+    loaded = load_dataset("oriented_digits")
+    assert loaded.class_names[5:8] == ("8", "4 (upright)", "4 (upside down)")
+    assert set(loaded.train_labels.tolist()) == set(range(10)) and loaded.test_images is None
+    assert not set(DIGITS_ORIENTED_TURNED) & set(DIGITS_ORIENTED_ITEMS) and not {6, 9} <= set(DIGITS_ORIENTED_TURNED)

@@ -26,6 +26,7 @@ def test_the_table_names_every_data_set_once_in_order():
         "mirrored_fashion_mnist",
         "mirrored_digits",
         "turned_digits",
+        "oriented_digits",
     )
     assert all(name == spec.name for name, spec in DATASET_SPECS.items())
 
@@ -37,9 +38,9 @@ def test_every_spec_is_consistent(spec: DatasetSpec):
         base = DATASET_SPECS[spec.planted_from]
         assert base.source != "planted" and (spec.channels, spec.image_size) == (base.channels, base.image_size)
         assert spec.test_fraction == base.test_fraction
-        assert spec.planted_task in ("rotated", "upside_down", "mirrored", "turned")
-        assert (spec.planted_items is not None) == (spec.planted_task in ("upside_down", "mirrored", "turned"))
-        assert (spec.planted_symmetric is not None) == (spec.planted_task == "mirrored")
+        assert spec.planted_task in ("rotated", "upside_down", "mirrored", "turned", "oriented")
+        assert (spec.planted_items is not None) == (spec.planted_task != "rotated")
+        assert (spec.planted_symmetric is not None) == (spec.planted_task in ("mirrored", "oriented"))
         assert len(spec.class_names) == spec.num_classes and len(set(spec.class_names)) == spec.num_classes
         return
     assert spec.channels in (1, 3) and spec.image_size >= 8
@@ -79,10 +80,11 @@ def test_what_the_specs_say():
         10,
         10,
         10,
+        10,
     ]
     assert [(spec.channels, spec.image_size) for spec in DATASET_SPECS.values()] == [
         (1, 8), (1, 28), (1, 28), (3, 32), (3, 32), (3, 32), (3, 32), (1, 28), (1, 28), (1, 8), (1, 8), (1, 28), (1, 8),
-        (1, 8),
+        (1, 8), (1, 8),
     ]  # fmt: skip
     assert DATASET_SPECS["upside_down_digits"].class_names[:2] == ("2 (upright)", "2 (upside down)")
     assert DATASET_SPECS["fashion_mnist"].system_dir == SYSTEM_FASHION_MNIST_DIR
@@ -101,8 +103,8 @@ def test_an_unknown_name(name):
     message = (
         "`dataset` should be one of ['digits', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'svhn', "
         "'image_folder', 'rotated_fashion_mnist', 'upside_down_fashion_mnist', 'rotated_digits', "
-        f"'upside_down_digits', 'mirrored_fashion_mnist', 'mirrored_digits', 'turned_digits'], but got {name!r} "
-        "instead."
+        "'upside_down_digits', 'mirrored_fashion_mnist', 'mirrored_digits', 'turned_digits', 'oriented_digits'], "
+        f"but got {name!r} instead."
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         dataset_spec(name)

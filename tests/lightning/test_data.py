@@ -226,8 +226,8 @@ class TestArguments:
         message = (
             "`dataset` should be one of ['digits', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'svhn', "
             "'image_folder', 'rotated_fashion_mnist', 'upside_down_fashion_mnist', 'rotated_digits', "
-            "'upside_down_digits', 'mirrored_fashion_mnist', 'mirrored_digits', 'turned_digits'], but got 'imagenet' "
-            "instead."
+            "'upside_down_digits', 'mirrored_fashion_mnist', 'mirrored_digits', 'turned_digits', 'oriented_digits'], "
+            "but got 'imagenet' instead."
         )
         with pytest.raises(ValueError, match=exactly(message)):
             AugDataModule("imagenet")

@@ -45,12 +45,28 @@ def test_invariance_weighting_favours_the_ops_that_cost_nothing():
     assert probabilities.tolist() == pytest.approx([0.5, 0.0, 0.1, 0.4], abs=1e-6)
 
 
-def test_a_costly_small_magnitude_drops_the_op_whatever_larger_ones_cost():
+def test_with_contiguous_levels_a_costly_small_magnitude_drops_the_op_whatever_larger_ones_cost():
     meta = MetaNetwork(ops=OPS)
-    objective = _objective()
+    objective = _objective(contiguous=True)
     _set_costs(objective, meta, {"flip_y": [0.0], "rotate": [0.2, 0.0, 0.0, 0.0], "brightness": [0.3, 0, 0, 0]})
     probabilities, _ = objective.target(meta)
     assert probabilities.tolist() == pytest.approx([0.5, 0.5, 0.0, 0.0])
+
+
+def test_by_default_an_op_is_kept_up_to_its_largest_tolerated_level():
+    """rotate fails at 1/8 and 1/4 (the blur of resampling) but passes at 1/2 and 1 (90 and 180 degrees, exact):
+    kept at the whole range; brightness passes at 1/4 only, above a failed 1/8: kept at 1/4; flip_y still fails."""
+    meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
+    costs = {"flip_y": [0.6], "rotate": [0.2, 0.2, 0.0, 0.01], "brightness": [0.2, 0.04, 0.3, 0.5]}
+    leading, gaps = _objective(weighting="diversity", contiguous=True), _objective(weighting="diversity")
+    for objective in (leading, gaps):
+        _set_costs(objective, meta, costs)
+    assert leading.target(meta)[0].tolist() == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    probabilities, magnitudes = gaps.target(meta)
+    assert probabilities.tolist() == pytest.approx([0.5, 0.0, 0.25, 0.25])
+    assert magnitudes.tolist() == pytest.approx([0.0, 0.0, 1.0, 0.25])
+    with pytest.raises(ValueError, match=r"^`contiguous` should be True or False, but got 'no' instead\.$"):
+        _objective(contiguous="no")
 
 
 def test_averaged_judges_a_range_by_the_mean_cost_of_what_it_draws():
@@ -130,7 +146,7 @@ def test_its_state_round_trips_through_the_state_dict():
 def test_it_is_built_by_name_with_its_settings():
     assert set(objective_arguments("affinity")) == {
         "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting", "grow",
-        "readmit", "probes", "averaged", "measure", "reference",
+        "readmit", "probes", "averaged", "measure", "reference", "contiguous",
     }  # fmt: skip
     objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
     assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)

@@ -11,7 +11,16 @@ from .helpers import RESEARCH
 
 @pytest.mark.parametrize(
     "name",
-    ["controller_signal", "neumann_series", "op_trials", "paired", "pick_learned", "policy_drift", "resampling_cost"],
+    [
+        "controller_signal",
+        "invariance_signal",
+        "neumann_series",
+        "op_trials",
+        "paired",
+        "pick_learned",
+        "policy_drift",
+        "resampling_cost",
+    ],  # fmt: skip
 )
 def test_the_script_starts_from_the_repository_root(name):
     command = [sys.executable, f"research/{name}.py", "--help"]
