@@ -237,7 +237,7 @@ def sign_flipped(objective) -> None:
     """The control: the objective reads every cost with its sign flipped, so every op passes the tolerance at its
     whole range and the ops the model reads worst get the most weight. A signal that learns must do worse with it."""
     costs = objective.costs
-    objective.costs = lambda: -costs()
+    objective.costs = lambda other=False: -costs(other)
 
 
 def run_one(task: Task, policy: str, seed: int, controller: dict | None = None, control: bool = False) -> dict:

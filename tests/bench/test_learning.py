@@ -80,13 +80,19 @@ def test_the_tasks_offer_the_ops_they_test(task):
 
 
 def test_the_control_flips_the_sign_of_every_cost():
-    from augmeta.meta import AffinityObjective
+    """Every cost the objective reads, as its target reads them (``costs(other)``): flip_y, costly, passes at once."""
+    from augmeta.meta import AffinityObjective, MetaNetwork
 
-    objective = AffinityObjective()
+    objective = AffinityObjective(levels=1, min_probes=1)
+    meta = MetaNetwork(ops=["identity", "flip_y", "brightness"])
     objective.clean_sum, objective.probed_sum = torch.tensor([1.0, 1.0]), torch.tensor([0.4, 1.0])
+    objective.change_sum, objective.count, objective.seen = torch.full((2,), 0.1), torch.ones(2), torch.ones(2)
+    assert objective.target(meta)[0].tolist() == pytest.approx([0.5, 0.0, 0.5])
     with bench_script("learning") as learning:
         learning.sign_flipped(objective)
     assert objective.costs().tolist() == pytest.approx([-0.6, 0.0])
+    assert objective.costs(False).tolist() == pytest.approx([-0.6, 0.0])
+    assert objective.target(meta)[0].tolist() == pytest.approx([0.5, 0.25, 0.25])
 
 
 @pytest.mark.parametrize("dose", [0.0, 0.1, 0.3, 0.5])
