@@ -217,13 +217,14 @@ def class_oracle_tree(task: Task) -> str:
         policies.append(load_policy(_policy_file(["identity", op], ranges, f"{op}_half", 0.5, 0.999)).to_dict())
         if index == len(task.class_safe) - 1:
             nodes += [{"kind": "leaf", "policy": len(policies)}]
-            identity = {"op": "identity", "weight": 1.0, "range": None, "signed": False}
-            none = {**policies[0], "name": "none", "subpolicies": [{"steps": [{"p": 1.0, "ops": [identity]}]}]}
-            rest = [
-                load_policy(_policy_file(["identity", op], {op: bound}, f"{op}_rest", 0.5, 0.999)).to_dict()
-                for op, bound in task.class_rest.items()
-            ]
-            policies.append(rest[0] if rest else none)
+            if task.class_rest:  # the other classes: the ``class_rest`` ops at half the steps, up to their ranges
+                name = "_".join(task.class_rest) + "_rest"
+                rest = _policy_file(["identity", *task.class_rest], dict(task.class_rest), name, 0.5, 0.999)
+                policies.append(load_policy(rest).to_dict())
+            else:
+                identity = {"op": "identity", "weight": 1.0, "range": None, "signed": False}
+                steps = [{"p": 1.0, "ops": [identity]}]
+                policies.append({**policies[0], "name": "none", "subpolicies": [{"steps": steps}]})
     tree = MetaTree.from_dict(
         {
             "schema_version": 1, "name": "class_oracle", "num_classes": 10, "nodes": nodes, "policies": policies,

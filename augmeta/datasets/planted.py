@@ -54,6 +54,23 @@ def _generator(split: str) -> torch.Generator:
     return torch.Generator().manual_seed(PLANTED_SEED + (0 if split == "train" else 1))
 
 
+def _upright_or_upside_down(generator: torch.Generator, count: int, jitter: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, whether it is upside down (even odds) and its angle: 0 or 180 degrees, plus up to ``jitter``
+    either way (drawn in that order from ``generator``)."""
+    flipped = torch.rand(count, generator=generator) < 0.5
+    return flipped, (torch.rand(count, generator=generator) * 2.0 - 1.0) * jitter + 180.0 * flipped
+
+
+def _label_map(single: tuple[int, ...], paired: tuple[int, ...]) -> torch.Tensor:
+    """Base label -> first new label: item ``single[k]`` is ``k``; item ``paired[k]`` is ``S + 2 k`` (its second
+    class ``S + 2 k + 1``), S = ``len(single)``; -1 for the items left out."""
+    new = torch.full((max((*single, *paired)) + 1,), -1, dtype=torch.long)
+    if single:
+        new[torch.tensor(single)] = torch.arange(len(single))
+    new[torch.tensor(paired)] = len(single) + 2 * torch.arange(len(paired))
+    return new
+
+
 def rotated(images: torch.Tensor, labels: torch.Tensor, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Every image turned by an angle uniform in [-180, 180) degrees; labels unchanged."""
     angles = torch.rand(len(images), generator=_generator(split)) * 360.0 - 180.0
@@ -67,12 +84,8 @@ def upside_down(
     either way; the label of item ``items[k]`` is ``2 k`` upright and ``2 k + 1`` upside down."""
     keep = torch.isin(labels, torch.tensor(items))
     images, labels = images[keep], labels[keep]
-    generator = _generator(split)
-    flipped = torch.rand(len(images), generator=generator) < 0.5
-    angles = (torch.rand(len(images), generator=generator) * 2.0 - 1.0) * jitter + 180.0 * flipped
-    position = torch.full((max(items) + 1,), -1, dtype=torch.long)
-    position[torch.tensor(items)] = torch.arange(len(items))
-    return rotate_images(images, angles), 2 * position[labels] + flipped.long()
+    flipped, angles = _upright_or_upside_down(_generator(split), len(images), jitter)
+    return rotate_images(images, angles), _label_map((), items)[labels] + flipped.long()
 
 
 def mirrored(
@@ -86,11 +99,8 @@ def mirrored(
     images, labels = images[keep], labels[keep]
     flipped = torch.rand(len(images), generator=_generator(split)) < 0.5
     images = torch.where(flipped[:, None, None, None], images.flip(-1), images)
-    new = torch.full((max(items) + 1,), -1, dtype=torch.long)
-    new[torch.tensor(symmetric)] = torch.arange(len(symmetric))
-    new[torch.tensor(chiral)] = len(symmetric) + 2 * torch.arange(len(chiral))
     is_chiral = torch.isin(labels, torch.tensor(chiral))
-    return images, new[labels] + (is_chiral & flipped).long()
+    return images, _label_map(symmetric, chiral)[labels] + (is_chiral & flipped).long()
 
 
 def turned(
@@ -119,11 +129,7 @@ def oriented(
     images, labels = images[keep], labels[keep]
     generator = _generator(split)
     whole_circle = torch.rand(len(images), generator=generator) * 360.0 - 180.0
-    flipped = torch.rand(len(images), generator=generator) < 0.5
-    jittered = (torch.rand(len(images), generator=generator) * 2.0 - 1.0) * jitter + 180.0 * flipped
+    flipped, jittered = _upright_or_upside_down(generator, len(images), jitter)
     is_oriented = torch.isin(labels, torch.tensor(oriented))
-    new = torch.full((max(items) + 1,), -1, dtype=torch.long)
-    new[torch.tensor(turned)] = torch.arange(len(turned))
-    new[torch.tensor(oriented)] = len(turned) + 2 * torch.arange(len(oriented))
     angles = torch.where(is_oriented, jittered, whole_circle)
-    return rotate_images(images, angles), new[labels] + (is_oriented & flipped).long()
+    return rotate_images(images, angles), _label_map(turned, oriented)[labels] + (is_oriented & flipped).long()
