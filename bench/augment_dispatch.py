@@ -10,10 +10,14 @@ the number of ops a batch costs matters as much as their arithmetic. For each ro
 ``--calls`` calls). Rows: the published policies through ``Policy.apply``, and the default controller
 (``AugMetaModule``'s, for the shape's channels) as a base step augments (no gradient) and as a
 controller step does (with the graph for the backward pass, which is not timed).
-Each row runs on both paths (:mod:`augmeta.policy.applier`): ``grouped`` (the CPU's, and the baseline) and
-``masked`` (fixed shapes, no host sync: what an accelerator takes). Last line, for the masked path:
+Each row runs on the three paths (:mod:`augmeta.policy.applier`): ``grouped`` (the CPU's, and the baseline),
+``masked`` (fixed shapes, no host sync: what an accelerator takes by default) and ``compiled`` (the masked step
+under ``torch.compile``, :mod:`augmeta.policy.captured`; the first call of each row compiles it, untimed). For the
+compiled path the kernels ``torch.compile`` generated that one call runs are counted too (they run besides its aten
+ops; on a GPU each is a launch): on the CPU with the compiler's kernel profiling on, on a GPU the device's
+``triton`` kernels. Last line, for the compiled path:
 ``aten_ops_trivialaugment=<n> aten_ops_controller=<n>`` (TrivialAugmentWide's batch and the controller's base step),
-after the same figures of the grouped path.
+after the same figures of the grouped path (the baseline) and of the masked one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import statistics
 import time
 
 import torch
+import torch._inductor.config
 from torch.profiler import ProfilerActivity, profile
 
 from augmeta.lightning import AugMetaModule
@@ -49,6 +54,18 @@ def dispatched_ops(fn) -> int:
     )
 
 
+def generated_kernels(fn, device: torch.device) -> int:
+    """Kernels ``torch.compile`` generated that one call of ``fn`` runs (after a warm-up call, which compiles)."""
+    fn()
+    torch.manual_seed(0)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        fn()
+        _sync(device)
+    mark = "triton" if device.type == "cuda" else "cpp_fused"
+    return sum(1 for event in prof.events() if mark in event.name and not event.name.startswith("aten::"))
+
+
 def milliseconds_per_call(fn, device: torch.device, repeats: int, calls: int) -> list[float]:
     fn()
     _sync(device)
@@ -62,8 +79,12 @@ def milliseconds_per_call(fn, device: torch.device, repeats: int, calls: int) ->
     return times
 
 
+#: The paths each row runs on, the baseline first and the headline's last.
+PATHS = ("grouped", "masked", "compiled")
+
+
 def rows(images: torch.Tensor, labels: torch.Tensor, path: str = "auto") -> dict[str, object]:
-    """Name -> a call that augments ``images`` once, applying draws by ``path`` (``auto``, ``grouped``, ``masked``)."""
+    """Name -> a call that augments ``images`` once, applying draws by ``path`` (:data:`augmeta.policy.PATHS`)."""
     controller = AugMetaModule(in_channels=images.shape[1], num_classes=int(labels.max()) + 1).meta.to(images.device)
     controller.path = path
     policies = {name: PUBLISHED[name]() for name in ("trivialaugment_wide", "randaugment_n2_m9", "autoaugment_cifar10")}
@@ -95,18 +116,21 @@ def main() -> None:
     labels = torch.randint(0, 10, (args.batch,), device=device)
     print(f"batch {args.batch} x {tuple(args.shape)}, {device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")  # fmt: skip
-    print(f"{'augmentation':36s} {'path':>8s} {'aten ops/call':>13s} {'ms/call median (min-max)':>26s}")
+    print(f"{'augmentation':36s} {'path':>8s} {'aten ops/call':>13s} {'compiled kernels':>16s} "
+          f"{'ms/call median (min-max)':>26s}")  # fmt: skip
     counts: dict[tuple[str, str], int] = {}
-    for path in ("grouped", "masked"):
-        for name, fn in rows(images, labels, path).items():
-            counts[name, path] = dispatched_ops(fn)
-            times = milliseconds_per_call(fn, device, args.repeats, args.calls)
-            spread = f"{statistics.median(times):.2f} ({min(times):.2f}-{max(times):.2f})"
-            print(f"{name:36s} {path:>8s} {counts[name, path]:13d} {spread:>26s}")
+    with torch._inductor.config.patch({"cpp.enable_kernel_profile": True}):  # each generated CPU kernel an event
+        for path in PATHS:
+            for name, fn in rows(images, labels, path).items():
+                counts[name, path] = dispatched_ops(fn)  # its warm-up call compiles the compiled path's graphs
+                kernels = str(generated_kernels(fn, device)) if path == "compiled" else "-"
+                times = milliseconds_per_call(fn, device, args.repeats, args.calls)
+                spread = f"{statistics.median(times):.2f} ({min(times):.2f}-{max(times):.2f})"
+                print(f"{name:36s} {path:>8s} {counts[name, path]:13d} {kernels:>16s} {spread:>26s}")
     base = "controller, base step (no grad)"
-    for path in ("grouped", "masked"):
+    for path in PATHS:
         line = f"aten_ops_trivialaugment={counts['trivialaugment_wide', path]} aten_ops_controller={counts[base, path]}"
-        print(line if path == "masked" else f"baseline, grouped path: {line}")
+        print(line if path == "compiled" else f"{'baseline, ' if path == 'grouped' else ''}{path} path: {line}")
 
 
 if __name__ == "__main__":

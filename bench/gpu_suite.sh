@@ -70,7 +70,7 @@ torchvision.__version__, 'lightning', pl.__version__, 'cuda', torch.cuda.is_avai
 
 # 1. correctness: every op and published policy gives the CPU's result; the GPU-marked tests
 step parity 120 python bench/gpu_parity.py --device "$DEVICE"
-step gpu-tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests/policy/test_apply.py tests/policy/test_masked.py tests/lightning/test_module.py
+step gpu-tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests/policy/test_apply.py tests/policy/test_masked.py tests/policy/test_captured.py tests/lightning/test_module.py
 
 # 2. accuracy: one process per method group and seed, side by side; each rewrites its results file after every run.
 #    Measured (20 epochs): three processes on an H100 took about 75 s per fixed-policy run, 115 s per teacher run and
@@ -118,6 +118,8 @@ step controller-signal 200 python research/controller_signal.py --dataset fashio
 
 # 3. timings and profiles, alone on the device
 step ops-throughput 90 python bench/ops_throughput.py --device "$DEVICE" $OPS
+# the masked step under torch.compile (augmeta.policy.captured; opt-in until measured here): issue #25's 1M img/s
+step ops-throughput-compiled 150 python bench/ops_throughput.py --device "$DEVICE" --path compiled $OPS
 # the ops (each a kernel launch or more on a GPU) and time one batch's augmentation costs (the joint step is bound by
 # the host on an H200: 807 launches per step against about 200 for `none`, 2026-11-27)
 step augment-dispatch 60 python bench/augment_dispatch.py --device "$DEVICE" $DISPATCH
@@ -127,6 +129,8 @@ step augment-dispatch-cifar 60 python bench/augment_dispatch.py --device "$DEVIC
 step augment-dispatch-large 60 python bench/augment_dispatch.py --device "$DEVICE" --batch 128 --shape 3 224 224 $DISPATCH
 # today's defaults, the policy on every step (H200, 2026-11-27: 1.57x none's epoch; H100 after the host-op cuts: 1.39x)
 step overhead 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD $DATA
+# the same with the compiled step (issue #25's goal: the joint epoch within 1.3x none's)
+step overhead-compiled 200 python bench/overhead.py --dataset fashion_mnist $OVERHEAD --apply-path compiled $DATA
 [ -n "${OVERHEAD_META:-}" ] && step overhead-variant 150 python bench/overhead.py --dataset fashion_mnist $OVERHEAD \
     --meta "$OVERHEAD_META" $DATA
 # the controller step on the whole batch of 512, as before meta_batch_size (H200, 2026-11-26: 1.63x none's epoch)

@@ -1,18 +1,20 @@
 """Images/s of augmeta applying a policy per sample, against torchvision v2 in the same process.
 
-    python bench/ops_throughput.py [--device cpu|cuda] [--repeats 5]
+    python bench/ops_throughput.py [--device cpu|cuda] [--repeats 5] [--path auto|grouped|masked|compiled]
 
 For each policy (AutoAugment CIFAR-10, TrivialAugmentWide), shape (3x32x32, 1x28x28) and batch (256, 1024):
 augmeta's batched per-sample ``Policy.apply`` on uint8 batches, torchvision's transform called per image on the
 CPU (one process, what a DataLoader worker does), and on CUDA torchvision's whole-batch call (one op for all).
 Prints a table (median and min-max over repeats) and, last,
 ``ratio_vs_torchvision_per_sample=<x>``: augmeta / torchvision per sample at the first of ``--batches`` (256),
-3x32x32, mean of both policies.
+3x32x32, mean of both policies. ``--path``: how augmeta applies the draws (:mod:`augmeta.policy.applier`; ``auto``:
+grouped on the CPU, masked on a GPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ import torch
 from torchvision.transforms import v2
 
 import augmeta
+from augmeta.policy import PATHS
 
 POLICIES = {
     "autoaugment_cifar10": lambda: v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10),
@@ -70,10 +73,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-seconds", type=float, default=0.3)
     parser.add_argument("--batches", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--path", default="auto", choices=PATHS)
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, torchvision, device {device}, threads {torch.get_num_threads()}")
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, torchvision, device {device}, threads {threads}, path {args.path}")
     header = f"{'policy':<20} {'shape':<8} {'batch':>5}  {'augmeta img/s':>30}  {'torchvision per sample':>30}"
     header += f"  {'tv whole batch (1 op)':>30}  {'ratio':>6}" if device.type == "cuda" else f"  {'ratio':>6}"
     print(header)
@@ -84,7 +89,8 @@ def main() -> None:
         for shape in [(3, 32, 32), (1, 28, 28)]:
             for batch in args.batches:
                 images = torch.randint(0, 256, (batch, *shape), dtype=torch.uint8)
-                ours = images_per_second(policy.apply, images.to(device), args.repeats, args.min_seconds)
+                apply = functools.partial(policy.apply, path=args.path)
+                ours = images_per_second(apply, images.to(device), args.repeats, args.min_seconds)
                 theirs = images_per_second(per_sample(tv), images, max(2, args.repeats // 2), args.min_seconds)
                 ratio = statistics.median(ours) / statistics.median(theirs)
                 row = f"{name:<20} {'x'.join(map(str, shape)):<8} {batch:>5}  {fmt(ours):>30}  {fmt(theirs):>30}"

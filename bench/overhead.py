@@ -10,7 +10,8 @@ during the run on CPU and ``torch.cuda.max_memory_allocated`` on GPU.
 Last line: ``joint_over_trivialaugment=<x>`` (median epoch time ratio). With ``--schedule default`` the runs keep
 the module's own schedule (the burn-in without augmentation, the policy off for the last steps), the table adds the
 whole ``fit`` time, and the last line is ``joint_over_none=<x>``, the ratio of whole-run medians: what a user's
-``train.py`` run costs against one without augmentation.
+``train.py`` run costs against one without augmentation. ``--apply-path`` sets every run's ``apply_path``
+(:mod:`augmeta.policy.applier`; ``compiled``: the masked step under ``torch.compile``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from script_setup import EVERY_STEP, add_data_arguments, data_module, ignore_expected_warnings, quiet_trainer
 
 from augmeta.lightning import AugMetaModule
+from augmeta.policy import PATHS
 
 
 class EpochTimer(pl.Callback):
@@ -72,6 +74,7 @@ def run(policy: str, args: argparse.Namespace) -> tuple[float, float, float]:
         width=args.width,
         num_classes=data.num_classes,
         in_channels=data.in_channels,
+        apply_path=args.apply_path,
         **{**(EVERY_STEP if args.schedule == "every_step" else {}), **args.meta},
     )
     timer = EpochTimer()
@@ -92,6 +95,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--meta", type=json.loads, default={}, help="controller settings for the joint run")
+    parser.add_argument("--apply-path", default="auto", choices=PATHS, help="how every run applies its draws")
     parser.add_argument(
         "--schedule",
         choices=["every_step", "default"],
@@ -114,7 +118,7 @@ def main() -> None:
             memory[policy] = max(memory.get(policy, 0.0), peak)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.dataset} (train subset {args.train_subset}), batch {args.batch_size}, width {args.width}, {device}")
-    print(f"schedule {args.schedule}, joint run's settings {meta or 'the defaults'}")
+    print(f"schedule {args.schedule}, apply path {args.apply_path}, joint run's settings {meta or 'the defaults'}")
     print(
         f"{'policy':<16} {'s/epoch median (min-max)':>28} {'vs none':>8} {'s/run median (min-max)':>26} "
         f"{'vs none':>8} {'peak memory MB':>16}"

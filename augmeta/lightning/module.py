@@ -151,9 +151,10 @@ class AugMetaModule(pl.LightningModule):
             module's arguments, load with ``weights_only=True``. A key the objective does not take, or a value of
             another type, is a ValueError (``epsilon`` and ``teacher_decay`` are set by their own arguments).
         apply_path: how the policy's draws are applied to a batch: ``masked`` (fixed shapes, no host sync: every
-            offered op runs on the whole batch), ``grouped`` (each op on the images that drew it) or ``auto`` (masked
-            on a GPU, grouped on the CPU). The images are the same; only the time differs
-            (:mod:`augmeta.policy.applier`; ``bench/augment_dispatch.py`` times both).
+            offered op runs on the whole batch), ``compiled`` (the masked step under ``torch.compile``: fewer kernel
+            launches, a compile of seconds to a minute per image shape at the start), ``grouped`` (each op on the
+            images that drew it) or ``auto`` (masked on a GPU, grouped on the CPU). The images are the same; only
+            the time differs (:mod:`augmeta.policy.applier`; ``bench/augment_dispatch.py`` times all three).
         policy_trials: ``affinity`` only: at the burn-in's end, train a copy of the model this fraction of the run
             (of its base steps) under each of a few candidate policies (no augmentation, the screen's, and its
             ``trial_ops`` leading ops alone; :meth:`augmeta.meta.AffinityObjective.candidates`), and keep the

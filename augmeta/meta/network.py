@@ -130,7 +130,8 @@ class MetaNetwork(nn.Module):
         interpolation: of geometric ops while training and in exported policies.
 
     Attribute ``path`` (not saved: a setting of the machine, not of the policy) picks how draws are applied,
-    ``auto``, ``grouped`` or ``masked`` (:mod:`augmeta.policy.applier`); the images are the same either way.
+    ``auto``, ``grouped``, ``masked`` or ``compiled`` (:mod:`augmeta.policy.applier`); the images are the same
+    whichever it is.
     """
 
     def __init__(

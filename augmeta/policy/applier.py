@@ -1,8 +1,10 @@
 """Apply per-sample draws to a batch: each image runs only the op it drew.
 
-Two paths with one semantics: *grouped* (here) and *masked* (:mod:`augmeta.policy.masked`, fixed shapes, no host
-sync, every offered op on the whole batch). ``path="auto"`` takes the masked one on accelerators, where a step is
-bound by kernel launches, and the grouped one on the CPU, where it is bound by arithmetic.
+Three paths with one semantics: *grouped* (here), *masked* (:mod:`augmeta.policy.masked`, fixed shapes, no host
+sync, every offered op on the whole batch) and *compiled* (:mod:`augmeta.policy.captured`, the masked step under
+``torch.compile``: a few fused kernels instead of one or more per op, the same images bit for bit; opt-in, as its
+gain on a GPU is not measured yet). ``path="auto"`` takes the masked one on accelerators, where a step is bound by
+kernel launches, and the grouped one on the CPU, where it is bound by arithmetic.
 
 Grouped: samples are grouped by op (one sort and one host read of the group sizes per step); all geometric ops of a step
 share one affine warp, whose matrices come from one lookup of the ops' closed forms, so a step costs one warp plus
@@ -17,14 +19,15 @@ from typing import Literal
 import torch
 
 from augmeta.ops import OPS, KernelContext, device_constant, geometric_warp
+from augmeta.policy.captured import apply_step_captured
 from augmeta.policy.masked import apply_step_masked
 from augmeta.policy.sampler import OP_NAMES, Draws, StepDraw
 
 __all__ = ["PATHS", "ApplyPath", "apply_draws", "apply_step"]
 
-ApplyPath = Literal["auto", "grouped", "masked"]
+ApplyPath = Literal["auto", "grouped", "masked", "compiled"]
 #: The ways to apply a step (module docstring).
-PATHS: tuple[str, ...] = ("auto", "grouped", "masked")
+PATHS: tuple[str, ...] = ("auto", "grouped", "masked", "compiled")
 
 _GEOMETRIC = tuple(i for i, name in enumerate(OP_NAMES) if OPS[name].kind == "geometric")
 _IDENTITY = OP_NAMES.index("identity")
@@ -34,7 +37,7 @@ _WARP_GROUP = len(OP_NAMES)  # group id shared by all geometric ops
 def _masked(path: str, images: torch.Tensor) -> bool:
     if path not in PATHS:
         raise ValueError(f"`path` should be one of {list(PATHS)}, but got {path!r} instead.")
-    return path == "masked" or (path == "auto" and images.device.type != "cpu")
+    return path in ("masked", "compiled") or (path == "auto" and images.device.type != "cpu")
 
 
 def apply_step(
@@ -52,13 +55,14 @@ def apply_step(
     Args:
         ops: the ops the draws can hold (a policy's or a controller's op set; ``None``: any registered op); the
             masked path runs one pass for each of them, so a smaller set costs fewer.
-        path: ``grouped``, ``masked`` or ``auto`` (module docstring); the result is the same.
+        path: ``grouped``, ``masked``, ``compiled`` or ``auto`` (module docstring); the result is the same.
 
     Returns a new tensor, or (grouped path only) ``images`` itself updated when ``inplace`` (for batches the caller
     owns).
     """
     if _masked(path, images):
-        return apply_step_masked(images, step, fill, interpolation, ops)
+        apply = apply_step_captured if path == "compiled" else apply_step_masked
+        return apply(images, step, fill, interpolation, ops)
     op_counts = torch.bincount(step.op, minlength=len(OP_NAMES)).tolist()  # the one host sync of a step
     geometric = torch.isin(step.op, device_constant(_GEOMETRIC, torch.long, step.op.device))
     group = torch.where(geometric, _WARP_GROUP, step.op)

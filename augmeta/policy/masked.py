@@ -21,9 +21,10 @@ import torch
 
 from augmeta.ops import OPS, KernelContext, device_constant, geometric_warp
 from augmeta.ops.color import blend_towards, greyscale
+from augmeta.ops.context import cached_tensor
 from augmeta.policy.sampler import OP_NAMES, StepDraw
 
-__all__ = ["apply_step_masked", "pass_names"]
+__all__ = ["apply_step_masked", "combine", "eager_parts", "pass_names"]
 
 #: Ops folded into one blend ``clamp(f * x + (1 - f) * degenerate)`` with ``f = 1 + value``.
 _BLEND = ("brightness", "contrast", "color")
@@ -52,14 +53,24 @@ def _passes(ops: frozenset[str] | None, channels: int) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in passes if p is not None))
 
 
-def _pass_table(passes: tuple[str, ...], channels: int, device: torch.device) -> torch.Tensor:
-    """``[len(OP_NAMES), P]`` bool: whether op ``i`` runs in pass ``p``."""
-    return device_constant(_pass_rows(passes, channels), torch.bool, device)
+def _slots(passes: tuple[str, ...], channels: int, device: torch.device) -> torch.Tensor:
+    """``[len(OP_NAMES)]`` long: the piece op ``i`` keeps, 0 for the images as they are, ``p + 1`` for pass ``p``."""
+    return device_constant(_slot_row(passes, channels), torch.long, device)
+
+
+@torch.compiler.assume_constant_result  # host-side tables: constants to a compiled step, not traced
+def _slot_row(passes: tuple[str, ...], channels: int) -> tuple[int, ...]:
+    return _slot_row_cached(passes, channels)
 
 
 @lru_cache(maxsize=256)
-def _pass_rows(passes: tuple[str, ...], channels: int) -> tuple[tuple[bool, ...], ...]:
-    return tuple(tuple(_pass_of(name, channels) == p for p in passes) for name in OP_NAMES)
+def _slot_row_cached(passes: tuple[str, ...], channels: int) -> tuple[int, ...]:
+    return tuple(passes.index(p) + 1 if (p := _pass_of(name, channels)) in passes else 0 for name in OP_NAMES)
+
+
+def _rows(batch: int, device: torch.device) -> torch.Tensor:
+    """``arange(batch)`` on ``device``, made once (:func:`cached_tensor`)."""
+    return cached_tensor(("rows", batch, device), lambda: torch.arange(batch, device=device))
 
 
 def _op_flags(names: tuple[str, ...], device: torch.device) -> torch.Tensor:
@@ -67,20 +78,25 @@ def _op_flags(names: tuple[str, ...], device: torch.device) -> torch.Tensor:
     return device_constant(_flag_rows(names), torch.bool, device)
 
 
-@lru_cache(maxsize=64)
+@torch.compiler.assume_constant_result
 def _flag_rows(names: tuple[str, ...]) -> tuple[tuple[bool, ...], ...]:
+    return _flag_rows_cached(names)
+
+
+@lru_cache(maxsize=64)
+def _flag_rows_cached(names: tuple[str, ...]) -> tuple[tuple[bool, ...], ...]:
     return tuple(tuple(op == name for name in names) for op in OP_NAMES)
 
 
-def _blend(images: torch.Tensor, step: StepDraw) -> torch.Tensor:
-    """Brightness, contrast and color (on RGB) at once: each image blends towards its own op's degenerate image."""
-    grey = greyscale(images)
+def _blend(images: torch.Tensor, step: StepDraw, mean: torch.Tensor) -> torch.Tensor:
+    """Brightness, contrast and color (on RGB) at once: each image blends towards its own op's degenerate image
+    (``mean``: each image's mean grey level, ``[B, 1, 1, 1]``, what contrast blends towards)."""
     towards_mean, towards_grey = (
         _op_flags(("contrast", "color"), images.device).index_select(0, step.op).view(-1, 2, 1, 1, 1).unbind(1)
     )
-    degenerate = torch.where(towards_mean, grey.mean(dim=(1, 2, 3), keepdim=True), 0.0)
+    degenerate = torch.where(towards_mean, mean, 0.0)
     if images.shape[1] > 1:
-        degenerate = torch.where(towards_grey, grey, degenerate)
+        degenerate = torch.where(towards_grey, greyscale(images), degenerate)
     return blend_towards(images, degenerate, step.value)
 
 
@@ -107,20 +123,49 @@ def apply_step_masked(
     passes = pass_names(ops, images.shape[1])
     if not passes:
         return images
-    table = _pass_table(passes, images.shape[1], images.device)
-    selected = table.index_select(0, step.op).view(-1, len(passes), 1, 1, 1).unbind(1)
+    return combine(images, step, *eager_parts(images, step, passes, fill, interpolation), passes, fill, interpolation)
+
+
+def eager_parts(
+    images: torch.Tensor, step: StepDraw, passes: tuple[str, ...], fill: tuple[float, ...], interpolation: str
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The parts of a step that a compiled step (:mod:`augmeta.policy.captured`) leaves to eager ops, because
+    compiled they would round differently: the geometric pass's warp (``None`` without one; compiled, the grid
+    sampler is decomposed into other arithmetic, which moves nearest sampling's ties) and each image's mean grey
+    level, ``[B, 1, 1, 1]``, that contrast blends towards (``None`` without a blend pass; a compiled reduction sums
+    in another order)."""
+    warped = mean = None
+    if "geometric" in passes:
+        warped = geometric_warp(images, OP_NAMES, step.op, step.value, KernelContext(fill, interpolation))
+    if "blend" in passes:
+        mean = greyscale(images).mean(dim=(1, 2, 3), keepdim=True)
+    return warped, mean
+
+
+def combine(
+    images: torch.Tensor,
+    step: StepDraw,
+    warped: torch.Tensor | None,
+    mean: torch.Tensor | None,
+    passes: tuple[str, ...],
+    fill: tuple[float, ...],
+    interpolation: str,
+) -> torch.Tensor:
+    """The rest of a step: every other pass on the whole batch, then each image takes the piece of the op it drew
+    (one stack and one lookup, whatever the number of passes). ``warped`` and ``mean``: :func:`eager_parts`."""
     context = KernelContext(fill=fill, interpolation=interpolation)
-    out = images
-    for name, mask in zip(passes, selected, strict=True):
+    pieces = [images]
+    for name in passes:
         if name == "geometric":
-            piece = geometric_warp(images, OP_NAMES, step.op, step.value, context)
+            piece = warped
         elif name == "blend":
-            piece = _blend(images, step)
+            piece = _blend(images, step, mean)
         elif name == "threshold":
             piece = _threshold(images, step)
         else:
             spec = OPS[name]
             own = KernelContext(fill, interpolation, step.position) if spec.kind == "erase" else context
             piece = spec.kernel(images, step.value, own)
-        out = torch.where(mask, piece, out)
-    return out
+        pieces.append(piece)
+    slot = _slots(passes, images.shape[1], images.device).index_select(0, step.op)
+    return torch.stack(pieces)[slot, _rows(images.shape[0], images.device)]

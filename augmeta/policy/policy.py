@@ -107,7 +107,7 @@ class Policy(PolicyModel):
         """Apply given draws to float ``[B, C, H, W]`` images in [0, 1] (no randomness: replayable).
 
         ``images`` is left as it is unless ``inplace`` says the caller hands its batch over. ``path``: ``grouped``,
-        ``masked`` or ``auto`` (:mod:`augmeta.policy.applier`); the result is the same.
+        ``masked``, ``compiled`` or ``auto`` (:mod:`augmeta.policy.applier`); the result is the same.
         """
         return apply_draws(
             images, draws, tuple(self.fill), self.interpolation, inplace, ops=self.offered_ops(), path=path

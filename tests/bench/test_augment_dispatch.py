@@ -20,7 +20,7 @@ def test_counts_the_top_level_ops_only(dispatch):
     assert dispatch.dispatched_ops(lambda: torch.nn.functional.softmax(x * 2, dim=1)) == 2  # not softmax's inner ops
 
 
-@pytest.mark.parametrize("path", ["grouped", "masked"])
+@pytest.mark.parametrize("path", ["grouped", "masked", "compiled"])
 def test_every_row_augments_and_dispatches_ops(dispatch, path):
     images, labels = torch.rand(16, 1, 12, 12), torch.randint(0, 10, (16,))
     rows = dispatch.rows(images, labels, path)
@@ -29,12 +29,14 @@ def test_every_row_augments_and_dispatches_ops(dispatch, path):
         assert dispatch.dispatched_ops(call) > 10, name
 
 
-def test_the_last_lines_give_both_paths_counts(dispatch, monkeypatch, capsys):
+def test_the_last_lines_give_every_paths_counts(dispatch, monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["augment_dispatch.py", "--batch", "8", "--shape", "1", "8", "8", "--repeats", "1",
                                      "--calls", "1"])  # fmt: skip
     dispatch.main()
-    *_, baseline, last = capsys.readouterr().out.strip().splitlines()
-    masked = re.fullmatch(r"aten_ops_trivialaugment=(\d+) aten_ops_controller=(\d+)", last)
+    *_, baseline, masked_line, last = capsys.readouterr().out.strip().splitlines()
+    compiled = re.fullmatch(r"aten_ops_trivialaugment=(\d+) aten_ops_controller=(\d+)", last)
+    masked = re.fullmatch(r"masked path: aten_ops_trivialaugment=(\d+) aten_ops_controller=(\d+)", masked_line)
     grouped = re.fullmatch(r"baseline, grouped path: aten_ops_trivialaugment=(\d+) aten_ops_controller=(\d+)", baseline)
-    assert masked and grouped, (baseline, last)
-    assert min(int(n) for n in (*masked.groups(), *grouped.groups())) > 10
+    assert compiled and masked and grouped, (baseline, masked_line, last)
+    assert min(int(n) for n in (*compiled.groups(), *masked.groups(), *grouped.groups())) > 10
+    assert all(int(c) < int(m) for c, m in zip(compiled.groups(), masked.groups(), strict=True))

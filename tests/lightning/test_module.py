@@ -163,7 +163,7 @@ def test_apply_path_changes_how_a_batch_is_augmented_not_what_it_becomes(policy)
     generator = torch.Generator().manual_seed(3)
     train = (torch.randint(0, 256, (48, 1, 10, 10), dtype=torch.uint8, generator=generator), torch.zeros(48).long())
     outs = []
-    for path in ("grouped", "masked"):
+    for path in ("grouped", "masked", "compiled"):
         module = small_module(policy=policy, crop_padding=1, apply_path=path)
         if module.meta is not None:
             assert module.meta.path == path
@@ -173,11 +173,13 @@ def test_apply_path_changes_how_a_batch_is_augmented_not_what_it_becomes(policy)
             torch.manual_seed(1)
             with torch.no_grad():
                 outs.append(module.meta.augment(outs[-1]).images)
-    assert all(torch.equal(a, b) for a, b in zip(outs[: len(outs) // 2], outs[len(outs) // 2 :], strict=True))
+    per_path = len(outs) // 3
+    for later in (outs[per_path : 2 * per_path], outs[2 * per_path :]):
+        assert all(torch.equal(a, b) for a, b in zip(outs[:per_path], later, strict=True))
 
 
 def test_an_unknown_apply_path_is_refused_by_name():
-    message = "`apply_path` should be one of ['auto', 'grouped', 'masked'], but got 'fast' instead."
+    message = "`apply_path` should be one of ['auto', 'grouped', 'masked', 'compiled'], but got 'fast' instead."
     with pytest.raises(ValueError, match=exactly(message)):
         AugMetaModule(apply_path="fast")
 

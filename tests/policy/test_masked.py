@@ -103,7 +103,7 @@ def test_a_policy_of_the_identity_only_returns_its_images_unchanged():
 
 def test_an_unknown_path_is_refused_by_name():
     step = StepDraw(torch.zeros(2, dtype=torch.long), torch.zeros(2), torch.zeros(2), torch.rand(2, 2))
-    message = "`path` should be one of ['auto', 'grouped', 'masked'], but got 'fused' instead."
+    message = "`path` should be one of ['auto', 'grouped', 'masked', 'compiled'], but got 'fused' instead."
     with pytest.raises(ValueError, match=re.escape(message)):
         apply_step(torch.rand(2, 1, 4, 4), step, (0.0,), "nearest", path="fused")
 
