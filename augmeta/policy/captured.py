@@ -28,7 +28,7 @@ from augmeta.policy.sampler import StepDraw
 __all__ = ["apply_step_captured", "captured_functions"]
 
 _Key = tuple[tuple[str, ...], tuple[float, ...], str, str]
-_Combine = Callable[[torch.Tensor, StepDraw, torch.Tensor | None, torch.Tensor | None], torch.Tensor]
+_Combine = Callable[..., torch.Tensor]  # :func:`augmeta.policy.masked.combine`, compiled
 _COMPILED: dict[_Key, _Combine] = {}
 _FAILED: set[_Key] = set()  # compiled functions that could not compile: their steps run on the masked path
 
@@ -39,29 +39,14 @@ def captured_functions() -> int:
 
 
 def _compiled(key: _Key) -> _Combine:
-    """The compiled step of ``key``. Each is compiled from its own copy of :func:`_combine`'s code: torch keeps
-    compiled graphs per code object, at most 8 (``recompile_limit``), so with one code for all, the ninth pass set,
-    fill or image shape of a process would run eagerly."""
+    """The compiled step of ``key``, compiled from its own copy of :func:`augmeta.policy.masked.combine`'s code: torch
+    keeps compiled graphs per code object, at most 8 (``recompile_limit``), so with one code for all, the ninth pass
+    set, fill or image shape of a process would run eagerly."""
     if key not in _COMPILED:
-        passes, fill, interpolation, _ = key
-        code = _combine.__code__.replace(co_name=f"_combine_{len(_COMPILED)}")
-        own = types.FunctionType(code, _combine.__globals__, code.co_name, None, None)
-        own.__kwdefaults__ = {"passes": passes, "fill": fill, "interpolation": interpolation}
+        code = combine.__code__.replace(co_name=f"combine_{len(_COMPILED)}")
+        own = types.FunctionType(code, combine.__globals__, code.co_name)
         _COMPILED[key] = torch.compile(own, dynamic=False)
     return _COMPILED[key]
-
-
-def _combine(
-    images: torch.Tensor,
-    step: StepDraw,
-    warped: torch.Tensor | None,
-    mean: torch.Tensor | None,
-    *,
-    passes: tuple[str, ...],
-    fill: tuple[float, ...],
-    interpolation: str,
-) -> torch.Tensor:
-    return combine(images, step, warped, mean, passes, fill, interpolation)
 
 
 def apply_step_captured(
@@ -81,7 +66,7 @@ def apply_step_captured(
         return apply_step_masked(images, step, fill, interpolation, ops)
     warped, mean = eager_parts(images, step, passes, fill, interpolation)
     try:
-        return _compiled(key)(images, step, warped, mean)
+        return _compiled(key)(images, step, warped, mean, passes, tuple(fill), interpolation)
     except Exception as error:  # noqa: BLE001  (a compiler's failure; a bad input fails the same way just below)
         out = combine(images, step, warped, mean, passes, fill, interpolation)
         _FAILED.add(key)
