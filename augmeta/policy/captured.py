@@ -3,15 +3,14 @@
 The masked path (:mod:`augmeta.policy.masked`) has fixed shapes and no host sync, so a whole step traces into one
 graph, which ``torch.compile`` fuses: its pointwise arithmetic becomes a few generated kernels, where eagerly every
 op's every tensor operation is a kernel launch of its own (what bounds a GPU step of small images). The images are
-the masked path's bit for bit (``tests/policy/test_captured.py``): the compiler keeps each operation's rounding, and
-the one reduction whose order would change its rounding (the grey mean that contrast blends towards) runs eagerly
-between two graphs (:func:`augmeta.ops.color.grey_mean`).
+the masked path's bit for bit (``tests/policy/test_captured.py``): the compiler keeps each pointwise operation's
+rounding, and the two parts it would round differently, the warp and the grey mean that contrast blends towards,
+run eagerly before the compiled rest (:func:`augmeta.policy.masked.eager_parts`).
 
 One compiled function per pass set, fill, interpolation and device type, each compiled again for a new image shape
 or dtype, up to 8 of them (``dynamic=False``: the shapes a run uses are few and fixed; past 8, torch runs the step's
-ops eagerly, with its own warning). Compiling takes seconds to a minute on the
-first call of each; where it fails (no compiler, an unsupported backend) the step runs on the masked path, with one
-warning naming the error.
+ops eagerly, with its own warning). Compiling takes seconds to a minute on the first call of each; where it fails
+(no compiler, an unsupported backend) the step runs on the masked path, with one warning naming the error.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Apply one step's draws with fixed shapes: every op the draws *can* hold runs on the whole batch, and each image
-keeps the result of the op it drew (``torch.where``).
+keeps the result of the op it drew (all results stacked, one lookup per image).
 
 The grouped applier (:mod:`augmeta.policy.applier`) gathers the images of each op drawn and scatters them back,
 which needs the group sizes on the host (one sync per step) and costs a gather, a kernel and a scatter per op
 present. Here the work depends only on which ops a policy offers, known before any draw: no host sync, the same
-launches every step (so a step can be captured), and no gathers. It does more arithmetic (every offered op on every
-image), which a GPU has to spare and a CPU does not; :func:`augmeta.policy.applier.apply_step` picks the path.
+launches every step (so a step can be captured: :mod:`augmeta.policy.captured`), and no gathers. It does more
+arithmetic (every offered op on every image) and holds every pass's result at once, which a GPU has to spare and a
+CPU does not; :func:`augmeta.policy.applier.apply_step` picks the path.
 
 Each op runs through its registered kernel, and kernels treat every image on its own, so an image comes out as the
 grouped path makes it. Ops of one form share a pass: all geometric ops one warp; brightness, contrast and color one
