@@ -78,6 +78,8 @@ def test_the_compiled_path_dispatches_fewer_ops_than_the_masked_one():
     for path in ("masked", "compiled"):
         call = lambda p=path: apply_step(images, step, (0.0,), "nearest", ops=policy.offered_ops(), path=p)  # noqa: E731
         call()  # compiles, and warms the caches
+        if captured._FAILED:
+            pytest.skip("torch.compile cannot compile here (the fallback has its own test)")
         counts[path] = sum(top_level_ops(call).values())
     assert counts["compiled"] < counts["masked"] / 2, counts
 
