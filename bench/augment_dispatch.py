@@ -39,31 +39,34 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def dispatched_ops(fn) -> int:
-    """Top-level aten ops one call of ``fn`` dispatches (after a warm-up call). The count depends on the ops a batch
-    draws (a step runs one kernel per op present), so the counted call draws from a fixed seed."""
+def profiled_call(fn, device: torch.device | None = None) -> list:
+    """The profiler's events of one call of ``fn`` (after a warm-up call, which also compiles a compiled path's
+    graphs), the device's kernels too on a GPU. What a call does depends on the ops its batch draws (a step runs one
+    kernel per op present), so the profiled call draws from a fixed seed."""
     fn()
     torch.manual_seed(0)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    on_gpu = device is not None and device.type == "cuda"
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])) as prof:
         fn()
+        if device is not None:
+            _sync(device)
+    return prof.events()
+
+
+def dispatched_ops(fn) -> int:
+    """Top-level aten ops one call of ``fn`` dispatches (:func:`profiled_call`)."""
     return sum(
         1
-        for event in prof.events()
+        for event in profiled_call(fn)
         if event.name.startswith("aten::")
         and (event.cpu_parent is None or not event.cpu_parent.name.startswith("aten::"))
     )
 
 
 def generated_kernels(fn, device: torch.device) -> int:
-    """Kernels ``torch.compile`` generated that one call of ``fn`` runs (after a warm-up call, which compiles)."""
-    fn()
-    torch.manual_seed(0)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities) as prof:
-        fn()
-        _sync(device)
+    """Kernels ``torch.compile`` generated that one call of ``fn`` runs (:func:`profiled_call`)."""
     mark = "triton" if device.type == "cuda" else "cpp_fused"
-    return sum(1 for event in prof.events() if mark in event.name and not event.name.startswith("aten::"))
+    return sum(1 for event in profiled_call(fn, device) if mark in event.name and not event.name.startswith("aten::"))
 
 
 def milliseconds_per_call(fn, device: torch.device, repeats: int, calls: int) -> list[float]:
