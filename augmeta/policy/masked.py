@@ -15,7 +15,7 @@ blend towards a per-image degenerate image; solarize and invert one threshold (i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import torch
@@ -59,13 +59,20 @@ def _slots(passes: tuple[str, ...], channels: int, device: torch.device) -> torc
     return device_constant(_slot_row(passes, channels), torch.long, device)
 
 
-@torch.compiler.assume_constant_result  # host-side tables: constants to a compiled step, not traced
+def _host_table(build: Callable[..., tuple]) -> Callable[..., tuple]:
+    """``build`` made once per arguments (a host-side table of Python values) and, to a compiled step, a constant
+    that is not traced: torch would trace the cache wrapper's function on every compile, with a warning."""
+    cached = lru_cache(maxsize=256)(build)
+
+    @torch.compiler.assume_constant_result
+    def table(*args: object) -> tuple:
+        return cached(*args)
+
+    return table
+
+
+@_host_table
 def _slot_row(passes: tuple[str, ...], channels: int) -> tuple[int, ...]:
-    return _slot_row_cached(passes, channels)
-
-
-@lru_cache(maxsize=256)
-def _slot_row_cached(passes: tuple[str, ...], channels: int) -> tuple[int, ...]:
     return tuple(passes.index(p) + 1 if (p := _pass_of(name, channels)) in passes else 0 for name in OP_NAMES)
 
 
@@ -79,13 +86,8 @@ def _op_flags(names: tuple[str, ...], device: torch.device) -> torch.Tensor:
     return device_constant(_flag_rows(names), torch.bool, device)
 
 
-@torch.compiler.assume_constant_result
+@_host_table
 def _flag_rows(names: tuple[str, ...]) -> tuple[tuple[bool, ...], ...]:
-    return _flag_rows_cached(names)
-
-
-@lru_cache(maxsize=64)
-def _flag_rows_cached(names: tuple[str, ...]) -> tuple[tuple[bool, ...], ...]:
     return tuple(tuple(op == name for name in names) for op in OP_NAMES)
 
 
