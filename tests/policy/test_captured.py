@@ -105,3 +105,17 @@ def test_a_step_that_cannot_compile_runs_masked_with_one_warning(monkeypatch):
     masked = apply_step(images, step, (0.0,), "nearest", ops=ops, path="masked")
     assert torch.equal(first, masked) and torch.equal(second, masked)
     assert captured.captured_functions() == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["every_op_nearest_fill", "trivialaugment_wide"])
+def test_on_cuda_the_compiled_path_gives_the_masked_paths_images(name):
+    """On a GPU the compiler's kernels may round unlike eager CUDA kernels: within 1e-6, as the masked and grouped
+    paths are there (``test_masked.py``)."""
+    policy = POLICIES[name]()
+    images = smooth_uint8_images(256, 3, 32, 32, seed=2).cuda().float() / 255.0
+    draws = policy.sample(256, "cuda", torch.Generator(device="cuda").manual_seed(0))
+    masked, compiled = (policy.apply_draws(images, draws, path=path) for path in ("masked", "compiled"))
+    assert compiled.device == images.device and not captured._FAILED
+    torch.testing.assert_close(compiled, masked, rtol=0.0, atol=1e-6)
