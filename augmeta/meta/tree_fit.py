@@ -15,6 +15,7 @@ scikit-learn is imported here only, when fitting: reading and applying a tree ne
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from itertools import pairwise
 
@@ -58,8 +59,8 @@ def fit_meta_tree(
     held_out_images: torch.Tensor,
     held_out_labels: torch.Tensor,
     *,
-    max_depth: int = 3,
-    max_leaves: int = 8,
+    max_depth: int | None = None,
+    max_leaves: int | None = None,
     min_samples_leaf: int = 20,
     name: str = "meta_tree",
     provenance: Mapping[str, object] | None = None,
@@ -69,11 +70,17 @@ def fit_meta_tree(
     ``labels``; its fidelity is measured on the held-out images.
 
     Args:
-        max_depth: splits on the longest path (at most :data:`augmeta.meta.tree.MAX_TREE_DEPTH`).
-        max_leaves: leaves at most, and groups of policies at most.
+        max_depth: splits on the longest path (at most :data:`augmeta.meta.tree.MAX_TREE_DEPTH`). None: 3 in
+            ``adaptive`` mode; in ``class`` mode as deep as one leaf per class needs.
+        max_leaves: leaves at most, and groups of policies at most. None: 8 in ``adaptive`` mode; in ``class`` mode
+            one per class (within the file's limits). Fewer leaves than distinct class policies merge classes into
+            a leaf whose policy is their average, which may hand one class a range another needs and this one
+            cannot take (a full turn given to digits a turn past 90 degrees relabels).
         min_samples_leaf: training images each leaf must hold (no leaf for a handful of images).
     """
     from sklearn.cluster import KMeans
+
+    max_depth, max_leaves = _limits(network, max_depth, max_leaves)
 
     if not 1 <= max_depth <= MAX_TREE_DEPTH:
         raise ValueError(f"`max_depth` should be in [1, {MAX_TREE_DEPTH}], but got {max_depth!r} instead.")
@@ -135,6 +142,16 @@ def fit_meta_tree(
         },
         source=f"fitted to the meta-network {name!r}",
     )
+
+
+def _limits(network: MetaNetwork, max_depth: int | None, max_leaves: int | None) -> tuple[int, int]:
+    """The tree's depth and leaf limits, the defaults filled in by the network's mode (:func:`fit_meta_tree`)."""
+    if network.mode == "class":
+        most = (MAX_TREE_NODES + 1) // 2  # leaves of a full binary tree within the node limit
+        leaves = min(max(network.num_classes, 2), most) if max_leaves is None else max_leaves
+        depth = min(max(1, math.ceil(math.log2(leaves))), MAX_TREE_DEPTH) if max_depth is None else max_depth
+        return depth, leaves
+    return (3 if max_depth is None else max_depth), (8 if max_leaves is None else max_leaves)
 
 
 def _label_tree(

@@ -324,6 +324,26 @@ def test_a_class_tree_groups_classes_with_alike_policies_into_a_balanced_tree():
     assert len(few.nodes) == 3 and few.fidelity < 1.0  # two leaves for three kinds: two kinds merged
 
 
+def test_a_class_tree_gives_every_class_its_own_leaf_by_default():
+    """Ten classes, ten flip chances: by default one leaf per class, each with its class's own policy (no class
+    shares a leaf whose average would give it another's dose); with 8 leaves at most, some classes must share."""
+    meta = MetaNetwork(ops=OPS, mode="class", num_classes=10, num_steps=1)
+    size = meta.op_logits.numel()
+    with torch.no_grad():
+        offsets = meta.adapter.table[:, 1 : 1 + size].view(10, *meta.op_logits.shape)
+        offsets[..., 1] = torch.linspace(-4.0, 4.0, 10)[:, None, None]  # each class flips as often as its own
+    labels = torch.arange(300) % 10
+    images = torch.rand(300, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    tree = fit_meta_tree(meta, images, labels, images[:100], labels[:100])
+    leaves = tree.route(image_features(images[:10]), labels[:10]).tolist()
+    assert len(set(leaves)) == 10 and tree.depth == 4 and tree.fidelity == 1.0
+    chances = [_chance(tree.leaf_policy(leaf), "flip_x") for leaf in leaves]
+    network = [_chance(meta.to_policy("c", labels=torch.tensor([c])), "flip_x") for c in range(10)]
+    assert chances == pytest.approx(network, abs=1e-4)
+    merged = fit_meta_tree(meta, images, labels, images[:100], labels[:100], max_leaves=8, max_depth=3)
+    assert len(set(merged.route(image_features(images[:10]), labels[:10]).tolist())) <= 8
+
+
 def test_a_class_without_training_images_still_routes():
     """Classes 8 and 9 are held out only: they join a leaf instead of failing the fit."""
     meta = _class_network([1, 3], num_classes=10)
