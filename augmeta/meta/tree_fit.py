@@ -28,6 +28,9 @@ from augmeta.ops import as_float_batch
 
 __all__ = ["fit_meta_tree", "policy_descriptors"]
 
+#: The most leaves a tree may have: those of a full binary tree within the file's node limit.
+_MOST_LEAVES = (MAX_TREE_NODES + 1) // 2
+
 
 @torch.no_grad()
 def policy_descriptors(network: MetaNetwork, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -80,12 +83,15 @@ def fit_meta_tree(
     """
     from sklearn.cluster import KMeans
 
-    max_depth, max_leaves = _limits(network, max_depth, max_leaves)
-
+    per_class = network.mode == "class"
+    if max_leaves is None:
+        max_leaves = min(max(network.num_classes, 2), _MOST_LEAVES) if per_class else 8
+    if not 2 <= max_leaves <= _MOST_LEAVES:
+        raise ValueError(f"`max_leaves` should be in [2, {_MOST_LEAVES}], but got {max_leaves!r}.")
+    if max_depth is None:  # class mode: as deep as a balanced tree of ``max_leaves`` leaves
+        max_depth = math.ceil(math.log2(max_leaves)) if per_class else 3
     if not 1 <= max_depth <= MAX_TREE_DEPTH:
         raise ValueError(f"`max_depth` should be in [1, {MAX_TREE_DEPTH}], but got {max_depth!r} instead.")
-    if not 2 <= max_leaves <= (MAX_TREE_NODES + 1) // 2:
-        raise ValueError(f"`max_leaves` should be in [2, {(MAX_TREE_NODES + 1) // 2}], but got {max_leaves!r}.")
     labels, held_out_labels = labels.long().cpu(), held_out_labels.long().cpu()
     features, held_out_features = _features(images).cpu(), _features(held_out_images).cpu()
     network = copy.deepcopy(network).cpu()  # the caller's network stays where it is
@@ -106,7 +112,7 @@ def fit_meta_tree(
         onehot = torch.nn.functional.one_hot(label, network.num_classes).double()
         return torch.cat([onehot, feature.double()], dim=1).numpy()
 
-    if network.mode == "class":
+    if per_class:
         nodes, leaf_of = _label_tree(
             labels, torch.as_tensor(group), torch.from_numpy(described), max_depth, network.num_classes
         )
@@ -142,16 +148,6 @@ def fit_meta_tree(
         },
         source=f"fitted to the meta-network {name!r}",
     )
-
-
-def _limits(network: MetaNetwork, max_depth: int | None, max_leaves: int | None) -> tuple[int, int]:
-    """The tree's depth and leaf limits, the defaults filled in by the network's mode (:func:`fit_meta_tree`)."""
-    if network.mode == "class":
-        most = (MAX_TREE_NODES + 1) // 2  # leaves of a full binary tree within the node limit
-        leaves = min(max(network.num_classes, 2), most) if max_leaves is None else max_leaves
-        depth = min(max(1, math.ceil(math.log2(leaves))), MAX_TREE_DEPTH) if max_depth is None else max_depth
-        return depth, leaves
-    return (3 if max_depth is None else max_depth), (8 if max_leaves is None else max_leaves)
 
 
 def _label_tree(
