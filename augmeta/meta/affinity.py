@@ -15,6 +15,13 @@ step moves the meta-network's parameters a fraction ``rate`` of the way to that 
 targets, so a single noisy estimate cannot throw it); no gradient flows through the model, and the controller's
 optimiser is not used.
 
+In ``class`` mode each class keeps its own ops and ranges from its own probes, with two guards a per-class screen
+needs. A cell passes for a class only if the probed images of every class do not read as that class much more often
+than clean images do (``max_leak``): a model unsure of images it never saw (inverted digits) calls them all one
+class, and that class would otherwise keep the op, learn it as a cue of its label and keep it ever after. And a kept
+op's change is the mean over the magnitudes the policy draws (``drawn_change``), so an op kept over its whole range
+(a turn of a class whose images lie at every angle) outweighs ops kept at a sliver of theirs.
+
 The screen ranks nothing by usefulness: it keeps what the model can read, not what helps it. Where a run can afford
 held-out trials (``AugMetaModule(policy_trials=...)``), the verdict at the burn-in's end is the winner of a few
 candidates (:meth:`AffinityObjective.candidates`: no augmentation, the screen's policy, and its leading ops alone),
@@ -67,7 +74,7 @@ class AffinityObjective(nn.Module, MetaObjective):
             tolerates one of its magnitudes (with ``contiguous``, its smallest): an op whose images it could not read
             yet, not one it never will.
         probes: cells probed per held-out image at each controller step (each a forward pass of the batch); 0:
-            1 for a global controller, 4 for one in ``class`` mode, whose every class needs its own probes.
+            1 for a global controller, 16 for one in ``class`` mode, whose every class needs its own probes.
         measure: what a probe compares on an image, clean and probed: ``probability`` (of the true class) or
             ``accuracy`` (whether the model's choice is the true class, as the affinity paper measures): the cost is
             its relative drop, summed over the cell's probes.
@@ -83,6 +90,13 @@ class AffinityObjective(nn.Module, MetaObjective):
             image (a turn of 90 or 180 degrees moves pixels exactly; those between resample them, which costs a
             model that never saw such blur and which a model trained with the op learns to read). True: up to the
             largest of its *leading* tolerated levels only (a magnitude is kept only if every smaller one is).
+        max_leak: ``class`` mode: a cell passes for a class only if its probed images, of all classes, read as that
+            class (the model's mean probability of it) at most this many times as often as clean images do; above
+            it the op's images carry a cue of the class that is not the class's content. 0: no such check.
+        drawn_change: ``class`` mode: weight a kept op by its change averaged over the magnitudes the policy draws
+            (uniform from 0 to the kept one, where the controller samples magnitudes so; read linearly between the
+            probed levels) rather than at the kept magnitude alone. A global controller always weighs the kept
+            magnitude's change (its weighting was chosen on the global tasks, before this option).
     """
 
     #: the module calls :meth:`pull` at a controller step instead of descending along an image gradient
@@ -104,6 +118,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         measure: str = "probability",
         reference: str = "clean",
         contiguous: bool = False,
+        max_leak: float = 2.0,
+        drawn_change: bool = True,
     ) -> None:
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
@@ -124,6 +140,12 @@ class AffinityObjective(nn.Module, MetaObjective):
         if not isinstance(contiguous, bool):
             raise ValueError(f"`contiguous` should be True or False, but got {contiguous!r} instead.")
         self.contiguous = contiguous
+        number = isinstance(max_leak, (int, float)) and not isinstance(max_leak, bool)
+        if not (number and (max_leak == 0 or 1.0 <= max_leak < float("inf"))):
+            raise ValueError(f"`max_leak` should be 0 (no check) or a number >= 1, but got {max_leak!r} instead.")
+        if not isinstance(drawn_change, bool):
+            raise ValueError(f"`drawn_change` should be True or False, but got {drawn_change!r} instead.")
+        self.max_leak, self.drawn_change = float(max_leak), drawn_change
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"`rate` should be in [0, 1] (0: the controller never moves), but got {rate!r} instead.")
         for name, value in (("levels", levels), ("min_probes", min_probes)):
@@ -137,6 +159,9 @@ class AffinityObjective(nn.Module, MetaObjective):
         self._cells: tuple[list[int], list[float]] | None = None
         self._table_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clean_sum = self.probed_sum = self.change_sum = self.count = self.seen = None
+        #: ``class`` mode with ``max_leak``: per cell, the summed class probabilities of its probed images
+        #: ``[cells, classes]``, and of the clean images with their count ``[classes + 1]`` (:meth:`leaks`)
+        self.read_sum = self.clean_read = None
         self.kept_ops = self.floor = None  # the burn-in's verdict, fixed when the policy starts (:meth:`pull`)
         #: also measure every probe against the other reference (``other_sum``), so that trials can take their
         #: single-op candidates from the resampled screen (:meth:`candidates`); the module sets it for trials
@@ -151,7 +176,10 @@ class AffinityObjective(nn.Module, MetaObjective):
     def image_gradient(self, *args, **kwargs) -> torch.Tensor:
         raise NotImplementedError("the affinity objective moves the controller with `pull`, not an image gradient.")
 
-    _STATE = ("clean_sum", "probed_sum", "change_sum", "count", "seen", "kept_ops", "floor", "other_sum")
+    _STATE = (
+        "clean_sum", "probed_sum", "change_sum", "count", "seen", "kept_ops", "floor", "other_sum", "read_sum",
+        "clean_read",
+    )  # fmt: skip
 
     def get_extra_state(self) -> dict:
         """What the probes measured so far, so that a resumed run continues from it (tensors: ``weights_only``)."""
@@ -220,7 +248,10 @@ class AffinityObjective(nn.Module, MetaObjective):
             for name in self._STATE:
                 if getattr(self, name) is not None:
                     setattr(self, name, getattr(self, name).to(device))
-        repeats = self.probes or (4 if meta.mode == "class" else 1)
+        if self._tracks_reads(meta) and self.read_sum is None:  # first probes, or a checkpoint from before it
+            self.read_sum = torch.zeros(cells, meta.num_classes, device=device)
+            self.clean_read = torch.zeros(meta.num_classes + 1, device=device)
+        repeats = self.probes or (16 if meta.mode == "class" else 1)
         clean_images, clean_labels = images, labels
         images, labels = images.repeat(repeats, 1, 1, 1), labels.repeat(repeats)
         batch = images.shape[0]
@@ -236,12 +267,14 @@ class AffinityObjective(nn.Module, MetaObjective):
         was_training = model.training
         model.eval()
         try:
-            if self.reference == "clean" or self.other_sum is not None:
-                scores["clean"] = self._score(model(clean_images).float(), clean_labels).repeat(repeats)
+            if self.reference == "clean" or self.other_sum is not None or self.read_sum is not None:
+                clean_logits = model(clean_images).float()
+                scores["clean"] = self._score(clean_logits, clean_labels).repeat(repeats)
             if self.reference == "resampled" or self.other_sum is not None:
                 resampled = self._resampled(meta, images, augmented, draw)
                 scores["resampled"] = self._score(model(resampled).float(), labels)
-            probed = self._score(model(augmented).float(), labels)
+            probed_logits = model(augmented).float()
+            probed = self._score(probed_logits, labels)
         finally:
             model.train(was_training)
         clean = scores[self.reference]
@@ -253,24 +286,49 @@ class AffinityObjective(nn.Module, MetaObjective):
             totals.append(self.other_sum)
             samples.append(scores[self._other_reference()])
         bad = sum((~torch.isfinite(sample)).sum() for sample in samples)
+        reads = None
+        if self.read_sum is not None:  # per cell, how often its probed images read as each class; clean likewise
+            probed_reads = torch.zeros_like(self.read_sum).index_add_(0, cell, torch.softmax(probed_logits, dim=1))
+            clean_reads = torch.softmax(clean_logits, dim=1).sum(dim=0)
+            count = torch.full((1,), float(clean_logits.shape[0]), device=device)
+            reads = torch.cat((probed_reads.view(-1), clean_reads, count))
+            bad = bad + (~torch.isfinite(reads)).sum()
         if _processes() > 1:  # DDP: every process adds what all measured, so all controllers stay the same
             increments = torch.zeros(len(totals), self.count.numel() + 1, device=device)
             for row, sample in zip(increments, samples, strict=True):
                 row[:-1].index_add_(0, slot, torch.nan_to_num(sample))
             increments[0, -1] = bad
             torch.distributed.all_reduce(increments)
+            if reads is not None:
+                reads = torch.nan_to_num(reads)
+                torch.distributed.all_reduce(reads)
             if bool(increments[0, -1] > 0):  # one host sync
                 return False
             for total, row in zip(totals, increments, strict=True):
                 total.mul_(self.forgetting).view(-1).add_(row[:-1])
             self.seen.view(-1).add_(increments[3, :-1])  # the count's row
+            self._add_reads(reads)
             return True
         if bool(bad > 0):  # one host sync
             return False
         for total, sample in zip(totals, samples, strict=True):
             total.mul_(self.forgetting).view(-1).index_add_(0, slot, sample)
         self.seen.view(-1).index_add_(0, slot, torch.ones_like(clean))
+        self._add_reads(reads)
         return True
+
+    def _tracks_reads(self, meta: MetaNetwork) -> bool:
+        """Whether the probes keep what every probed image reads as (``class`` mode with ``max_leak``)."""
+        return meta.mode == "class" and self.max_leak > 0
+
+    def _add_reads(self, reads: torch.Tensor | None) -> None:
+        """Fold one step's reads (:meth:`observe`) into :attr:`read_sum` and :attr:`clean_read`, forgetting as the
+        costs do."""
+        if reads is None:
+            return
+        cells = self.read_sum.numel()
+        self.read_sum.mul_(self.forgetting).view(-1).add_(reads[:cells])
+        self.clean_read.mul_(self.forgetting).add_(reads[cells:])
 
     def _resampled(
         self, meta: MetaNetwork, images: torch.Tensor, augmented: torch.Tensor, draw: StepDraw
@@ -306,6 +364,17 @@ class AffinityObjective(nn.Module, MetaObjective):
             probed = probed + PRIOR_PROBES * probed.sum(dim=0) / count
         return 1.0 - probed / clean.clamp_min(1e-12)
 
+    def leaks(self) -> torch.Tensor:
+        """Per class and cell ``[classes, cells]``: how many times as often the cell's probed images, of every
+        class, read as the class (the model's mean probability of it) as clean images do. Inverted digits that a
+        model reads as one class all alike leak into it; a turn of a class whose images lie at every angle barely
+        does. Needs :attr:`read_sum` (``class`` mode with ``max_leak``)."""
+        if self.read_sum is None:
+            raise RuntimeError("`leaks` needs the reads of a class-mode controller with `max_leak`: probe first.")
+        read = self.read_sum / self.count.sum(dim=0).clamp_min(1e-12)[:, None]  # [cells, classes]
+        clean = self.clean_read[:-1] / self.clean_read[-1].clamp_min(1e-12)  # [classes]
+        return (read / clean.clamp_min(1e-12)).t()
+
     # ------------------------------------------------------------------------------------------------ the target
     def target(self, meta: MetaNetwork, other: bool = False) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Target op probabilities and magnitudes over ``meta.ops``, ``[n]`` (``[classes, n]`` per class); None
@@ -334,7 +403,10 @@ class AffinityObjective(nn.Module, MetaObjective):
         valid = (table >= 0).expand_as(cost)
         if self.averaged and meta.magnitude_sampling == "uniform":
             cost = self._averaged(cost, levels.expand_as(cost))
-        passed = ((cost <= self.tolerance) & valid).long()
+        passed = cost <= self.tolerance
+        if per_class and self.read_sum is not None and self.max_leak > 0 and bool(self.clean_read[-1] > 0):
+            passed = passed & (self.leaks()[:, padded] <= self.max_leak)
+        passed = (passed & valid).long()
         if self.contiguous:
             tolerated = passed.cumprod(dim=-1).sum(dim=-1)  # leading levels, [G, n]
         else:  # the number of levels up to the largest tolerated one
@@ -344,6 +416,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         if kept_ops is not None:  # growing: the burn-in's ops, never below the burn-in's magnitudes
             kept = (kept_ops.view_as(kept) | kept) if self.readmit else kept_ops.view_as(kept)
         slack = 1.0 - cost.gather(-1, last).squeeze(-1).clamp_min(0.0) / self.tolerance
+        if per_class and self.drawn_change and meta.magnitude_sampling == "uniform":  # what the draws change
+            change = self._averaged(change, levels.expand_as(cost))
         weight = change.gather(-1, last).squeeze(-1) * (slack if self.weighting == "invariance" else 1.0)
         weight = torch.where(kept, weight.clamp_min(1e-6), torch.zeros_like(weight))
         kept_magnitude = levels.expand_as(cost).gather(-1, last).squeeze(-1)
@@ -362,8 +436,9 @@ class AffinityObjective(nn.Module, MetaObjective):
 
     @staticmethod
     def _averaged(cost: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-        """Per level, the mean cost over magnitudes uniform from 0 to it: the trapezoids of the cost read linearly
-        between the probed levels from none at 0, over the level (an op without a magnitude keeps its cost)."""
+        """Per level, the mean of ``cost`` (a cost or a change) over magnitudes uniform from 0 to it: the trapezoids
+        of it read linearly between the probed levels from none at 0, over the level (an op without a magnitude
+        keeps its value)."""
         zero = torch.zeros_like(cost[..., :1])
         below, below_cost = torch.cat((zero, levels[..., :-1]), -1), torch.cat((zero, cost[..., :-1]), -1)
         area = ((levels - below) * (cost + below_cost) / 2).cumsum(dim=-1)

@@ -1,5 +1,6 @@
-"""A two-process DDP run on the CPU (gloo), for ``test_ddp.py``: ``python ddp_run.py OUT EPOCHS [CKPT|-] [trials]``
-(``trials``: with held-out trials at the burn-in's end).
+"""A two-process DDP run on the CPU (gloo), for ``test_ddp.py``:
+``python ddp_run.py OUT EPOCHS [CKPT|-] [trials] [class]`` (``trials``: with held-out trials at the burn-in's end;
+``class``: a controller in class mode).
 
 Each process writes ``OUT/rank<k>.json``: its controller's and model's parameters, what its RNG draws after the run,
 and how many policy files it saved."""
@@ -18,7 +19,7 @@ from augmeta.lightning import AugDataModule, AugMetaModule, PolicyArtifacts
 from augmeta.policy import Policy
 
 
-def main(out: Path, epochs: int, ckpt: str | None, trials: bool = False) -> None:
+def main(out: Path, epochs: int, ckpt: str | None, trials: bool = False, per_class: bool = False) -> None:
     saves = {"n": 0}
     save = Policy.save
 
@@ -29,6 +30,8 @@ def main(out: Path, epochs: int, ckpt: str | None, trials: bool = False) -> None
     Policy.save = counted
     pl.seed_everything(0, verbose=False)
     settings = {"policy_trials": 0.25, "objective_args": {"min_probes": 1, "levels": 2}} if trials else {}
+    if per_class:
+        settings = {**settings, "meta_mode": "class", "objective_args": {"min_probes": 1, "levels": 2}}
     module = AugMetaModule(width=8, policy="augmeta", objective="affinity", meta_every=1, augment_from=0.25, **settings)
     data = AugDataModule(dataset="digits", batch_size=64)
     trainer = pl.Trainer(
@@ -57,6 +60,7 @@ def main(out: Path, epochs: int, ckpt: str | None, trials: bool = False) -> None
         "sampler": list(iter(trainer.train_dataloader["train"].sampler))[:8],
         "trials": module.objective.trial_losses,
         "kept": None if module.objective.kept_ops is None else module.objective.kept_ops.tolist(),
+        "reads": None if getattr(module.objective, "read_sum", None) is None else module.objective.read_sum.tolist(),
     }
     (out / f"rank{rank}.json").write_text(json.dumps(result))
     if torch.distributed.is_initialized():  # a clean teardown: gloo can abort a process that exits with it open
@@ -66,4 +70,10 @@ def main(out: Path, epochs: int, ckpt: str | None, trials: bool = False) -> None
 
 if __name__ == "__main__":
     checkpoint = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "-" else None
-    main(Path(sys.argv[1]), int(sys.argv[2]), checkpoint, trials=sys.argv[4:] == ["trials"])
+    main(
+        Path(sys.argv[1]),
+        int(sys.argv[2]),
+        checkpoint,
+        trials="trials" in sys.argv[4:],
+        per_class="class" in sys.argv[4:],
+    )

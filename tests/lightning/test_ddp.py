@@ -27,8 +27,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _run(out: Path, epochs: int, ckpt: Path | None = None, trials: bool = False) -> list[dict]:
-    command = [sys.executable, str(SCRIPT), str(out), str(epochs), str(ckpt) if ckpt else "-", *(["trials"] * trials)]
+def _run(out: Path, epochs: int, ckpt: Path | None = None, trials: bool = False, per_class: bool = False) -> list[dict]:
+    flags = ["trials"] * trials + ["class"] * per_class
+    command = [sys.executable, str(SCRIPT), str(out), str(epochs), str(ckpt) if ckpt else "-", *flags]
     environment = {**ENVIRONMENT, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
     done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     errors = [line for line in done.stderr.splitlines() if "Error" in line or "error" in line]
@@ -77,3 +78,11 @@ def test_held_out_trials_reach_one_verdict_in_both_processes(tmp_path):
     assert first["trials"] is not None and first["trials"] == second["trials"]
     assert list(first["trials"])[:2] == ["none", "screen"]
     assert first["kept"] == second["kept"] and first["meta"] == second["meta"]
+
+
+def test_a_class_mode_controller_is_one_controller_in_both_processes(tmp_path):
+    """Each process probes its own held-out share; the per-class costs and what every probed image reads as (the
+    leak check) are summed over both, so both end with the same per-class controller."""
+    first, second = _run(tmp_path / "class", 2, per_class=True)
+    assert first["reads"] is not None and first["reads"] == second["reads"]
+    assert first["meta"] == second["meta"] and first["moves"] == second["moves"] > 0

@@ -141,12 +141,18 @@ def test_its_state_round_trips_through_the_state_dict():
     restored = _objective()
     restored.load_state_dict(objective.state_dict())
     assert torch.equal(restored.probed_sum, objective.probed_sum) and torch.equal(restored.seen, objective.seen)
+    per_class = MetaNetwork(ops=["identity", "invert"], mode="class", num_classes=3)
+    probed = AffinityObjective(min_probes=1)
+    probed.observe(per_class, _BrightIsOne(), torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2]))
+    again = AffinityObjective(min_probes=1)
+    again.load_state_dict(probed.state_dict())
+    assert torch.equal(again.read_sum, probed.read_sum) and torch.equal(again.clean_read, probed.clean_read)
 
 
 def test_it_is_built_by_name_with_its_settings():
     assert set(objective_arguments("affinity")) == {
         "levels", "tolerance", "augment_probability", "forgetting", "min_probes", "rate", "weighting", "grow",
-        "readmit", "probes", "averaged", "measure", "reference", "contiguous",
+        "readmit", "probes", "averaged", "measure", "reference", "contiguous", "max_leak", "drawn_change",
     }  # fmt: skip
     objective = build_objective("affinity", nn.Linear(2, 2), objective_args={"tolerance": 0.1, "levels": 3})
     assert isinstance(objective, AffinityObjective) and (objective.tolerance, objective.levels) == (0.1, 3)
@@ -199,7 +205,7 @@ def test_a_burn_in_too_short_for_a_verdict_gives_it_once_the_probes_suffice():
 def test_per_class_costs_give_each_class_its_own_target_and_pull_moves_its_offsets():
     """Class 0 cannot take flip_y, class 1 can: a controller in class mode drops it for class 0 only."""
     meta = MetaNetwork(ops=["identity", "flip_y", "brightness"], mode="class", num_classes=2)
-    objective = AffinityObjective(levels=2, min_probes=1, rate=1.0, weighting="diversity")
+    objective = AffinityObjective(levels=2, min_probes=1, rate=1.0, weighting="diversity", drawn_change=False)
     cells = len(objective._probe_cells(meta)[0])  # flip_y, brightness x 2 levels
     cost = torch.tensor([[0.9, 0.0, 0.0], [0.0, 0.0, 0.0]])
     many = 1000.0  # probes per class and cell: the shrinkage towards all classes is negligible
@@ -227,13 +233,97 @@ def test_a_class_probed_a_few_times_reads_as_all_classes_do():
 
 def test_observe_in_class_mode_counts_each_probe_in_its_class():
     meta = MetaNetwork(ops=["identity", "flip_y"], mode="class", num_classes=3)
-    objective = AffinityObjective(min_probes=1)  # probes 0: four per image in class mode
+    objective = AffinityObjective(min_probes=1)  # probes 0: sixteen per image in class mode
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
     objective.observe(meta, model, torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 2, 2, 1]))
-    assert objective.seen.tolist() == [[12.0], [4.0], [8.0]]
+    assert objective.seen.tolist() == [[48.0], [16.0], [32.0]]
     once = AffinityObjective(min_probes=1, probes=1)
     once.observe(meta, model, torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 2, 2, 1]))
     assert once.seen.tolist() == [[3.0], [1.0], [2.0]]
+
+
+def _class_costs(objective: AffinityObjective, meta: MetaNetwork, cost: torch.Tensor, change: torch.Tensor) -> None:
+    """Pretend many probes measured ``cost`` per class and cell and ``change`` per cell (so the shrinkage towards all
+    classes is negligible)."""
+    many = 1000.0
+    classes, cells = cost.shape
+    objective.clean_sum, objective.probed_sum = torch.full((classes, cells), many), many * (1.0 - cost)
+    objective.change_sum = (many * change / classes).expand(classes, cells).clone()
+    objective.count = objective.seen = torch.full((classes, cells), many)
+
+
+class _BrightIsOne(nn.Module):
+    """Reads an image whose mean is over 0.5 (an inverted dark-on-light image) as class 1, whatever it shows, and
+    any other image by its top row: class 0 if it is lit, else class 2."""
+
+    def forward(self, images):
+        bright = images.mean(dim=(1, 2, 3)) > 0.5
+        top = images[:, 0, 0].mean(dim=1) > 0.5
+        logits = torch.stack([top.float(), torch.zeros_like(top.float()), (~top).float()], dim=1) * 8
+        return torch.where(bright[:, None], torch.tensor([0.0, 8.0, 0.0]), logits)
+
+
+def test_in_class_mode_an_op_whose_images_all_read_as_one_class_is_not_kept_for_that_class():
+    """Inverted images read as class 1 whatever they show, so class 1 alone pays nothing for an inversion: the
+    probes see its images leak into class 1 from every class, and class 1 does not keep it (it would otherwise
+    learn the inversion as a cue of its label). A flip, which leaks nowhere, class 1 keeps."""
+    torch.manual_seed(0)
+    images = torch.zeros(90, 1, 8, 8)
+    labels = torch.arange(90) % 3
+    images[labels == 0, :, 0] = 1.0  # class 0: the top row lit; class 1: the middle rows; class 2: the bottom row
+    images[labels == 1, :, 3:5] = 1.0
+    images[labels == 2, :, 7] = 1.0
+    meta = MetaNetwork(ops=["identity", "invert", "flip_x"], mode="class", num_classes=3)
+    objective = AffinityObjective(levels=1, min_probes=1, tolerance=0.05)
+    for _ in range(4):
+        objective.observe(meta, _BrightIsOne(), images, labels)
+    cells, _ = objective._probe_cells(meta)
+    invert, flip = cells.index(meta.ops.index("invert")), cells.index(meta.ops.index("flip_x"))
+    leaks = objective.leaks()
+    assert leaks[1, invert] > 2.5 and leaks[:, flip].tolist() == pytest.approx([1.0, 1.0, 1.0], abs=0.05)
+    assert objective.costs()[1, invert] < 0.05  # the screen alone would keep it for class 1
+    probabilities, _ = objective.target(meta)
+    assert probabilities[1, meta.ops.index("invert")] == 0.0 and probabilities[1, meta.ops.index("flip_x")] > 0.4
+    unchecked = AffinityObjective(levels=1, min_probes=1, tolerance=0.05, max_leak=0)
+    for _ in range(4):
+        unchecked.observe(meta, _BrightIsOne(), images, labels)
+    assert unchecked.read_sum is None
+    assert unchecked.target(meta)[0][1, meta.ops.index("invert")] > 0.1
+
+
+def test_in_class_mode_a_kept_op_weighs_what_the_policy_draws_of_it():
+    """rotate is kept over its whole range and brightness up to 1/2 of it, each changing the images by 0.2 at its
+    kept magnitude. The policy draws magnitudes uniform from 0 to the kept one, and what those draws change, read
+    linearly from none at 0, is 0.15 for rotate and 0.1 for brightness: class mode shares by that, 3 to 2; without
+    ``drawn_change``, and for a global controller, they share by the kept magnitude's change, 1 to 1."""
+    meta = MetaNetwork(ops=["identity", "rotate", "brightness"], mode="class", num_classes=2)
+    objective = AffinityObjective(levels=2, min_probes=1, weighting="diversity", max_leak=0)
+    change = torch.tensor([0.2, 0.2, 0.2, 0.4])  # rotate at 1/2 and 1; brightness at 1/2 and 1
+    cost = torch.tensor([0.0, 0.0, 0.0, 0.5]).expand(2, 4)  # brightness passes at 1/2 only
+    _class_costs(objective, meta, cost, change)
+    probabilities, magnitudes = objective.target(meta)
+    assert probabilities[0].tolist() == pytest.approx([0.5, 0.3, 0.2], abs=1e-4)
+    assert magnitudes[0].tolist() == pytest.approx([0.0, 1.0, 0.5])
+    at_kept = AffinityObjective(levels=2, min_probes=1, weighting="diversity", max_leak=0, drawn_change=False)
+    _class_costs(at_kept, meta, cost, change)
+    assert at_kept.target(meta)[0][0].tolist() == pytest.approx([0.5, 0.25, 0.25], abs=1e-4)
+    one = MetaNetwork(ops=["identity", "rotate", "brightness"])
+    global_objective = AffinityObjective(levels=2, min_probes=1, weighting="diversity")
+    _class_costs(global_objective, one, cost[:1], change)
+    for name in ("clean_sum", "probed_sum", "change_sum", "count"):
+        setattr(global_objective, name, getattr(global_objective, name)[0])
+    global_objective.seen = global_objective.count
+    assert global_objective.target(one)[0].tolist() == pytest.approx([0.5, 0.25, 0.25], abs=1e-4)
+
+
+def test_the_class_mode_guards_are_checked():
+    for value in (0.5, True, "2", float("inf"), -1):
+        with pytest.raises(ValueError, match=r"^`max_leak` should be 0 \(no check\) or a number >= 1, but got "):
+            AffinityObjective(max_leak=value)
+    with pytest.raises(ValueError, match=r"^`drawn_change` should be True or False, but got 1 instead\.$"):
+        AffinityObjective(drawn_change=1)
+    with pytest.raises(RuntimeError, match="needs the reads of a class-mode controller"):
+        AffinityObjective().leaks()
 
 
 def test_the_accuracy_measure_counts_right_choices_not_probabilities():
