@@ -61,7 +61,9 @@ class AffinityObjective(nn.Module, MetaObjective):
             (4: 1/8, 1/4, 1/2, 1), finer where a bounded range ends (rotations past an upside-down boundary).
         tolerance: the largest relative drop of the true class's probability an (op, magnitude) may cost.
         augment_probability: the target's probability that a step applies an op other than ``identity``.
-        forgetting: per controller step, the weight of what earlier steps measured (recent models count more).
+        forgetting: per controller step, the weight of what earlier steps measured (recent models count more); 0:
+            0.95 for a global controller, 0.99375 for one in ``class`` mode (its probes are shared among the
+            classes, so each class's costs average over a longer stretch of the run).
         min_probes: images a cell needs before there is a target; until every cell has them nothing moves.
         rate: the fraction of the way to the target the controller moves per controller step (0: it stays at its
             start, the frozen-start ablation).
@@ -74,7 +76,7 @@ class AffinityObjective(nn.Module, MetaObjective):
             tolerates one of its magnitudes (with ``contiguous``, its smallest): an op whose images it could not read
             yet, not one it never will.
         probes: cells probed per held-out image at each controller step (each a forward pass of the batch); 0:
-            1 for a global controller, 16 for one in ``class`` mode, whose every class needs its own probes.
+            1 for a global controller, 2 for one in ``class`` mode, whose every class needs its own probes.
         measure: what a probe compares on an image, clean and probed: ``probability`` (of the true class) or
             ``accuracy`` (whether the model's choice is the true class, as the affinity paper measures): the cost is
             its relative drop, summed over the cell's probes.
@@ -107,7 +109,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         levels: int = 5,
         tolerance: float = 0.05,
         augment_probability: float = 0.5,
-        forgetting: float = 0.95,
+        forgetting: float = 0.0,
         min_probes: int = 8,
         rate: float = 0.2,
         weighting: str = "invariance",
@@ -124,10 +126,13 @@ class AffinityObjective(nn.Module, MetaObjective):
         for name, value, low, high in (
             ("tolerance", tolerance, 0.0, 1.0),
             ("augment_probability", augment_probability, 0.0, 1.0),
-            ("forgetting", forgetting, 0.0, 1.0),
         ):
             if not low < value <= high:
                 raise ValueError(f"`{name}` should be in ({low}, {high}], but got {value!r} instead.")
+        if not 0.0 <= forgetting <= 1.0:
+            raise ValueError(
+                f"`forgetting` should be in [0.0, 1.0] (0: chosen by the mode), but got {forgetting!r} instead."
+            )
         if measure not in ("probability", "accuracy"):
             raise ValueError(f"`measure` should be 'probability' or 'accuracy', but got {measure!r} instead.")
         self.measure = measure
@@ -251,7 +256,8 @@ class AffinityObjective(nn.Module, MetaObjective):
         if self._tracks_reads(meta) and self.read_sum is None:  # first probes, or a checkpoint from before it
             self.read_sum = torch.zeros(cells, meta.num_classes, device=device)
             self.clean_read = torch.zeros(meta.num_classes + 1, device=device)
-        repeats = self.probes or (16 if meta.mode == "class" else 1)
+        repeats = self.probes or (2 if meta.mode == "class" else 1)
+        forgetting = self._forgetting(meta)
         clean_images, clean_labels = images, labels
         images, labels = images.repeat(repeats, 1, 1, 1), labels.repeat(repeats)
         batch = images.shape[0]
@@ -305,30 +311,34 @@ class AffinityObjective(nn.Module, MetaObjective):
             if bool(increments[0, -1] > 0):  # one host sync
                 return False
             for total, row in zip(totals, increments, strict=True):
-                total.mul_(self.forgetting).view(-1).add_(row[:-1])
+                total.mul_(forgetting).view(-1).add_(row[:-1])
             self.seen.view(-1).add_(increments[3, :-1])  # the count's row
-            self._add_reads(reads)
+            self._add_reads(reads, forgetting)
             return True
         if bool(bad > 0):  # one host sync
             return False
         for total, sample in zip(totals, samples, strict=True):
-            total.mul_(self.forgetting).view(-1).index_add_(0, slot, sample)
+            total.mul_(forgetting).view(-1).index_add_(0, slot, sample)
         self.seen.view(-1).index_add_(0, slot, torch.ones_like(clean))
-        self._add_reads(reads)
+        self._add_reads(reads, forgetting)
         return True
 
     def _tracks_reads(self, meta: MetaNetwork) -> bool:
         """Whether the probes keep what every probed image reads as (``class`` mode with ``max_leak``)."""
         return meta.mode == "class" and self.max_leak > 0
 
-    def _add_reads(self, reads: torch.Tensor | None) -> None:
+    def _forgetting(self, meta: MetaNetwork) -> float:
+        """The weight per controller step of what earlier steps measured: ``forgetting``, or the mode's own."""
+        return self.forgetting or (0.99375 if meta.mode == "class" else 0.95)
+
+    def _add_reads(self, reads: torch.Tensor | None, forgetting: float) -> None:
         """Fold one step's reads (:meth:`observe`) into :attr:`read_sum` and :attr:`clean_read`, forgetting as the
         costs do."""
         if reads is None:
             return
         cells = self.read_sum.numel()
-        self.read_sum.mul_(self.forgetting).view(-1).add_(reads[:cells])
-        self.clean_read.mul_(self.forgetting).add_(reads[cells:])
+        self.read_sum.mul_(forgetting).view(-1).add_(reads[:cells])
+        self.clean_read.mul_(forgetting).add_(reads[cells:])
 
     def _resampled(
         self, meta: MetaNetwork, images: torch.Tensor, augmented: torch.Tensor, draw: StepDraw

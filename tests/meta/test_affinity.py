@@ -233,10 +233,10 @@ def test_a_class_probed_a_few_times_reads_as_all_classes_do():
 
 def test_observe_in_class_mode_counts_each_probe_in_its_class():
     meta = MetaNetwork(ops=["identity", "flip_y"], mode="class", num_classes=3)
-    objective = AffinityObjective(min_probes=1)  # probes 0: sixteen per image in class mode
+    objective = AffinityObjective(min_probes=1)  # probes 0: two per image in class mode
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
     objective.observe(meta, model, torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 2, 2, 1]))
-    assert objective.seen.tolist() == [[48.0], [16.0], [32.0]]
+    assert objective.seen.tolist() == [[6.0], [2.0], [4.0]]
     once = AffinityObjective(min_probes=1, probes=1)
     once.observe(meta, model, torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 2, 2, 1]))
     assert once.seen.tolist() == [[3.0], [1.0], [2.0]]
@@ -314,6 +314,22 @@ def test_in_class_mode_a_kept_op_weighs_what_the_policy_draws_of_it():
         setattr(global_objective, name, getattr(global_objective, name)[0])
     global_objective.seen = global_objective.count
     assert global_objective.target(one)[0].tolist() == pytest.approx([0.5, 0.25, 0.25], abs=1e-4)
+
+
+def test_a_class_mode_controller_forgets_more_slowly_by_default():
+    """Its probes are shared among the classes, so each class's costs average over more steps: what one step
+    measured weighs 0.99375 after the next in class mode, 0.95 for a global controller, unless ``forgetting`` says."""
+    images, labels = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 0, 1])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+    for mode, expected in (("class", 0.99375), ("global", 0.95)):
+        meta = MetaNetwork(ops=["identity", "flip_y"], mode=mode, num_classes=2)
+        for forgetting, weight in ((0.0, expected), (0.5, 0.5)):
+            objective = AffinityObjective(min_probes=1, probes=1, forgetting=forgetting)
+            objective.observe(meta, model, images, labels)
+            objective.observe(meta, model, images, labels)
+            assert float(objective.count.sum()) == pytest.approx(4 * weight + 4)
+    with pytest.raises(ValueError, match=r"^`forgetting` should be in \[0.0, 1.0\] \(0: chosen by the mode\), "):
+        AffinityObjective(forgetting=1.5)
 
 
 def test_the_class_mode_guards_are_checked():
