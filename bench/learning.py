@@ -311,8 +311,8 @@ def run_arm(name: str, task: Task, arm: str, seed: int, results: list[dict]) -> 
         source = TREE_SOURCES[arm]
         joint = next((r for r in results if (r["task"], r["arm"], r["seed"]) == (name, source, seed)), None)
         return [] if joint is None else [run_one(task, joint["tree_file"], seed)]
-    if arm == "class_oracle":
-        return [run_one(task, class_oracle_tree(task), seed)]
+    if arm == "class_oracle":  # a task without a class-conditional op has no per-class oracle
+        return [run_one(task, class_oracle_tree(task), seed)] if task.class_safe else []
     rows = []
     for candidate, path in oracle_policies(task).items():
         rows.append({**run_one(task, path or "none", seed), "candidate": candidate})

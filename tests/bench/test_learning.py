@@ -143,3 +143,10 @@ def test_the_per_class_oracle_turns_the_safe_classes_fully_and_bounds_the_rest()
 
     assert [ops_of(oriented, label)["rotate"] for label in (0, 5, 6, 9)] == [[0.0, 180.0]] * 2 + [[0.0, 30.0]] * 2
     assert "flip_x" in ops_of(mirrored, 0) and set(ops_of(mirrored, 6)) == {"identity"}
+
+
+def test_a_task_without_a_class_conditional_op_has_no_per_class_oracle_run():
+    """plain digits offer no op that suits some classes only: the ``class_oracle`` arm adds no row there (it used to
+    stop with an invalid, empty meta-tree) and trains nothing."""
+    with bench_script("learning") as learning:
+        assert learning.run_arm("plain", learning.TASKS["plain"], "class_oracle", 0, []) == []
