@@ -304,10 +304,12 @@ class AffinityObjective(nn.Module, MetaObjective):
             for row, sample in zip(increments, samples, strict=True):
                 row[:-1].index_add_(0, slot, torch.nan_to_num(sample))
             increments[0, -1] = bad
-            torch.distributed.all_reduce(increments)
-            if reads is not None:
-                reads = torch.nan_to_num(reads)
-                torch.distributed.all_reduce(reads)
+            if reads is None:
+                torch.distributed.all_reduce(increments)
+            else:  # one collective for both
+                flat = torch.cat((increments.view(-1), torch.nan_to_num(reads)))
+                torch.distributed.all_reduce(flat)
+                increments, reads = flat[: increments.numel()].view_as(increments), flat[increments.numel() :]
             if bool(increments[0, -1] > 0):  # one host sync
                 return False
             for total, row in zip(totals, increments, strict=True):
@@ -414,7 +416,7 @@ class AffinityObjective(nn.Module, MetaObjective):
         if self.averaged and meta.magnitude_sampling == "uniform":
             cost = self._averaged(cost, levels.expand_as(cost))
         passed = cost <= self.tolerance
-        if per_class and self.read_sum is not None and self.max_leak > 0 and bool(self.clean_read[-1] > 0):
+        if per_class and self.read_sum is not None and self.max_leak > 0:  # no reads yet: no leak
             passed = passed & (self.leaks()[:, padded] <= self.max_leak)
         passed = (passed & valid).long()
         if self.contiguous:
@@ -445,14 +447,14 @@ class AffinityObjective(nn.Module, MetaObjective):
         return probabilities[0], kept_magnitude[0]
 
     @staticmethod
-    def _averaged(cost: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-        """Per level, the mean of ``cost`` (a cost or a change) over magnitudes uniform from 0 to it: the trapezoids
-        of it read linearly between the probed levels from none at 0, over the level (an op without a magnitude
+    def _averaged(values: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """Per level, the mean of ``values`` (costs or changes) over magnitudes uniform from 0 to it: the trapezoids
+        of them read linearly between the probed levels from none at 0, over the level (an op without a magnitude
         keeps its value)."""
-        zero = torch.zeros_like(cost[..., :1])
-        below, below_cost = torch.cat((zero, levels[..., :-1]), -1), torch.cat((zero, cost[..., :-1]), -1)
-        area = ((levels - below) * (cost + below_cost) / 2).cumsum(dim=-1)
-        return torch.where(levels > 0, area / levels.clamp_min(1e-12), cost)
+        zero = torch.zeros_like(values[..., :1])
+        below, below_values = torch.cat((zero, levels[..., :-1]), -1), torch.cat((zero, values[..., :-1]), -1)
+        area = ((levels - below) * (values + below_values) / 2).cumsum(dim=-1)
+        return torch.where(levels > 0, area / levels.clamp_min(1e-12), values)
 
     @torch.no_grad()
     def pull(

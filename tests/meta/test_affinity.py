@@ -26,6 +26,16 @@ def _set_costs(objective: AffinityObjective, meta: MetaNetwork, costs: dict[str,
     objective.change_sum, objective.count, objective.seen = torch.full_like(cost, change), *torch.ones(2, len(cost))
 
 
+def _class_costs(objective: AffinityObjective, cost: torch.Tensor, change: torch.Tensor) -> None:
+    """Pretend many probes measured ``cost`` per class and cell and ``change`` per cell (so the shrinkage towards all
+    classes is negligible)."""
+    many = 1000.0
+    classes, cells = cost.shape
+    objective.clean_sum, objective.probed_sum = torch.full((classes, cells), many), many * (1.0 - cost)
+    objective.change_sum = (many * change).expand(classes, cells).clone()
+    objective.count = objective.seen = torch.full((classes, cells), many)
+
+
 def test_the_target_drops_costly_ops_and_bounds_ranges():
     meta = MetaNetwork(ops=OPS, ranges={"rotate": [0.0, 180.0]})
     objective = _objective(tolerance=0.05, augment_probability=0.5, weighting="diversity")
@@ -207,11 +217,7 @@ def test_per_class_costs_give_each_class_its_own_target_and_pull_moves_its_offse
     meta = MetaNetwork(ops=["identity", "flip_y", "brightness"], mode="class", num_classes=2)
     objective = AffinityObjective(levels=2, min_probes=1, rate=1.0, weighting="diversity", drawn_change=False)
     cells = len(objective._probe_cells(meta)[0])  # flip_y, brightness x 2 levels
-    cost = torch.tensor([[0.9, 0.0, 0.0], [0.0, 0.0, 0.0]])
-    many = 1000.0  # probes per class and cell: the shrinkage towards all classes is negligible
-    objective.clean_sum, objective.probed_sum = torch.full((2, cells), many), many * (1.0 - cost)
-    objective.change_sum, objective.count = torch.full((2, cells), 0.1 * many), torch.full((2, cells), many)
-    objective.seen = torch.full((2, cells), many)
+    _class_costs(objective, torch.tensor([[0.9, 0.0, 0.0], [0.0, 0.0, 0.0]]), torch.full((cells,), 0.1))
     probabilities, _ = objective.target(meta)
     expected = torch.tensor([[0.5, 0.0, 0.5], [0.5, 0.25, 0.25]])
     torch.testing.assert_close(probabilities, expected, atol=1e-4, rtol=0)
@@ -240,16 +246,6 @@ def test_observe_in_class_mode_counts_each_probe_in_its_class():
     once = AffinityObjective(min_probes=1, probes=1)
     once.observe(meta, model, torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 2, 2, 1]))
     assert once.seen.tolist() == [[3.0], [1.0], [2.0]]
-
-
-def _class_costs(objective: AffinityObjective, meta: MetaNetwork, cost: torch.Tensor, change: torch.Tensor) -> None:
-    """Pretend many probes measured ``cost`` per class and cell and ``change`` per cell (so the shrinkage towards all
-    classes is negligible)."""
-    many = 1000.0
-    classes, cells = cost.shape
-    objective.clean_sum, objective.probed_sum = torch.full((classes, cells), many), many * (1.0 - cost)
-    objective.change_sum = (many * change / classes).expand(classes, cells).clone()
-    objective.count = objective.seen = torch.full((classes, cells), many)
 
 
 class _BrightIsOne(nn.Module):
@@ -300,19 +296,17 @@ def test_in_class_mode_a_kept_op_weighs_what_the_policy_draws_of_it():
     objective = AffinityObjective(levels=2, min_probes=1, weighting="diversity", max_leak=0)
     change = torch.tensor([0.2, 0.2, 0.2, 0.4])  # rotate at 1/2 and 1; brightness at 1/2 and 1
     cost = torch.tensor([0.0, 0.0, 0.0, 0.5]).expand(2, 4)  # brightness passes at 1/2 only
-    _class_costs(objective, meta, cost, change)
+    _class_costs(objective, cost, change)
     probabilities, magnitudes = objective.target(meta)
     assert probabilities[0].tolist() == pytest.approx([0.5, 0.3, 0.2], abs=1e-4)
     assert magnitudes[0].tolist() == pytest.approx([0.0, 1.0, 0.5])
     at_kept = AffinityObjective(levels=2, min_probes=1, weighting="diversity", max_leak=0, drawn_change=False)
-    _class_costs(at_kept, meta, cost, change)
+    _class_costs(at_kept, cost, change)
     assert at_kept.target(meta)[0][0].tolist() == pytest.approx([0.5, 0.25, 0.25], abs=1e-4)
     one = MetaNetwork(ops=["identity", "rotate", "brightness"])
     global_objective = AffinityObjective(levels=2, min_probes=1, weighting="diversity")
-    _class_costs(global_objective, one, cost[:1], change)
-    for name in ("clean_sum", "probed_sum", "change_sum", "count"):
-        setattr(global_objective, name, getattr(global_objective, name)[0])
-    global_objective.seen = global_objective.count
+    _set_costs(global_objective, one, {"rotate": [0.0, 0.0], "brightness": [0.0, 0.5]})
+    global_objective.change_sum = change.clone()
     assert global_objective.target(one)[0].tolist() == pytest.approx([0.5, 0.25, 0.25], abs=1e-4)
 
 
